@@ -1,0 +1,16 @@
+import type { LifecyclePolicy } from './policy.js';
+import type { AnalysisCatalog, Clock, ComputePort, HomesPort, HostnamesPort, Log, WorkspaceStore } from './ports.js';
+
+/** Everything the workspace use cases need, injected by an entry point (Lambda or local runtime). */
+export interface WorkspaceDeps {
+  readonly store: WorkspaceStore;
+  readonly compute: ComputePort;
+  readonly homes: HomesPort;
+  readonly hostnames: HostnamesPort;
+  readonly catalog: AnalysisCatalog;
+  readonly clock: Clock;
+  readonly policy: LifecyclePolicy;
+  readonly log: Log;
+  /** Tag value that marks every resource of this deployment (for reconciliation). */
+  readonly deploymentId: string;
+}

@@ -1,0 +1,123 @@
+/**
+ * Ports: what the core needs from the outside world. Adapters (adapters/aws, local/) implement them;
+ * entry points wire them. Nothing here knows about AWS, HTTP or processes.
+ */
+import type { Workspace, WorkspaceKey } from './workspace.js';
+
+/** A signed-in person, as the identity adapter vouches for them. */
+export interface User {
+  readonly userId: string;
+  readonly name?: string;
+  readonly roles: readonly string[];
+}
+
+export interface Analysis {
+  readonly analysisId: string;
+  readonly title: string;
+  /** Researchers who may open a workspace for this analysis. */
+  readonly members: readonly string[];
+  /** Tool the workspace runs (e.g. `jupyter`, `rstudio`). */
+  readonly tool: string;
+  /** Size name from configuration (e.g. `small`). */
+  readonly size: string;
+}
+
+/** Where analyses and their members come from (a table, or an organisation's catalog service). */
+export interface AnalysisCatalog {
+  get(analysisId: string, user: User): Promise<Analysis | undefined>;
+  listFor(user: User): Promise<readonly Analysis[]>;
+}
+
+/**
+ * Workspace records. Every write is conditional on the version the caller read, so concurrent
+ * openers, events and housekeeping never overwrite each other's decisions.
+ */
+export interface WorkspaceStore {
+  get(key: WorkspaceKey): Promise<Workspace | undefined>;
+  /**
+   * Write `next` only if the stored record still has `expectedVersion` (or, when null, does not exist).
+   * Returns false when the condition failed (someone else won).
+   */
+  put(next: Workspace, expectedVersion: number | null): Promise<boolean>;
+  /**
+   * Record activity on a ready workspace in one write. `workspaceId` guards against a stale caller.
+   * Returns the updated record, or undefined when it is not ready (nothing is written then).
+   */
+  touch(
+    key: WorkspaceKey,
+    activity: { readonly at: string; readonly dueAt: string; readonly workspaceId?: string; readonly generation?: number },
+  ): Promise<Workspace | undefined>;
+  findByInstance(instanceId: string): Promise<Workspace | undefined>;
+  /** Records whose `dueAt` is at or before `now`, oldest first: housekeeping's candidates. */
+  findDue(now: string, limit: number): Promise<readonly Workspace[]>;
+}
+
+export interface LaunchRequest {
+  readonly workspace: Workspace;
+  /** Idempotency token: the same token never launches twice. */
+  readonly clientToken: string;
+  readonly home: HomeRef;
+  /** Tags every created resource carries (deployment, analysis, user, workspace, generation). */
+  readonly tags: Readonly<Record<string, string>>;
+}
+
+export interface InstanceView {
+  readonly instanceId: string;
+  readonly state: 'pending' | 'running' | 'stopping' | 'stopped' | 'terminated';
+  readonly tags: Readonly<Record<string, string>>;
+}
+
+/** Runs workspaces: EC2 instances, Fargate tasks, or local processes. */
+export interface ComputePort {
+  /** Start a new instance; returns at once (progress arrives as compute events). */
+  launch(request: LaunchRequest): Promise<{ readonly instanceId: string }>;
+  /** Resume a stopped instance. */
+  start(instanceId: string, workspace: Workspace): Promise<void>;
+  stop(instanceId: string): Promise<void>;
+  terminate(instanceId: string): Promise<void>;
+  /** Every instance carrying this deployment's tag, whatever its state (for reconciliation). */
+  listTagged(): Promise<readonly InstanceView[]>;
+}
+
+/** Progress reported by compute (EventBridge on AWS, the process supervisor locally). */
+export type ComputeEvent =
+  | { readonly kind: 'running'; readonly instanceId: string; readonly address: string }
+  | { readonly kind: 'tool-ready'; readonly instanceId: string }
+  | { readonly kind: 'stopped'; readonly instanceId: string }
+  | { readonly kind: 'terminated'; readonly instanceId: string }
+  | { readonly kind: 'failed'; readonly instanceId: string; readonly reason: string };
+
+export interface HomeRef {
+  /** EFS access point id or local folder. */
+  readonly homeId: string;
+  readonly created: boolean;
+}
+
+/** Per-analysis, per-researcher homes: created once and kept forever. */
+export interface HomesPort {
+  ensure(key: WorkspaceKey): Promise<HomeRef>;
+}
+
+/** DNS names for workspaces (`ws-<random>.<desk domain>`). */
+export interface HostnamesPort {
+  readonly deskDomain: string;
+  assign(hostname: string, address: string): Promise<void>;
+  release(hostname: string): Promise<void>;
+  /** Every workspace hostname currently published (for reconciliation). */
+  list(): Promise<readonly string[]>;
+}
+
+export interface Clock {
+  now(): Date;
+}
+
+export const systemClock: Clock = { now: () => new Date() };
+
+/** Structured log sink; adapters may send it to Powertools, a file or the console. */
+export interface Log {
+  info(message: string, data?: Record<string, unknown>): void;
+  warn(message: string, data?: Record<string, unknown>): void;
+  error(message: string, data?: Record<string, unknown>): void;
+}
+
+export const silentLog: Log = { info() {}, warn() {}, error() {} };

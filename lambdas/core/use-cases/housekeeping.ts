@@ -1,0 +1,128 @@
+import type { WorkspaceDeps } from '../deps.js';
+import { describeError, failWorkspace, hostnameOf, keyFromTags, transition, update } from '../lifecycle.js';
+import { idleVerdict } from '../policy.js';
+import type { Workspace } from '../workspace.js';
+import { stopWorkspace } from './stop.js';
+
+export interface HousekeepingReport {
+  examined: number;
+  readonly stoppedIdle: string[];
+  readonly failedOverdue: string[];
+  readonly terminated: string[];
+  readonly orphanInstances: string[];
+  readonly orphanHostnames: string[];
+  readonly errors: string[];
+}
+
+const label = (ws: Workspace) => `${ws.analysisId}/${ws.userId}`;
+
+/**
+ * One housekeeping pass: act on every record that is due (idle, past its deadline, past retention),
+ * then reconcile the cloud against the store so nothing runs that no record owns.
+ */
+export async function housekeepingPass(deps: WorkspaceDeps, batch = 100): Promise<HousekeepingReport> {
+  const now = deps.clock.now();
+  const report: HousekeepingReport = { examined: 0, stoppedIdle: [], failedOverdue: [], terminated: [], orphanInstances: [], orphanHostnames: [], errors: [] };
+  const due = await deps.store.findDue(now.toISOString(), batch);
+  for (const ws of due) {
+    report.examined++;
+    try {
+      await actOnDue(deps, ws, now, report);
+    } catch (error) {
+      report.errors.push(`${label(ws)}: ${describeError(error)}`);
+      deps.log.error('housekeeping could not act on a workspace', { analysisId: ws.analysisId, userId: ws.userId, error: describeError(error) });
+    }
+  }
+  try {
+    await reconcile(deps, report);
+  } catch (error) {
+    report.errors.push(`reconcile: ${describeError(error)}`);
+    deps.log.error('reconciliation failed', { error: describeError(error) });
+  }
+  if (report.examined || report.orphanInstances.length || report.orphanHostnames.length) deps.log.info('housekeeping pass', { ...report });
+  return report;
+}
+
+async function actOnDue(deps: WorkspaceDeps, ws: Workspace, now: Date, report: HousekeepingReport) {
+  switch (ws.state) {
+    case 'ready': {
+      if (idleVerdict(ws.lastActivityAt ?? ws.stateEnteredAt, now, deps.policy).kind !== 'idle') return;
+      const stopped = await stopWorkspace(deps, ws, 'Stopped after being idle');
+      if (stopped) report.stoppedIdle.push(label(ws));
+      return;
+    }
+    case 'starting':
+    case 'provisioning': {
+      const failed = await failWorkspace(deps, ws, overdueReason(ws), ws.generation);
+      if (failed) report.failedOverdue.push(label(ws));
+      return;
+    }
+    case 'stopping':
+    case 'stopped': {
+      // A stop that never completed, or retention that ended: terminate; the home is kept.
+      const result = await update(deps, ws, (current) =>
+        current.version === ws.version ? transition(current, 'terminating', now, deps.policy) : undefined,
+      );
+      if (!result) return;
+      if (result.after.instanceId) await deps.compute.terminate(result.after.instanceId);
+      report.terminated.push(label(ws));
+      return;
+    }
+    case 'terminating': {
+      const failed = await failWorkspace(deps, ws, overdueReason(ws), ws.generation);
+      if (failed) report.failedOverdue.push(label(ws));
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+function overdueReason(ws: Workspace): string {
+  const what: Record<string, string> = {
+    starting: 'The workspace did not start in time',
+    provisioning: `${ws.tool === 'jupyter' ? 'Jupyter' : ws.tool} did not become ready in time`,
+    terminating: 'The workspace could not be removed in time',
+  };
+  return what[ws.state] ?? `The workspace was stuck in ${ws.state}`;
+}
+
+/** Terminate instances and remove hostnames that no live record owns. */
+async function reconcile(deps: WorkspaceDeps, report: HousekeepingReport) {
+  const instances = await deps.compute.listTagged();
+  const ownedHosts = new Set<string>();
+  for (const instance of instances) {
+    if (instance.state === 'terminated') continue;
+    const key = keyFromTags(instance.tags);
+    const owner = key ? await deps.store.get(key) : undefined;
+    if (owner && owns(owner, instance.instanceId, key?.generation)) {
+      if (owner.hostLabel && ['starting', 'provisioning', 'ready'].includes(owner.state)) {
+        ownedHosts.add(hostnameOf(owner.hostLabel, deps.hostnames.deskDomain));
+      }
+      continue;
+    }
+    try {
+      await deps.compute.terminate(instance.instanceId);
+      report.orphanInstances.push(instance.instanceId);
+      deps.log.warn('terminated an instance no record owns', { instanceId: instance.instanceId, tags: instance.tags });
+    } catch (error) {
+      report.errors.push(`terminate ${instance.instanceId}: ${describeError(error)}`);
+    }
+  }
+  for (const hostname of await deps.hostnames.list()) {
+    if (ownedHosts.has(hostname)) continue;
+    try {
+      await deps.hostnames.release(hostname);
+      report.orphanHostnames.push(hostname);
+    } catch (error) {
+      report.errors.push(`release ${hostname}: ${describeError(error)}`);
+    }
+  }
+}
+
+function owns(owner: Workspace, instanceId: string, generation: number | undefined): boolean {
+  if (owner.state === 'terminated' || owner.state === 'failed') return false;
+  if (owner.instanceId) return owner.instanceId === instanceId;
+  // Launched but not recorded yet: the current generation's instance is owned until the deadline fails it.
+  return owner.state === 'starting' && generation === owner.generation;
+}

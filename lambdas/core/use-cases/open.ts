@@ -1,0 +1,105 @@
+import type { WorkspaceDeps } from '../deps.js';
+import { NotAllowedError, NotFoundError } from '../errors.js';
+import { newHostLabel, newWorkspaceId } from '../ids.js';
+import { amend, describeError, failWorkspace, transition, update, workspaceTags } from '../lifecycle.js';
+import { deadlineFor, dueAtFor } from '../policy.js';
+import type { Analysis, User } from '../ports.js';
+import { RELAUNCHABLE_STATES, type Workspace, type WorkspaceKey } from '../workspace.js';
+
+/** Check the user may use the analysis; returns it. */
+export async function authorize(deps: Pick<WorkspaceDeps, 'catalog'>, user: User, analysisId: string): Promise<Analysis> {
+  const analysis = await deps.catalog.get(analysisId, user);
+  if (!analysis) throw new NotFoundError(`There is no analysis "${analysisId}"`);
+  if (!analysis.members.includes(user.userId)) {
+    throw new NotAllowedError(`You are not a researcher on analysis "${analysisId}"`);
+  }
+  return analysis;
+}
+
+/**
+ * Open the user's workspace for an analysis: returns the record at once. Exactly one caller wins the
+ * conditional write that claims a launch (or resume); every other tab or retry just sees the record.
+ */
+export async function openWorkspace(deps: WorkspaceDeps, user: User, analysisId: string): Promise<Workspace> {
+  const analysis = await authorize(deps, user, analysisId);
+  const key: WorkspaceKey = { analysisId, userId: user.userId };
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const current = await deps.store.get(key);
+    if (current && !RELAUNCHABLE_STATES.includes(current.state) && current.state !== 'stopped') return current;
+    const now = deps.clock.now();
+    const claimed = current?.state === 'stopped' && current.instanceId ? claimResume(deps, current, now) : claimLaunch(deps, analysis, key, current, now);
+    if (!(await deps.store.put(claimed, current ? current.version : null))) continue;
+    deps.log.info('workspace launch claimed', { ...key, generation: claimed.generation, resumed: claimed.resumed });
+    return claimed.resumed ? resume(deps, claimed) : launch(deps, claimed);
+  }
+  return (await deps.store.get(key)) as Workspace;
+}
+
+function claimLaunch(deps: WorkspaceDeps, analysis: Analysis, key: WorkspaceKey, current: Workspace | undefined, now: Date): Workspace {
+  const patch = {
+    generation: (current?.generation ?? 0) + 1,
+    hostLabel: newHostLabel(),
+    hostname: undefined,
+    instanceId: undefined,
+    address: undefined,
+    reason: undefined,
+    lastActivityAt: undefined,
+    resumed: false,
+    tool: analysis.tool,
+    size: analysis.size,
+  };
+  if (current) return transition(current, 'starting', now, deps.policy, patch);
+  const at = now.toISOString();
+  const fresh: Workspace = {
+    ...key,
+    ...patch,
+    workspaceId: newWorkspaceId(),
+    state: 'starting',
+    version: 1,
+    createdAt: at,
+    stateEnteredAt: at,
+    deadlineAt: deadlineFor('starting', now, deps.policy),
+  };
+  return { ...fresh, dueAt: dueAtFor(fresh, deps.policy) };
+}
+
+function claimResume(deps: WorkspaceDeps, current: Workspace, now: Date): Workspace {
+  return transition(current, 'starting', now, deps.policy, {
+    generation: current.generation + 1,
+    hostLabel: newHostLabel(),
+    hostname: undefined,
+    address: undefined,
+    reason: undefined,
+    lastActivityAt: undefined,
+    resumed: true,
+  });
+}
+
+async function launch(deps: WorkspaceDeps, ws: Workspace): Promise<Workspace> {
+  let instanceId: string;
+  try {
+    const home = await deps.homes.ensure(ws);
+    ({ instanceId } = await deps.compute.launch({
+      workspace: ws,
+      clientToken: `${ws.workspaceId}-${ws.generation}`,
+      home,
+      tags: workspaceTags(ws, deps.deploymentId),
+    }));
+  } catch (error) {
+    return (await failWorkspace(deps, ws, `Could not start the workspace: ${describeError(error)}`, ws.generation)) ?? ws;
+  }
+  const recorded = await update(deps, ws, (current) => {
+    if (current.generation !== ws.generation || current.instanceId) return undefined;
+    return amend(current, { instanceId }, deps.policy);
+  });
+  return recorded?.after ?? (await deps.store.get(ws)) ?? ws;
+}
+
+async function resume(deps: WorkspaceDeps, ws: Workspace): Promise<Workspace> {
+  try {
+    await deps.compute.start(ws.instanceId as string, ws);
+  } catch (error) {
+    return (await failWorkspace(deps, ws, `Could not resume the workspace: ${describeError(error)}`, ws.generation)) ?? ws;
+  }
+  return ws;
+}
