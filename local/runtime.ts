@@ -1,0 +1,216 @@
+/**
+ * The local composition root: the same handlers and the same DynamoDB adapter as on AWS, wired to
+ * local adapters (processes for compute, folders for homes, a hostname map for DNS) on real parts
+ * (dynalite, Jupyter, the gate). `npm start` runs it; the integration tests start it too.
+ */
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import { join, resolve } from 'node:path';
+import dynalite from 'dynalite';
+import { DynamoWorkspaceStore } from '../lambdas/adapters/aws/dynamo-store.js';
+import { DynamoAnalysisCatalog } from '../lambdas/adapters/aws/dynamo-catalog.js';
+import { createTable } from '../lambdas/adapters/aws/create-table.js';
+import { dynamoClient, dynamoDocumentClient, localAwsOptions } from '../lambdas/adapters/aws/clients.js';
+import { OidcIdentity } from '../lambdas/adapters/oidc-identity.js';
+import { LocalKeySigner, TokenVerifier } from '../lambdas/adapters/tokens.js';
+import { loadConfig } from '../lambdas/handlers/config.js';
+import * as app from '../lambdas/handlers/app.js';
+import { systemClock, type Log, type Workspace } from '../lambdas/core/index.js';
+import { LocalHttpApi, type Route } from './api-gateway.js';
+import { LocalCompute } from './compute.js';
+import { writeFileAtomic } from './files.js';
+import { LocalHomes } from './homes.js';
+import { LocalHostnames } from './hostnames.js';
+import { LocalIdentityProvider, LOCAL_AUDIENCE } from './idp.js';
+import { createRouter } from './router.js';
+import { DEMO_ANALYSES, DEMO_USERS } from './seed.js';
+import { serveStatic } from './static-site.js';
+import type { LocalConfig } from './config.js';
+
+export const TABLE_NAME = 'carrel';
+
+export interface LocalRuntime {
+  readonly deskUrl: string;
+  readonly port: number;
+  readonly deps: app.AppDeps;
+  readonly compute: LocalCompute;
+  readonly hostnames: LocalHostnames;
+  readonly homes: LocalHomes;
+  readonly idp: LocalIdentityProvider;
+  /** Run one housekeeping pass now (the timer runs them on its own too). */
+  housekeeping(): Promise<unknown>;
+  /** Stop serving; workspaces keep running (as on AWS), unless `stopWorkspaces`. */
+  close(options?: { stopWorkspaces?: boolean }): Promise<void>;
+}
+
+export interface RuntimeAssets {
+  /** Built front desk folder (index.html + bundles). */
+  readonly siteDir: string;
+  /** Bundled gate, run with node. */
+  readonly gateBundle: string;
+}
+
+async function keyFile(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch {
+    const pem = LocalKeySigner.generatePem();
+    await writeFileAtomic(path, pem, 0o600);
+    return pem;
+  }
+}
+
+function jsonLog(component: string): Log {
+  const write = (level: string) => (message: string, data?: Record<string, unknown>) =>
+    process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level, component, message, ...data })}\n`);
+  return { info: write('INFO'), warn: write('WARN'), error: write('ERROR') };
+}
+
+export async function startLocalRuntime(config: LocalConfig, assets: RuntimeAssets, log: Log = jsonLog('carrel-local')): Promise<LocalRuntime> {
+  const dataDir = config.dataDir;
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const deskHost = `${config.CARREL_DESK_DOMAIN}:${config.PORT}`;
+  const deskOrigin = `http://${deskHost}`;
+
+  // DynamoDB: dynalite persisted under the data folder, driven by the production adapter.
+  const db = dynalite({ path: join(dataDir, 'dynamodb'), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  await new Promise<void>((ok, fail) => db.listen(0, '127.0.0.1', (error?: Error) => (error ? fail(error) : ok())));
+  const endpoint = `http://127.0.0.1:${(db.address() as { port: number }).port}`;
+  const aws = localAwsOptions(endpoint);
+  await createTable(dynamoClient(aws), TABLE_NAME);
+  const doc = dynamoDocumentClient(aws);
+  const catalog = new DynamoAnalysisCatalog(doc, TABLE_NAME);
+  for (const analysis of DEMO_ANALYSES) await catalog.putAnalysis(analysis);
+  for (const user of DEMO_USERS) await catalog.putUser(user);
+
+  const signingPem = await keyFile(join(dataDir, 'keys', 'desk-signing.pem'));
+  const idpPem = await keyFile(join(dataDir, 'keys', 'local-idp.pem'));
+  const deskConfig = loadConfig({
+    TABLE_NAME,
+    DEPLOYMENT_ID: 'local',
+    DESK_DOMAIN: config.CARREL_DESK_DOMAIN,
+    COOKIE_DOMAIN: config.CARREL_DESK_DOMAIN,
+    PUBLIC_URL_SCHEME: 'http',
+    PUBLIC_PORT: String(config.PORT),
+    COOKIE_SECURE: String(config.CARREL_COOKIE_SECURE),
+    SIGNING_KEY_PEM: signingPem,
+    OIDC_ISSUER: `${deskOrigin}/local-idp`,
+    OIDC_AUDIENCE: LOCAL_AUDIENCE,
+    OIDC_JWKS_URL: `${deskOrigin}/local-idp/jwks.json`,
+    IDLE_TIMEOUT_SECONDS: String(config.CARREL_IDLE_TIMEOUT_SECONDS),
+    IDLE_WARNING_SECONDS: String(config.CARREL_IDLE_WARNING_SECONDS),
+    STOPPED_RETENTION_HOURS: String(config.CARREL_STOPPED_RETENTION_HOURS),
+    HEARTBEAT_SECONDS: String(config.CARREL_HEARTBEAT_SECONDS),
+  });
+  const idp = new LocalIdentityProvider(idpPem, deskConfig.oidc.issuer, catalog, { cookieName: deskConfig.sessionCookie, secure: config.CARREL_COOKIE_SECURE });
+  const signer = new LocalKeySigner(signingPem, 'local-desk');
+  const verifier = await TokenVerifier.fromPem(await signer.publicKeyPem());
+  const hostnames = new LocalHostnames(dataDir, config.CARREL_DESK_DOMAIN);
+  const homes = new LocalHomes(join(dataDir, 'homes'));
+
+  let deps!: app.AppDeps;
+  const compute = new LocalCompute({
+    dataDir,
+    deskDomain: config.CARREL_DESK_DOMAIN,
+    gateBundle: resolve(assets.gateBundle),
+    deskOrigin,
+    activityUrl: `http://127.0.0.1:${config.PORT}/api/agent/activity`,
+    publicKeyPem: () => signer.publicKeyPem(),
+    agentTokenFor: (ws: Workspace) => app.agentTokenFor(deps, ws),
+    jupyterCommand: config.CARREL_JUPYTER_COMMAND,
+    toolStartTimeoutMs: config.CARREL_TOOL_START_TIMEOUT_SECONDS * 1000,
+    gateReportSeconds: config.CARREL_GATE_REPORT_SECONDS,
+    log,
+  });
+  deps = {
+    store: new DynamoWorkspaceStore(doc, TABLE_NAME),
+    catalog,
+    compute,
+    homes,
+    hostnames,
+    clock: systemClock,
+    policy: deskConfig.policy,
+    log,
+    deploymentId: deskConfig.deploymentId,
+    identity: new OidcIdentity({ issuer: deskConfig.oidc.issuer, audience: LOCAL_AUDIENCE, jwks: await idp.jwks(), cookieName: deskConfig.sessionCookie }),
+    signer,
+    verifier,
+    config: deskConfig,
+  };
+
+  const computeEvents = app.makeComputeEventsHandler(deps);
+  compute.onEvent(async (event, tags) => {
+    await computeEvents({ event, tags });
+  });
+  const housekeepingHandler = app.makeHousekeepingHandler(deps);
+
+  const routes: Route[] = [
+    { method: 'GET', path: '/api/me', handler: app.makeMeHandler(deps) },
+    { method: 'POST', path: '/api/workspaces/{analysisId}/open', handler: app.makeOpenHandler(deps) },
+    { method: 'GET', path: '/api/workspaces/{analysisId}', handler: app.makeStatusHandler(deps) },
+    { method: 'POST', path: '/api/workspaces/{analysisId}/heartbeat', handler: app.makeHeartbeatHandler(deps) },
+    { method: 'POST', path: '/api/workspaces/{analysisId}/stop', handler: app.makeStopHandler(deps) },
+    { method: 'POST', path: '/api/agent/activity', handler: app.makeAgentActivityHandler(deps) },
+    { method: 'POST', path: '/api/local/sign-in', handler: idp.signIn },
+    { method: 'POST', path: '/api/sign-out', handler: idp.signOut },
+    { method: 'GET', path: '/local-idp/jwks.json', handler: idp.jwksHandler },
+  ];
+  const router = createRouter({ deskDomain: config.CARREL_DESK_DOMAIN, api: new LocalHttpApi(routes), site: serveStatic(resolve(assets.siteDir)), hostnames });
+  const servers: Server[] = [router];
+  await new Promise<void>((ok, fail) => {
+    router.once('error', fail);
+    router.listen(config.PORT, '127.0.0.1', () => ok());
+  });
+  // Browsers may resolve *.localhost to ::1 as well; serve there too when the host has IPv6.
+  const v6 = createRouter({ deskDomain: config.CARREL_DESK_DOMAIN, api: new LocalHttpApi(routes), site: serveStatic(resolve(assets.siteDir)), hostnames });
+  await new Promise<void>((ok) => {
+    v6.once('error', () => ok());
+    v6.listen(config.PORT, '::1', () => {
+      servers.push(v6);
+      ok();
+    });
+  });
+
+  let running: Promise<unknown> = Promise.resolve();
+  const housekeeping = () => {
+    running = running.then(async () => {
+      await compute.supervise();
+      return housekeepingHandler({});
+    });
+    return running;
+  };
+  const timer = setInterval(() => void housekeeping().catch((error) => log.error('housekeeping failed', { error: String(error) })), config.CARREL_HOUSEKEEPING_SECONDS * 1000);
+  timer.unref();
+  log.info('carrel is running', { desk: deskOrigin, data: dataDir });
+
+  return {
+    deskUrl: deskOrigin,
+    port: config.PORT,
+    deps,
+    compute,
+    hostnames,
+    homes,
+    idp,
+    housekeeping,
+    async close(options) {
+      clearInterval(timer);
+      await running.catch(() => undefined);
+      if (options?.stopWorkspaces) {
+        for (const instance of await compute.listTagged()) await compute.terminate(instance.instanceId).catch(() => undefined);
+      }
+      compute.detach();
+      for (const server of servers) {
+        server.closeAllConnections();
+        await new Promise((ok) => server.close(ok));
+      }
+      await new Promise((ok) => db.close(ok));
+    },
+  };
+}
+
+export async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
