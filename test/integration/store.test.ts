@@ -354,9 +354,8 @@ describe('DynamoWorkspaceStore.findDue', () => {
   test('a record that stops being due (failed, no dueAt) leaves the candidates', async () => {
     // Prepare
     const leaving = expected[expected.length - 1] as Workspace;
-    const failed = { ...leaving, state: 'failed', version: leaving.version + 1, reason: 'gone' } as Workspace & Record<string, unknown>;
-    delete failed.dueAt;
-    delete failed.deadlineAt;
+    const { dueAt: _dueAt, deadlineAt: _deadlineAt, ...rest } = leaving;
+    const failed: Workspace = { ...rest, state: 'failed', version: leaving.version + 1, reason: 'gone' };
 
     // Act
     await store.put(failed, leaving.version);
