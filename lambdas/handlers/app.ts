@@ -1,0 +1,26 @@
+/**
+ * The front desk's handlers, as factories over injected adapters: the Lambda entry points (entry/*.ts,
+ * wired by aws-wiring.ts) and the local runtime call the very same code.
+ */
+import type { StepEstimates, WorkspaceDeps } from '../core/index.js';
+import type { Identity } from '../adapters/oidc-identity.js';
+import type { JwsSigner, TokenVerifier } from '../adapters/tokens.js';
+import type { DeskConfig } from './config.js';
+
+/** Verifies the agent tokens gates present (a TokenVerifier over the desk's public key). */
+export type AgentTokenVerifier = Pick<TokenVerifier, 'verifyAgentToken'>;
+
+export type AppDeps = WorkspaceDeps & {
+  readonly identity: Identity;
+  /** Signs gate cookies and agent tokens (KMS on AWS, a local key otherwise). */
+  readonly signer: JwsSigner;
+  readonly verifier: AgentTokenVerifier;
+  readonly config: DeskConfig;
+  /** Seconds each progress step typically takes here (defaults to core's DEFAULT_ESTIMATES). */
+  readonly estimates?: StepEstimates;
+};
+
+export { makeHeartbeatHandler, makeMeHandler, makeOpenHandler, makeStatusHandler, makeStopHandler } from './workspaces.js';
+export { agentTokenFor, agentTokenIssuer, makeAgentActivityHandler } from './agent.js';
+export { makeComputeEventsHandler, makeHousekeepingHandler, type ComputeEventsInput } from './events.js';
+export { workspaceUrl, type WorkspaceViewJson } from './views.js';
