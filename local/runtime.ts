@@ -6,11 +6,8 @@
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { join, resolve } from 'node:path';
-import dynalite from 'dynalite';
 import { DynamoWorkspaceStore } from '../lambdas/adapters/aws/dynamo-store.js';
 import { DynamoAnalysisCatalog } from '../lambdas/adapters/aws/dynamo-catalog.js';
-import { createTable } from '../lambdas/adapters/aws/create-table.js';
-import { dynamoClient, dynamoDocumentClient, localAwsOptions } from '../lambdas/adapters/aws/clients.js';
 import { OidcIdentity } from '../lambdas/adapters/oidc-identity.js';
 import { LocalKeySigner, TokenVerifier } from '../lambdas/adapters/tokens.js';
 import { loadConfig } from '../lambdas/handlers/config.js';
@@ -22,6 +19,7 @@ import { writeFileAtomic } from './files.js';
 import { LocalHomes } from './homes.js';
 import { LocalHostnames } from './hostnames.js';
 import { LocalIdentityProvider, LOCAL_AUDIENCE } from './idp.js';
+import { startDynalite, type LocalDynamo } from './dynamodb.js';
 import { createRouter } from './router.js';
 import { DEMO_ANALYSES, DEMO_USERS } from './seed.js';
 import { serveStatic } from './static-site.js';
@@ -37,6 +35,8 @@ export interface LocalRuntime {
   readonly hostnames: LocalHostnames;
   readonly homes: LocalHomes;
   readonly idp: LocalIdentityProvider;
+  /** The local DynamoDB (for operation counting in benchmarks). */
+  readonly dynamo: LocalDynamo;
   /** Run one housekeeping pass now (the timer runs them on its own too). */
   housekeeping(): Promise<unknown>;
   /** Stop serving; workspaces keep running (as on AWS), unless `stopWorkspaces`. */
@@ -73,12 +73,8 @@ export async function startLocalRuntime(config: LocalConfig, assets: RuntimeAsse
   const deskOrigin = `http://${deskHost}`;
 
   // DynamoDB: dynalite persisted under the data folder, driven by the production adapter.
-  const db = dynalite({ path: join(dataDir, 'dynamodb'), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  await new Promise<void>((ok, fail) => db.listen(0, '127.0.0.1', (error?: Error) => (error ? fail(error) : ok())));
-  const endpoint = `http://127.0.0.1:${(db.address() as { port: number }).port}`;
-  const aws = localAwsOptions(endpoint);
-  await createTable(dynamoClient(aws), TABLE_NAME);
-  const doc = dynamoDocumentClient(aws);
+  const dynamo = await startDynalite({ path: join(dataDir, 'dynamodb'), tableName: TABLE_NAME });
+  const doc = dynamo.doc;
   const catalog = new DynamoAnalysisCatalog(doc, TABLE_NAME);
   for (const analysis of DEMO_ANALYSES) await catalog.putAnalysis(analysis);
   for (const user of DEMO_USERS) await catalog.putUser(user);
@@ -191,6 +187,7 @@ export async function startLocalRuntime(config: LocalConfig, assets: RuntimeAsse
     hostnames,
     homes,
     idp,
+    dynamo,
     housekeeping,
     async close(options) {
       clearInterval(timer);
@@ -203,7 +200,7 @@ export async function startLocalRuntime(config: LocalConfig, assets: RuntimeAsse
         server.closeAllConnections();
         await new Promise((ok) => server.close(ok));
       }
-      await new Promise((ok) => db.close(ok));
+      await dynamo.close();
     },
   };
 }
