@@ -18,7 +18,7 @@ async function setup() {
 }
 
 function report(deps: TestDeps, token: string | undefined, options: EventOptions = {}): Promise<HttpResult> {
-  const headers = token === undefined ? {} : { authorization: `Bearer ${token}` };
+  const headers: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` };
   return makeAgentActivityHandler(deps)(httpEvent(ROUTES.agentActivity, { body: { traffic: true, busy: false }, ...options, headers: { ...headers, ...options.headers } }));
 }
 
