@@ -1,0 +1,104 @@
+import type { MeResponse, WorkspaceViewJson } from './types.js';
+
+/** A successful answer, with when it was asked and received (for the clock skew). */
+export interface ApiOk<T> {
+  readonly ok: true;
+  readonly status: number;
+  readonly data: T;
+  readonly sentAt: number;
+  readonly receivedAt: number;
+}
+
+/** A refused or failed request. `status` 0 means the server was not reached. */
+export interface ApiFailure {
+  readonly ok: false;
+  readonly status: number;
+  readonly code: string;
+  readonly message: string;
+}
+
+export type ApiResult<T> = ApiOk<T> | ApiFailure;
+
+export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
+
+const NETWORK_MESSAGE = 'Could not reach carrel. Check your connection; the page keeps trying.';
+
+/**
+ * One request to the desk API (same origin, session cookie). Never throws: network failures and error
+ * answers come back as an ApiFailure carrying the API's own message.
+ */
+export async function callApi<T>(
+  method: 'GET' | 'POST',
+  path: string,
+  body?: unknown,
+  fetchImpl: FetchLike = (input, init) => fetch(input, init),
+  now: () => number = Date.now,
+): Promise<ApiResult<T>> {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const sentAt = now();
+  let response: Response;
+  try {
+    response = await fetchImpl(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: 'same-origin',
+      cache: 'no-store',
+    });
+  } catch {
+    return { ok: false, status: 0, code: 'network', message: NETWORK_MESSAGE };
+  }
+  const receivedAt = now();
+  const text = await response.text().catch(() => '');
+  let json: unknown;
+  if (text) {
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+  }
+  if (response.ok) return { ok: true, status: response.status, data: json as T, sentAt, receivedAt };
+  // The API answers { error: { code, message } }; the gateway itself (413, unknown route) answers { message }.
+  const parsed = json as { error?: { code?: unknown; message?: unknown }; message?: unknown } | undefined;
+  const error = parsed?.error;
+  const message = typeof error?.message === 'string' ? error.message : parsed?.message;
+  return {
+    ok: false,
+    status: response.status,
+    code: typeof error?.code === 'string' ? error.code : `http_${response.status}`,
+    message: typeof message === 'string' && message ? message : defaultMessage(response.status),
+  };
+}
+
+function defaultMessage(status: number): string {
+  if (status === 401) return 'Please sign in.';
+  if (status === 403) return 'You are not allowed to do this.';
+  if (status === 404) return 'Not found.';
+  if (status >= 500) return 'carrel had a problem answering. The page keeps trying.';
+  return `The request was refused (HTTP ${status}).`;
+}
+
+/** The workspace calls the desk page makes, by analysis. */
+export interface WorkspaceApi {
+  status(analysisId: string): Promise<ApiResult<WorkspaceViewJson>>;
+  open(analysisId: string): Promise<ApiResult<WorkspaceViewJson>>;
+  heartbeat(analysisId: string): Promise<ApiResult<WorkspaceViewJson>>;
+  stop(analysisId: string): Promise<ApiResult<WorkspaceViewJson>>;
+}
+
+function workspaceUrl(analysisId: string, action?: string): string {
+  return `/api/workspaces/${encodeURIComponent(analysisId)}${action ? `/${action}` : ''}`;
+}
+
+export const workspaceApi: WorkspaceApi = {
+  status: (id) => callApi('GET', workspaceUrl(id)),
+  open: (id) => callApi('POST', workspaceUrl(id, 'open')),
+  heartbeat: (id) => callApi('POST', workspaceUrl(id, 'heartbeat')),
+  stop: (id) => callApi('POST', workspaceUrl(id, 'stop')),
+};
+
+export const getMe = (): Promise<ApiResult<MeResponse>> => callApi('GET', '/api/me');
+export const signIn = (username: string): Promise<ApiResult<undefined>> => callApi('POST', '/api/local/sign-in', { username });
+export const signOut = (): Promise<ApiResult<undefined>> => callApi('POST', '/api/sign-out');

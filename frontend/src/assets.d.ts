@@ -1,0 +1,2 @@
+/** Stylesheets are bundled by esbuild (see frontend/build.ts). */
+declare module '*.css';
