@@ -10,6 +10,7 @@
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { KMSClient } from '@aws-sdk/client-kms';
 import { TransientError } from '../../core/errors.js';
 
 export interface AwsClientOptions {
@@ -78,6 +79,11 @@ export function dynamoDocumentClient(options: AwsClientOptions = {}): DynamoDBDo
       marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
     }),
   );
+}
+
+/** KMS client (the desk's signing key, see kms-signer.ts). */
+export function kmsClient(options: AwsClientOptions = {}): KMSClient {
+  return memoized('kms', options, () => new KMSClient(baseConfig(options)));
 }
 
 /**
