@@ -1,0 +1,108 @@
+/**
+ * The front desk's HTTP API (API Gateway HTTP API, payload v2): the routes of docs/contracts.md, a
+ * throttled `$default` stage with JSON access logs. The browser reaches it through CloudFront under
+ * `/api/*` on the desk's own origin, so no CORS is configured.
+ */
+import { Fn, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
+import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import type { EntryName } from './desk-functions.js';
+
+export interface DeskRoute {
+  readonly method: apigwv2.HttpMethod;
+  readonly path: string;
+  readonly entry: EntryName;
+  /** How the handler authenticates the caller (the reason the route has no API Gateway authorizer). */
+  readonly auth: 'session' | 'agent';
+}
+
+/** docs/contracts.md, "Lambda entry points". */
+export const DESK_ROUTES: readonly DeskRoute[] = [
+  { method: apigwv2.HttpMethod.GET, path: '/api/me', entry: 'me', auth: 'session' },
+  { method: apigwv2.HttpMethod.POST, path: '/api/workspaces/{analysisId}/open', entry: 'open', auth: 'session' },
+  { method: apigwv2.HttpMethod.GET, path: '/api/workspaces/{analysisId}', entry: 'status', auth: 'session' },
+  { method: apigwv2.HttpMethod.POST, path: '/api/workspaces/{analysisId}/heartbeat', entry: 'heartbeat', auth: 'session' },
+  { method: apigwv2.HttpMethod.POST, path: '/api/workspaces/{analysisId}/stop', entry: 'stop', auth: 'session' },
+  { method: apigwv2.HttpMethod.POST, path: '/api/agent/activity', entry: 'agent-activity', auth: 'agent' },
+];
+
+const AUTH_REASON: Record<DeskRoute['auth'], string> = {
+  session:
+    'Authenticated in the handler: it verifies the OIDC session JWT from the host-only HttpOnly carrel_session cookie (issuer, audience, expiry, signature against the IdP JWKS) and checks analysis membership before any read or write. HTTP API JWT authorizers read only headers, not cookies, and the app has no other callers.',
+  agent:
+    "Authenticated in the handler: it verifies the gate's ES256 agent token (Authorization: Bearer, signed by the desk's KMS key, audience carrel-agent, expiry) and writes only to the workspace named in the token.",
+};
+
+export interface DeskApiProps {
+  readonly deploymentId: string;
+  readonly functions: Readonly<Record<EntryName, lambda.IFunction>>;
+  /** Steady-state requests per second of the `$default` stage. */
+  readonly rateLimit: number;
+  /** Burst of the `$default` stage. */
+  readonly burstLimit: number;
+  readonly logRetention: logs.RetentionDays;
+}
+
+export class DeskApi extends Construct {
+  readonly httpApi: apigwv2.HttpApi;
+  readonly stage: apigwv2.HttpStage;
+  readonly accessLogs: logs.LogGroup;
+  /** `xxxx.execute-api.<region>.amazonaws.com`: CloudFront's origin for `/api/*`. */
+  readonly domainName: string;
+
+  constructor(scope: Construct, id: string, props: DeskApiProps) {
+    super(scope, id);
+
+    this.httpApi = new apigwv2.HttpApi(this, 'HttpApi', {
+      apiName: `carrel-${props.deploymentId}-desk`,
+      description: `carrel ${props.deploymentId}: front desk API (reached through CloudFront /api/*)`,
+      createDefaultStage: false,
+    });
+
+    this.accessLogs = new logs.LogGroup(this, 'AccessLogs', { retention: props.logRetention, removalPolicy: RemovalPolicy.RETAIN });
+    this.stage = new apigwv2.HttpStage(this, 'DefaultStage', {
+      httpApi: this.httpApi,
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: { rateLimit: props.rateLimit, burstLimit: props.burstLimit },
+      accessLogSettings: {
+        destination: new apigwv2.LogGroupLogDestination(this.accessLogs),
+        format: AccessLogFormat.custom(
+          JSON.stringify({
+            requestId: '$context.requestId',
+            requestTime: '$context.requestTime',
+            sourceIp: '$context.identity.sourceIp',
+            userAgent: '$context.identity.userAgent',
+            method: '$context.httpMethod',
+            routeKey: '$context.routeKey',
+            path: '$context.path',
+            status: '$context.status',
+            protocol: '$context.protocol',
+            responseLength: '$context.responseLength',
+            responseLatency: '$context.responseLatency',
+            integrationLatency: '$context.integrationLatency',
+            integrationError: '$context.integrationErrorMessage',
+            error: '$context.error.message',
+          }),
+        ),
+      },
+    });
+
+    for (const route of DESK_ROUTES) {
+      const fn = props.functions[route.entry];
+      const routes = this.httpApi.addRoutes({
+        path: route.path,
+        methods: [route.method],
+        integration: new HttpLambdaIntegration(`${route.entry}-integration`, fn),
+      });
+      for (const r of routes) Validations.of(r).acknowledge({ id: 'AwsSolutions-APIG4', reason: AUTH_REASON[route.auth] });
+    }
+
+    // https://<id>.execute-api.<region>.amazonaws.com -> <id>.execute-api.<region>.amazonaws.com
+    this.domainName = Fn.select(2, Fn.split('/', this.httpApi.apiEndpoint));
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * The eight front-desk Lambdas (docs/contracts.md), each with exactly the table and key actions its use
+ * case needs. The table below is the least-privilege contract: change it together with the handler.
+ */
+import { Duration } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { TABLE_SCHEMA } from '../../lambdas/adapters/aws/table-schema.js';
+import type { CarrelConfig } from '../config.js';
+import { CarrelFunction } from '../lambda-function.js';
+
+export const ENTRY_NAMES = ['me', 'open', 'status', 'heartbeat', 'stop', 'agent-activity', 'housekeeping', 'compute-events'] as const;
+export type EntryName = (typeof ENTRY_NAMES)[number];
+
+type TableAction = 'dynamodb:GetItem' | 'dynamodb:PutItem' | 'dynamodb:UpdateItem' | 'dynamodb:Query';
+type IndexName = typeof TABLE_SCHEMA.dueIndex.name | typeof TABLE_SCHEMA.instanceIndex.name;
+type KeyAction = 'kms:Sign' | 'kms:GetPublicKey';
+
+export interface FunctionSpec {
+  readonly description: string;
+  /** Actions on the table itself (GetItem/PutItem/UpdateItem, and Query on the base table). */
+  readonly tableActions: readonly TableAction[];
+  /** Indexes the function queries (Query on `<table>/index/<name>` only). */
+  readonly indexes?: readonly IndexName[];
+  /** Actions on the signing key. */
+  readonly keyActions?: readonly KeyAction[];
+  readonly timeout?: Duration;
+  readonly memorySize?: number;
+  readonly retryAttempts?: number;
+  readonly maxEventAge?: Duration;
+}
+
+const { dueIndex, instanceIndex } = TABLE_SCHEMA;
+
+/** What each entry point may do. A status poll is one read, a heartbeat one write (issue 3). */
+export const FUNCTION_SPECS: Readonly<Record<EntryName, FunctionSpec>> = {
+  me: {
+    description: 'GET /api/me: the signed-in user and the analyses they may open',
+    // The analysis catalog: the user's item (GetItem) and their memberships (one Query on the base table).
+    tableActions: ['dynamodb:GetItem', 'dynamodb:Query'],
+  },
+  open: {
+    description: 'POST /api/workspaces/{analysisId}/open: create the workspace record once, launch compute',
+    tableActions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query'],
+    // Sets the gate cookie when ready and signs the agent token of the gate it launches. (The AWS compute
+    // adapters that hand the gate its public key add kms:GetPublicKey here.)
+    keyActions: ['kms:Sign'],
+    timeout: Duration.seconds(25),
+  },
+  status: {
+    description: 'GET /api/workspaces/{analysisId}: the workspace view (one read)',
+    tableActions: ['dynamodb:GetItem'],
+    keyActions: ['kms:Sign'], // refreshes the gate cookie of a ready workspace
+  },
+  heartbeat: {
+    description: 'POST /api/workspaces/{analysisId}/heartbeat: record activity (one write)',
+    tableActions: ['dynamodb:UpdateItem'],
+    keyActions: ['kms:Sign'], // refreshes the gate cookie
+  },
+  stop: {
+    description: 'POST /api/workspaces/{analysisId}/stop: stop the workspace',
+    tableActions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+  },
+  'agent-activity': {
+    description: 'POST /api/agent/activity: a gate reports traffic/busy for its own workspace (one write)',
+    tableActions: ['dynamodb:UpdateItem'],
+    keyActions: ['kms:GetPublicKey'], // verifies the agent token with the public key only
+  },
+  housekeeping: {
+    description: 'Every minute: stop idle workspaces, fail overdue states, terminate long-stopped ones, reconcile',
+    tableActions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query'],
+    indexes: [dueIndex.name, instanceIndex.name],
+    timeout: Duration.seconds(55),
+    memorySize: 1024,
+    // A failed pass is not retried: the next one starts within a minute.
+    retryAttempts: 0,
+    maxEventAge: Duration.minutes(2),
+  },
+  'compute-events': {
+    description: 'EC2/ECS state changes: advance the workspace that owns the instance',
+    tableActions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query'],
+    indexes: [instanceIndex.name],
+    timeout: Duration.seconds(30),
+  },
+};
+
+export interface DeskFunctionsProps {
+  readonly config: CarrelConfig;
+  readonly table: dynamodb.ITable;
+  readonly signingKey: kms.IKey;
+  readonly logRetention: logs.RetentionDays;
+  /** Folder of the entry points. @default lambdas/handlers/entry */
+  readonly entryDir?: string;
+}
+
+/** The environment every function gets (docs/contracts.md), from the deployment configuration. */
+export function deskEnvironment(config: CarrelConfig, tableName: string, signingKeyId: string): Record<string, string> {
+  return {
+    TABLE_NAME: tableName,
+    DEPLOYMENT_ID: config.deploymentId,
+    DESK_DOMAIN: config.deskDomain,
+    COOKIE_DOMAIN: config.deskDomain,
+    PUBLIC_URL_SCHEME: 'https',
+    COOKIE_SECURE: 'true',
+    SIGNING_KEY_ID: signingKeyId,
+    OIDC_ISSUER: config.oidc.issuer,
+    OIDC_AUDIENCE: config.oidc.audience,
+    OIDC_JWKS_URL: config.oidc.jwksUrl,
+    OIDC_ROLES_CLAIM: config.oidc.rolesClaim,
+    SESSION_COOKIE: config.oidc.sessionCookie,
+    IDLE_TIMEOUT_SECONDS: String(config.idle.timeoutSeconds),
+    IDLE_WARNING_SECONDS: String(config.idle.warningSeconds),
+    STOPPED_RETENTION_HOURS: String(config.idle.stoppedRetentionHours),
+    GATE_COOKIE_TTL_SECONDS: String(config.tokens.gateCookieTtlSeconds),
+    AGENT_TOKEN_TTL_SECONDS: String(config.tokens.agentTokenTtlSeconds),
+    HEARTBEAT_SECONDS: String(config.tokens.heartbeatSeconds),
+  };
+}
+
+export class DeskFunctions extends Construct {
+  /** The functions by entry name. */
+  readonly functions: Readonly<Record<EntryName, CarrelFunction>>;
+
+  constructor(scope: Construct, id: string, props: DeskFunctionsProps) {
+    super(scope, id);
+    const { config, table, signingKey } = props;
+    const environment = deskEnvironment(config, table.tableName, signingKey.keyArn);
+    const functions = {} as Record<EntryName, CarrelFunction>;
+
+    for (const name of ENTRY_NAMES) {
+      const spec = FUNCTION_SPECS[name];
+      const fn = new CarrelFunction(this, pascal(name), {
+        name,
+        description: `carrel ${config.deploymentId}: ${spec.description}`,
+        environment,
+        timeout: spec.timeout,
+        memorySize: spec.memorySize,
+        logRetention: props.logRetention,
+        logLevel: config.logLevel,
+        entryDir: props.entryDir,
+        retryAttempts: spec.retryAttempts,
+        maxEventAge: spec.maxEventAge,
+      });
+      fn.grantActions(spec.tableActions, [table.tableArn]);
+      if (spec.indexes?.length) {
+        fn.grantActions(
+          ['dynamodb:Query'],
+          spec.indexes.map((index) => `${table.tableArn}/index/${index}`),
+        );
+      }
+      if (spec.keyActions?.length) fn.grantActions(spec.keyActions, [signingKey.keyArn]);
+      functions[name] = fn;
+    }
+    this.functions = functions;
+  }
+}
+
+function pascal(name: string): string {
+  return name.replace(/(^|-)([a-z])/g, (_, __, c: string) => c.toUpperCase());
+}
