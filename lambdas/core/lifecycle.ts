@@ -76,7 +76,7 @@ export function keyFromTags(tags: Readonly<Record<string, string>>): (WorkspaceK
   const analysisId = tags['carrel:analysis'];
   const userId = tags['carrel:user'];
   const generation = Number(tags['carrel:generation']);
-  if (!analysisId || !userId || !Number.isInteger(generation)) return undefined;
+  if (!analysisId || !userId || !Number.isInteger(generation) || generation < 1) return undefined;
   return { analysisId, userId, generation };
 }
 
@@ -84,19 +84,39 @@ export function describeError(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+export interface FailOptions {
+  /** Fail only while this still holds for the current record (e.g. "still past its deadline"). */
+  readonly when?: (current: Workspace) => boolean;
+  /** An instance to terminate too, when the record does not hold its id yet (found by tags). */
+  readonly alsoTerminate?: string;
+}
+
 /**
  * Put a workspace into `failed` with a reason, after a best-effort cleanup so nothing is left
  * running (whatever the cleanup misses, housekeeping's reconciliation finds by tag).
  */
-export async function failWorkspace(deps: WorkspaceDeps, key: WorkspaceKey, reason: string, expectedGeneration?: number) {
+export async function failWorkspace(
+  deps: WorkspaceDeps,
+  key: WorkspaceKey,
+  reason: string,
+  expectedGeneration?: number,
+  options: FailOptions = {},
+) {
   const result = await update(deps, key, (current) => {
     if (expectedGeneration !== undefined && current.generation !== expectedGeneration) return undefined;
     if (!canTransition(current.state, 'failed')) return undefined;
+    if (options.when && !options.when(current)) return undefined;
     return transition(current, 'failed', deps.clock.now(), deps.policy, { reason });
   });
   if (!result) return undefined;
-  deps.log.warn('workspace failed', { ...key, reason, from: result.before.state });
+  deps.log.warn('workspace failed', { analysisId: key.analysisId, userId: key.userId, reason, from: result.before.state });
   await cleanup(deps, result.before);
+  const extra = options.alsoTerminate;
+  if (extra && extra !== result.before.instanceId) {
+    await deps.compute.terminate(extra).catch((error) =>
+      deps.log.error('terminate failed; reconciliation will retry', { instanceId: extra, error: describeError(error) }),
+    );
+  }
   return result.after;
 }
 

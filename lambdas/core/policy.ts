@@ -21,7 +21,11 @@ export const DEFAULT_POLICY: LifecyclePolicy = {
   stoppedRetentionMs: 7 * 24 * 3_600_000,
 };
 
-/** Deadline for entering `state` at `now`, or undefined where no deadline applies. */
+/**
+ * Deadline for entering `state` at `now`, or undefined where no deadline applies: every non-terminal
+ * state has one (for `stopped` it is the end of the retention), except `ready`, where the idle policy
+ * decides instead.
+ */
 export function deadlineFor(state: WorkspaceState, now: Date, policy: LifecyclePolicy): string | undefined {
   switch (state) {
     case 'starting':
@@ -29,6 +33,8 @@ export function deadlineFor(state: WorkspaceState, now: Date, policy: LifecycleP
     case 'stopping':
     case 'terminating':
       return new Date(now.getTime() + policy.deadlines[state]).toISOString();
+    case 'stopped':
+      return new Date(now.getTime() + policy.stoppedRetentionMs).toISOString();
     default:
       return undefined;
   }
@@ -51,7 +57,7 @@ export function dueAtFor(
     case 'ready':
       return idleStopAt(ws.lastActivityAt ?? ws.stateEnteredAt, policy);
     case 'stopped':
-      return new Date(Date.parse(ws.stateEnteredAt) + policy.stoppedRetentionMs).toISOString();
+      return ws.deadlineAt ?? new Date(Date.parse(ws.stateEnteredAt) + policy.stoppedRetentionMs).toISOString();
     case 'terminated':
       return undefined;
     case 'failed':

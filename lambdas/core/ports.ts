@@ -40,8 +40,10 @@ export interface WorkspaceStore {
    */
   put(next: Workspace, expectedVersion: number | null): Promise<boolean>;
   /**
-   * Record activity on a ready workspace in one write. `workspaceId` guards against a stale caller.
-   * Returns the updated record, or undefined when it is not ready (nothing is written then).
+   * Record activity on a ready workspace in one write: set `lastActivityAt` and `dueAt` and increment
+   * `version` (so a decision taken on an older read, e.g. an idle stop, loses its conditional put).
+   * `workspaceId` and `generation`, when given, guard against a stale caller.
+   * Returns the updated record, or undefined when it is not ready or does not match (nothing is written then).
    */
   touch(
     key: WorkspaceKey,
@@ -82,7 +84,11 @@ export interface ComputePort {
 /** Progress reported by compute (EventBridge on AWS, the process supervisor locally). */
 export type ComputeEvent =
   | { readonly kind: 'running'; readonly instanceId: string; readonly address: string }
-  | { readonly kind: 'tool-ready'; readonly instanceId: string }
+  /**
+   * The tool answers. `address` is optional; when given, a `tool-ready` that overtakes its `running`
+   * event can still publish the hostname and complete the start.
+   */
+  | { readonly kind: 'tool-ready'; readonly instanceId: string; readonly address?: string }
   | { readonly kind: 'stopped'; readonly instanceId: string }
   | { readonly kind: 'terminated'; readonly instanceId: string }
   | { readonly kind: 'failed'; readonly instanceId: string; readonly reason: string };

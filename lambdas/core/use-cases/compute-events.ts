@@ -24,27 +24,18 @@ export async function handleComputeEvent(
   const same = (current: Workspace) => current.generation === ws.generation && (!current.instanceId || current.instanceId === event.instanceId);
 
   switch (event.kind) {
-    case 'running': {
-      const hostname = ws.hostLabel ? hostnameOf(ws.hostLabel, deps.hostnames.deskDomain) : undefined;
-      if (ws.state !== 'starting' || !hostname) return ignored(ws, event);
-      try {
-        await deps.hostnames.assign(hostname, event.address);
-      } catch (error) {
-        const failed = await failWorkspace(deps, ws, `Could not publish the workspace address: ${describeError(error)}`, ws.generation);
-        return { applied: true, state: failed?.state };
+    case 'running':
+      if (ws.state !== 'starting') return ignored(ws, event);
+      return publishAndAdvance(deps, ws, event.instanceId, event.address, 'provisioning');
+    case 'tool-ready':
+      if (ws.state === 'starting') {
+        // The tool answered before `running` was handled: complete the start only if the address is known.
+        if (!event.address) return ignored(ws, event);
+        return publishAndAdvance(deps, ws, event.instanceId, event.address, 'ready');
       }
       return applied(
-        await update(deps, ws, (current) =>
-          same(current) && current.state === 'starting'
-            ? transition(current, 'provisioning', now(), deps.policy, { instanceId: event.instanceId, address: event.address, hostname })
-            : undefined,
-        ),
-      );
-    }
-    case 'tool-ready':
-      return applied(
         await update(deps, ws, (current) => {
-          if (!same(current) || (current.state !== 'provisioning' && current.state !== 'starting')) return undefined;
+          if (!same(current) || current.state !== 'provisioning') return undefined;
           const at = now();
           return transition(current, 'ready', at, deps.policy, { lastActivityAt: at.toISOString(), instanceId: event.instanceId });
         }),
@@ -59,31 +50,67 @@ export async function handleComputeEvent(
           }
           return undefined;
         }),
-        async (after) => {
-          if (after.hostname) await deps.hostnames.release(after.hostname).catch(() => undefined);
-        },
+        (before) => releaseQuietly(deps, before.hostname),
       );
     case 'terminated':
       return applied(
         await update(deps, ws, (current) => {
           if (!same(current)) return undefined;
           if (current.state === 'terminating') return transition(current, 'terminated', now(), deps.policy, { instanceId: undefined, hostname: undefined, address: undefined });
-          if (current.state === 'failed') return amend(current, { instanceId: undefined }, deps.policy);
+          if (current.state === 'failed') return current.instanceId ? amend(current, { instanceId: undefined }, deps.policy) : undefined;
           if (['starting', 'provisioning', 'ready', 'stopping', 'stopped'].includes(current.state)) {
             return transition(current, 'failed', now(), deps.policy, { reason: 'The workspace instance was terminated unexpectedly' });
           }
           return undefined;
         }),
-        async (after) => {
-          if (after.hostname) await deps.hostnames.release(after.hostname).catch(() => undefined);
-        },
+        (before) => releaseQuietly(deps, before.hostname),
       );
     case 'failed': {
       if (!['starting', 'provisioning', 'ready'].includes(ws.state)) return ignored(ws, event);
-      const failed = await failWorkspace(deps, ws, event.reason, ws.generation);
+      const failed = await failWorkspace(deps, ws, event.reason, ws.generation, { alsoTerminate: event.instanceId });
       return { applied: Boolean(failed), state: failed?.state };
     }
   }
+}
+
+/**
+ * Publish `ws-<label>.<desk domain>` for the instance's address, then record it with the move to `to`
+ * (provisioning after `running`, or ready when `tool-ready` carries the address).
+ */
+async function publishAndAdvance(
+  deps: WorkspaceDeps,
+  ws: Workspace,
+  instanceId: string,
+  address: string,
+  to: 'provisioning' | 'ready',
+): Promise<EventOutcome> {
+  if (!ws.hostLabel) return { applied: false, state: ws.state, note: 'no host label' };
+  const hostname = hostnameOf(ws.hostLabel, deps.hostnames.deskDomain);
+  try {
+    await deps.hostnames.assign(hostname, address);
+  } catch (error) {
+    const failed = await failWorkspace(deps, ws, `Could not publish the workspace address: ${describeError(error)}`, ws.generation, {
+      when: (current) => current.state === 'starting',
+      alsoTerminate: instanceId,
+    });
+    return { applied: Boolean(failed), state: failed?.state };
+  }
+  return applied(
+    await update(deps, ws, (current) => {
+      if (current.generation !== ws.generation || (current.instanceId && current.instanceId !== instanceId)) return undefined;
+      if (current.state !== 'starting') return undefined;
+      const at = deps.clock.now();
+      const activity = to === 'ready' ? { lastActivityAt: at.toISOString() } : {};
+      return transition(current, to, at, deps.policy, { instanceId, address, hostname, ...activity });
+    }),
+  );
+}
+
+function releaseQuietly(deps: WorkspaceDeps, hostname: string | undefined): Promise<void> {
+  if (!hostname) return Promise.resolve();
+  return deps.hostnames.release(hostname).catch((error) =>
+    deps.log.error('hostname release failed; reconciliation will retry', { hostname, error: describeError(error) }),
+  );
 }
 
 async function findOwner(deps: WorkspaceDeps, instanceId: string, tags?: Readonly<Record<string, string>>) {
@@ -101,9 +128,9 @@ function ignored(ws: Workspace, event: ComputeEvent): EventOutcome {
 
 async function applied(
   result: { readonly before: Workspace; readonly after: Workspace } | undefined,
-  then?: (after: Workspace) => Promise<void>,
+  then?: (before: Workspace) => Promise<void>,
 ): Promise<EventOutcome> {
   if (!result) return { applied: false, note: 'no transition applies' };
-  if (then) await then(result.after);
+  if (then) await then(result.before);
   return { applied: true, state: result.after.state };
 }

@@ -1,6 +1,7 @@
 import type { WorkspaceDeps } from '../deps.js';
 import { describeError, failWorkspace, hostnameOf, keyFromTags, transition, update } from '../lifecycle.js';
 import { idleVerdict } from '../policy.js';
+import type { InstanceView } from '../ports.js';
 import type { Workspace } from '../workspace.js';
 import { stopWorkspace } from './stop.js';
 
@@ -44,38 +45,53 @@ export async function housekeepingPass(deps: WorkspaceDeps, batch = 100): Promis
 }
 
 async function actOnDue(deps: WorkspaceDeps, ws: Workspace, now: Date, report: HousekeepingReport) {
+  // `ws` comes from the due query and may be stale by now: every decision is checked again against the
+  // current record inside the conditional write, so a heartbeat or an event that lands in between wins.
   switch (ws.state) {
     case 'ready': {
-      if (idleVerdict(ws.lastActivityAt ?? ws.stateEnteredAt, now, deps.policy).kind !== 'idle') return;
-      const stopped = await stopWorkspace(deps, ws, 'Stopped after being idle');
+      const idle = (current: Workspace) => idleVerdict(current.lastActivityAt ?? current.stateEnteredAt, now, deps.policy).kind === 'idle';
+      if (!idle(ws)) return;
+      const stopped = await stopWorkspace(deps, ws, 'Stopped after being idle', (current) =>
+        current.state === 'ready' && current.generation === ws.generation && idle(current),
+      );
       if (stopped) report.stoppedIdle.push(label(ws));
       return;
     }
     case 'starting':
-    case 'provisioning': {
-      const failed = await failWorkspace(deps, ws, overdueReason(ws), ws.generation);
+    case 'provisioning':
+    case 'terminating': {
+      const failed = await failWorkspace(deps, ws, overdueReason(ws), ws.generation, { when: stillDue(ws, now) });
       if (failed) report.failedOverdue.push(label(ws));
       return;
     }
     case 'stopping':
     case 'stopped': {
       // A stop that never completed, or retention that ended: terminate; the home is kept.
-      const result = await update(deps, ws, (current) =>
-        current.version === ws.version ? transition(current, 'terminating', now, deps.policy) : undefined,
-      );
+      const result = await update(deps, ws, (current) => {
+        if (!stillDue(ws, now)(current)) return undefined;
+        const terminating = transition(current, 'terminating', now, deps.policy);
+        // Nothing to wait for when no instance is recorded: finish at once rather than wait out a deadline.
+        return current.instanceId
+          ? terminating
+          : transition(terminating, 'terminated', now, deps.policy, { hostname: undefined, address: undefined });
+      });
       if (!result) return;
       if (result.after.instanceId) await deps.compute.terminate(result.after.instanceId);
       report.terminated.push(label(ws));
       return;
     }
-    case 'terminating': {
-      const failed = await failWorkspace(deps, ws, overdueReason(ws), ws.generation);
-      if (failed) report.failedOverdue.push(label(ws));
-      return;
-    }
     default:
       return;
   }
+}
+
+/** The current record is in the state and generation housekeeping found, and still due at `now`. */
+function stillDue(found: Workspace, now: Date): (current: Workspace) => boolean {
+  return (current) =>
+    current.state === found.state &&
+    current.generation === found.generation &&
+    current.dueAt !== undefined &&
+    Date.parse(current.dueAt) <= now.getTime();
 }
 
 function overdueReason(ws: Workspace): string {
@@ -95,7 +111,7 @@ async function reconcile(deps: WorkspaceDeps, report: HousekeepingReport) {
     if (instance.state === 'terminated') continue;
     const key = keyFromTags(instance.tags);
     const owner = key ? await deps.store.get(key) : undefined;
-    if (owner && owns(owner, instance.instanceId, key?.generation)) {
+    if (owner && owns(owner, instance, key?.generation)) {
       if (owner.hostLabel && ['starting', 'provisioning', 'ready'].includes(owner.state)) {
         ownedHosts.add(hostnameOf(owner.hostLabel, deps.hostnames.deskDomain));
       }
@@ -120,9 +136,12 @@ async function reconcile(deps: WorkspaceDeps, report: HousekeepingReport) {
   }
 }
 
-function owns(owner: Workspace, instanceId: string, generation: number | undefined): boolean {
+function owns(owner: Workspace, instance: InstanceView, generation: number | undefined): boolean {
   if (owner.state === 'terminated' || owner.state === 'failed') return false;
-  if (owner.instanceId) return owner.instanceId === instanceId;
-  // Launched but not recorded yet: the current generation's instance is owned until the deadline fails it.
-  return owner.state === 'starting' && generation === owner.generation;
+  const workspaceTag = instance.tags['carrel:workspace'];
+  if (workspaceTag !== undefined && workspaceTag !== owner.workspaceId) return false;
+  if (owner.instanceId) return owner.instanceId === instance.instanceId;
+  // Launched but not recorded yet: the current generation's instance is owned until the deadline fails it
+  // (also when a stop overtook the launch: the launch records it and stops it).
+  return (owner.state === 'starting' || owner.state === 'stopping') && generation === owner.generation;
 }

@@ -86,20 +86,48 @@ async function launch(deps: WorkspaceDeps, ws: Workspace): Promise<Workspace> {
       tags: workspaceTags(ws, deps.deploymentId),
     }));
   } catch (error) {
-    return (await failWorkspace(deps, ws, `Could not start the workspace: ${describeError(error)}`, ws.generation)) ?? ws;
+    return (
+      (await failWorkspace(deps, ws, `Could not start the workspace: ${describeError(error)}`, ws.generation)) ?? (await reread(deps, ws))
+    );
   }
   const recorded = await update(deps, ws, (current) => {
     if (current.generation !== ws.generation || current.instanceId) return undefined;
     return amend(current, { instanceId }, deps.policy);
   });
-  return recorded?.after ?? (await deps.store.get(ws)) ?? ws;
+  if (!recorded) {
+    const current = await deps.store.get(ws);
+    // The record moved on to another generation while this launch was in flight: nothing owns the instance.
+    if (!current || current.generation !== ws.generation) await stopQuietly(deps, 'terminate', instanceId);
+    return current ?? ws;
+  }
+  const after = recorded.after;
+  // A stop or a failure overtook the launch (the record had no instance id to act on then): act now.
+  if (after.state === 'stopping') await stopQuietly(deps, 'stop', instanceId);
+  if (after.state === 'failed' || after.state === 'terminating' || after.state === 'terminated') {
+    await stopQuietly(deps, 'terminate', instanceId);
+  }
+  return after;
+}
+
+async function stopQuietly(deps: WorkspaceDeps, action: 'stop' | 'terminate', instanceId: string): Promise<void> {
+  try {
+    await deps.compute[action](instanceId);
+  } catch (error) {
+    deps.log.error(`${action} failed; housekeeping will retry`, { instanceId, error: describeError(error) });
+  }
+}
+
+async function reread(deps: WorkspaceDeps, ws: Workspace): Promise<Workspace> {
+  return (await deps.store.get(ws)) ?? ws;
 }
 
 async function resume(deps: WorkspaceDeps, ws: Workspace): Promise<Workspace> {
   try {
     await deps.compute.start(ws.instanceId as string, ws);
   } catch (error) {
-    return (await failWorkspace(deps, ws, `Could not resume the workspace: ${describeError(error)}`, ws.generation)) ?? ws;
+    return (
+      (await failWorkspace(deps, ws, `Could not resume the workspace: ${describeError(error)}`, ws.generation)) ?? (await reread(deps, ws))
+    );
   }
   return ws;
 }

@@ -9,15 +9,23 @@ const STOPPABLE: readonly WorkspaceState[] = ['starting', 'provisioning', 'ready
 /**
  * Stop a running workspace, keeping its instance for a quick resume and its home forever.
  * The `stopped` compute event completes the transition. Returns undefined when there was nothing to stop.
+ * `when`, if given, is checked against the current record inside the conditional write (housekeeping
+ * uses it so a heartbeat that lands between its query and its write cancels the idle stop).
  */
-export async function stopWorkspace(deps: WorkspaceDeps, key: WorkspaceKey, reason: string): Promise<Workspace | undefined> {
+export async function stopWorkspace(
+  deps: WorkspaceDeps,
+  key: WorkspaceKey,
+  reason: string,
+  when?: (current: Workspace) => boolean,
+): Promise<Workspace | undefined> {
   const result = await update(deps, key, (current) => {
     if (!STOPPABLE.includes(current.state)) return undefined;
+    if (when && !when(current)) return undefined;
     return transition(current, 'stopping', deps.clock.now(), deps.policy, { reason });
   });
   if (!result) return undefined;
   const ws = result.after;
-  deps.log.info('workspace stopping', { ...key, reason });
+  deps.log.info('workspace stopping', { analysisId: key.analysisId, userId: key.userId, reason });
   if (ws.hostname) {
     await deps.hostnames.release(ws.hostname).catch((error) =>
       deps.log.error('hostname release failed; reconciliation will retry', { hostname: ws.hostname, error: describeError(error) }),
@@ -28,7 +36,7 @@ export async function stopWorkspace(deps: WorkspaceDeps, key: WorkspaceKey, reas
       await deps.compute.stop(ws.instanceId);
     } catch (error) {
       // The stopping deadline catches this: housekeeping terminates what could not be stopped.
-      deps.log.error('stop failed; housekeeping will retry', { ...key, error: describeError(error) });
+      deps.log.error('stop failed; housekeeping will retry', { analysisId: key.analysisId, userId: key.userId, error: describeError(error) });
     }
   }
   return ws;
