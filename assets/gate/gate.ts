@@ -31,6 +31,7 @@ import { renderPage, type PageKind } from './pages.js';
 
 export const HEALTH_PATH = '/__carrel/health';
 const RESERVED_PREFIX = '/__carrel/';
+const IDLE_EXCHANGE_MS = 10 * 60_000;
 
 export interface GateDeps {
   /** Clock for token expiry and activity times. */
@@ -363,6 +364,9 @@ export async function createGate(config: GateConfig, deps: GateDeps = {}): Promi
     ? https.createServer({ ...serverOptions, cert: config.tls.cert, key: config.tls.key }, handler)
     : http.createServer(serverOptions, handler);
   server.headersTimeout = 66_000;
+  // A proxied exchange where no byte moves either way for this long is dead (e.g. a browser gone while
+  // the tool stopped reading its upload): end it. WebSockets are exempt (the proxy clears their timeout).
+  server.timeout = IDLE_EXCHANGE_MS;
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     onUpgrade(req, socket, head).catch((error) => {
       log.error('websocket failed in the gate', { path: pathOnly(req.url), ...describeError(error) });
