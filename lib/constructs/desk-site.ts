@@ -66,11 +66,6 @@ export class DeskSite extends Construct {
       lifecycleRules: [{ expiration: Duration.days(props.logRetentionDays) }],
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    Validations.of(this.logBucket).acknowledge({
-      id: 'AwsSolutions-S1',
-      reason:
-        'This is the access-log bucket itself (it receives the site bucket server access logs and the CloudFront logs); logging it into itself would log its own log deliveries in a loop. Its contents are written only by the S3 logging and CloudFront log-delivery services.',
-    });
 
     this.bucket = new s3.Bucket(this, 'Bucket', {
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,

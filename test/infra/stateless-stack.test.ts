@@ -1,0 +1,504 @@
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import { Stack } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { TABLE_SCHEMA } from '../../lambdas/adapters/aws/table-schema.js';
+import { DESK_ROUTES } from '../../lib/constructs/desk-api.js';
+import { ENTRY_NAMES, type EntryName } from '../../lib/constructs/desk-functions.js';
+import { SPA_REWRITE_FUNCTION } from '../../lib/constructs/desk-site.js';
+import { LATEST_NODE_RUNTIME, type CarrelFunction } from '../../lib/lambda-function.js';
+import type { StatelessStack } from '../../lib/stateless-stack.js';
+import { actionsOf, buildTestApp, resourcesOf, type Statement } from './support.js';
+
+/** The Lambda environment of docs/contracts.md that the CDK sets (PUBLIC_PORT and SIGNING_KEY_PEM are local-only). */
+const CONTRACT_ENVIRONMENT = [
+  'TABLE_NAME',
+  'DEPLOYMENT_ID',
+  'DESK_DOMAIN',
+  'COOKIE_DOMAIN',
+  'PUBLIC_URL_SCHEME',
+  'COOKIE_SECURE',
+  'SIGNING_KEY_ID',
+  'OIDC_ISSUER',
+  'OIDC_AUDIENCE',
+  'OIDC_JWKS_URL',
+  'OIDC_ROLES_CLAIM',
+  'SESSION_COOKIE',
+  'IDLE_TIMEOUT_SECONDS',
+  'IDLE_WARNING_SECONDS',
+  'STOPPED_RETENTION_HOURS',
+  'GATE_COOKIE_TTL_SECONDS',
+  'AGENT_TOKEN_TTL_SECONDS',
+  'HEARTBEAT_SECONDS',
+  'POWERTOOLS_SERVICE_NAME',
+  'POWERTOOLS_LOG_LEVEL',
+];
+
+/** X-Ray has no resource-level permissions: the only actions allowed on Resource "*". */
+const RESOURCE_STAR_ALLOWED = new Set(['xray:PutTraceSegments', 'xray:PutTelemetryRecords']);
+
+type Resource = { Type: string; Properties: Record<string, any> };
+
+describe('stateless stack', () => {
+  let stack: StatelessStack;
+  let template: Template;
+  let functions: Record<EntryName, CarrelFunction>;
+
+  const logicalId = (construct: { node: { defaultChild?: unknown } }) => stack.getLogicalId(construct.node.defaultChild as never);
+  const fnResource = (name: EntryName) => template.toJSON().Resources[logicalId(functions[name])] as Resource;
+  /** Every statement of every policy attached to the function's role. */
+  const statementsOf = (name: EntryName): Statement[] => {
+    const roleId = logicalId(functions[name].role as iam.Role);
+    return Object.values(template.findResources('AWS::IAM::Policy'))
+      .filter((policy) => (policy.Properties.Roles as unknown[]).some((role) => JSON.stringify(role) === JSON.stringify({ Ref: roleId })))
+      .flatMap((policy) => policy.Properties.PolicyDocument.Statement as Statement[]);
+  };
+  const actionsFor = (name: EntryName, service: string) =>
+    statementsOf(name)
+      .flatMap(actionsOf)
+      .filter((action) => action.startsWith(`${service}:`))
+      .sort();
+
+  before(() => {
+    // Prepare
+    const built = buildTestApp({ config: { deploymentId: 'test' } });
+    stack = built.stateless;
+    functions = { ...stack.functions.functions };
+    // Act
+    template = Template.fromStack(stack);
+  });
+
+  describe('functions', () => {
+    it('has the eight entry points, each bundling lambdas/handlers/entry/<name>.ts', () => {
+      // Assess
+      assert.deepEqual(Object.keys(functions).sort(), [...ENTRY_NAMES].sort());
+      for (const name of ENTRY_NAMES) assert.equal(functions[name].entryName, name);
+    });
+
+    it('runs every function on the newest Node.js runtime, arm64, with active tracing', () => {
+      // Prepare
+      const newest = Object.values(lambda.Runtime)
+        .filter((r): r is lambda.Runtime => r instanceof lambda.Runtime && /^nodejs\d+\.x$/.test(r.name))
+        .sort((a, b) => parseInt(b.name.slice(6), 10) - parseInt(a.name.slice(6), 10))[0];
+
+      // Assess
+      assert.equal(LATEST_NODE_RUNTIME.name, newest?.name);
+      for (const name of ENTRY_NAMES) {
+        const props = fnResource(name).Properties;
+        assert.equal(props.Runtime, newest?.name, name);
+        assert.deepEqual(props.Architectures, ['arm64'], name);
+        assert.deepEqual(props.TracingConfig, { Mode: 'Active' }, name);
+        assert.equal(props.Handler, 'index.handler', name);
+      }
+    });
+
+    it('logs every function to its own log group with retention', () => {
+      // Assess
+      for (const name of ENTRY_NAMES) {
+        const groupId = logicalId(functions[name].functionLogGroup);
+        assert.deepEqual(fnResource(name).Properties.LoggingConfig, { LogGroup: { Ref: groupId } }, name);
+        assert.equal(template.toJSON().Resources[groupId].Properties.RetentionInDays, 90, name);
+      }
+    });
+
+    it('gives every function exactly the environment of docs/contracts.md', () => {
+      // Assess
+      for (const name of ENTRY_NAMES) {
+        const variables = fnResource(name).Properties.Environment.Variables as Record<string, unknown>;
+        assert.deepEqual(Object.keys(variables).filter((k) => k !== 'NODE_OPTIONS').sort(), [...CONTRACT_ENVIRONMENT].sort(), name);
+        assert.equal(variables.DEPLOYMENT_ID, 'test');
+        assert.equal(variables.DESK_DOMAIN, 'desk.example.org');
+        assert.equal(variables.COOKIE_SECURE, 'true');
+        assert.equal(variables.POWERTOOLS_SERVICE_NAME, `carrel-${name}`);
+        assert.match(JSON.stringify(variables.TABLE_NAME), /carrel-test-stateful/);
+        assert.match(JSON.stringify(variables.SIGNING_KEY_ID), /SigningKey.*Arn/);
+      }
+    });
+
+    it('tags the functions with the deployment', () => {
+      // Assess
+      template.hasResourceProperties('AWS::Lambda::Function', { Tags: Match.arrayWith([{ Key: 'carrel:deployment', Value: 'test' }]) });
+    });
+  });
+
+  describe('least privilege', () => {
+    const tableArn = () => resourcesOf(statementsOf('status').find((s) => actionsOf(s).includes('dynamodb:GetItem'))!)[0];
+    const keyArn = () => fnResource('status').Properties.Environment.Variables.SIGNING_KEY_ID;
+
+    it('has no wildcard action and nothing but X-Ray on Resource "*"', () => {
+      // Prepare
+      const statements = Object.values(template.findResources('AWS::IAM::Policy')).flatMap(
+        (policy) => policy.Properties.PolicyDocument.Statement as Statement[],
+      );
+
+      // Assess
+      assert.ok(statements.length > 0);
+      for (const statement of statements) {
+        assert.equal(statement.Effect, 'Allow');
+        for (const action of actionsOf(statement)) assert.ok(action !== '*' && !action.endsWith(':*'), `wildcard action ${action}`);
+        if (resourcesOf(statement).includes('*')) {
+          for (const action of actionsOf(statement)) assert.ok(RESOURCE_STAR_ALLOWED.has(action), `${action} on Resource "*"`);
+        }
+      }
+      template.resourceCountIs('AWS::IAM::ManagedPolicy', 0);
+    });
+
+    it('lets a status poll only read one item', () => {
+      // Assess
+      assert.deepEqual(actionsFor('status', 'dynamodb'), ['dynamodb:GetItem']);
+    });
+
+    it('lets heartbeat and agent activity only update one item', () => {
+      // Assess
+      assert.deepEqual(actionsFor('heartbeat', 'dynamodb'), ['dynamodb:UpdateItem']);
+      assert.deepEqual(actionsFor('agent-activity', 'dynamodb'), ['dynamodb:UpdateItem']);
+    });
+
+    it('grants each function only its own table actions, on the table and the indexes it queries', () => {
+      // Prepare
+      const table = tableArn();
+      const index = (name: string) => ({ 'Fn::Join': ['', [table, `/index/${name}`]] });
+      const expected: Record<EntryName, Array<[string[], unknown[]]>> = {
+        me: [[['dynamodb:GetItem', 'dynamodb:Query'], [table]]],
+        open: [[['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'], [table]]],
+        status: [[['dynamodb:GetItem'], [table]]],
+        heartbeat: [[['dynamodb:UpdateItem'], [table]]],
+        stop: [[['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], [table]]],
+        'agent-activity': [[['dynamodb:UpdateItem'], [table]]],
+        housekeeping: [
+          [['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'], [table]],
+          [['dynamodb:Query'], [index(TABLE_SCHEMA.dueIndex.name), index(TABLE_SCHEMA.instanceIndex.name)]],
+        ],
+        'compute-events': [
+          [['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'], [table]],
+          [['dynamodb:Query'], [index(TABLE_SCHEMA.instanceIndex.name)]],
+        ],
+      };
+
+      // Assess
+      assert.match(JSON.stringify(table), /carrel-test-stateful.*Table/);
+      for (const name of ENTRY_NAMES) {
+        const dynamo = statementsOf(name)
+          .filter((s) => actionsOf(s).some((a) => a.startsWith('dynamodb:')))
+          .map((s): [string[], unknown[]] => [actionsOf(s).sort(), resourcesOf(s)]);
+        assert.deepEqual(dynamo, expected[name], name);
+      }
+    });
+
+    it('lets only the functions that sign use kms:Sign, and only on the signing key', () => {
+      // Assess
+      const signers = ENTRY_NAMES.filter((name) => actionsFor(name, 'kms').includes('kms:Sign'));
+      assert.deepEqual(signers.sort(), ['heartbeat', 'open', 'status']);
+      const readers = ENTRY_NAMES.filter((name) => actionsFor(name, 'kms').includes('kms:GetPublicKey'));
+      assert.deepEqual(readers, ['agent-activity']);
+      for (const name of ENTRY_NAMES) {
+        for (const statement of statementsOf(name).filter((s) => actionsOf(s).some((a) => a.startsWith('kms:')))) {
+          assert.deepEqual(resourcesOf(statement), [keyArn()], name);
+          assert.ok(actionsOf(statement).every((a) => a === 'kms:Sign' || a === 'kms:GetPublicKey'), name);
+        }
+      }
+    });
+
+    it('lets each function write logs only to its own log group', () => {
+      // Assess
+      for (const name of ENTRY_NAMES) {
+        const logStatements = statementsOf(name).filter((s) => actionsOf(s).some((a) => a.startsWith('logs:')));
+        assert.deepEqual(
+          logStatements.map((s) => resourcesOf(s)),
+          [[{ 'Fn::GetAtt': [logicalId(functions[name].functionLogGroup), 'Arn'] }]],
+          name,
+        );
+      }
+    });
+  });
+
+  describe('HTTP API', () => {
+    it('has the routes of docs/contracts.md, each to its function', () => {
+      // Prepare
+      const integrations = template.findResources('AWS::ApiGatewayV2::Integration');
+      const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route'));
+
+      // Assess
+      assert.deepEqual(
+        routes.map((r) => r.Properties.RouteKey).sort(),
+        DESK_ROUTES.map((r) => `${r.method} ${r.path}`).sort(),
+      );
+      assert.ok(DESK_ROUTES.some((r) => r.path === '/api/agent/activity' && r.entry === 'agent-activity'));
+      for (const route of DESK_ROUTES) {
+        const resource = routes.find((r) => r.Properties.RouteKey === `${route.method} ${route.path}`)!;
+        const integrationId = (resource.Properties.Target['Fn::Join'][1] as unknown[])[1] as { Ref: string };
+        const integration = integrations[integrationId.Ref]!;
+        assert.deepEqual(integration.Properties.IntegrationUri, { 'Fn::GetAtt': [logicalId(functions[route.entry]), 'Arn'] }, route.path);
+        assert.equal(integration.Properties.PayloadFormatVersion, '2.0');
+      }
+    });
+
+    it('throttles the default stage and writes JSON access logs', () => {
+      // Assess
+      template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+        StageName: '$default',
+        AutoDeploy: true,
+        DefaultRouteSettings: { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 },
+        AccessLogSettings: { DestinationArn: Match.anyValue(), Format: Match.stringLikeRegexp('"requestId":"\\$context.requestId"') },
+      });
+    });
+  });
+
+  describe('static site', () => {
+    it('keeps the site bucket private, encrypted, versioned and logged', () => {
+      // Prepare
+      const siteBucketId = logicalId(stack.site.bucket);
+      const logBucketId = logicalId(stack.site.logBucket);
+
+      // Assess
+      const bucket = template.toJSON().Resources[siteBucketId] as Resource;
+      assert.deepEqual(bucket.Properties.PublicAccessBlockConfiguration, {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      });
+      assert.deepEqual(bucket.Properties.VersioningConfiguration, { Status: 'Enabled' });
+      assert.deepEqual(bucket.Properties.BucketEncryption.ServerSideEncryptionConfiguration, [
+        { ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } },
+      ]);
+      assert.deepEqual(bucket.Properties.LoggingConfiguration, { DestinationBucketName: { Ref: logBucketId }, LogFilePrefix: 'site-bucket/' });
+    });
+
+    it('enforces TLS on both buckets', () => {
+      // Assess
+      for (const bucket of [stack.site.bucket, stack.site.logBucket]) {
+        template.hasResourceProperties('AWS::S3::BucketPolicy', {
+          Bucket: { Ref: logicalId(bucket) },
+          PolicyDocument: {
+            Statement: Match.arrayWith([
+              Match.objectLike({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+            ]),
+          },
+        });
+      }
+    });
+
+    it('reaches the bucket only through CloudFront origin access control for this distribution', () => {
+      // Prepare
+      const distributionId = logicalId(stack.site.distribution);
+
+      // Assess
+      template.resourceCountIs('AWS::CloudFront::CloudFrontOriginAccessIdentity', 0);
+      template.hasResourceProperties('AWS::CloudFront::OriginAccessControl', {
+        OriginAccessControlConfig: { OriginAccessControlOriginType: 's3', SigningBehavior: 'always', SigningProtocol: 'sigv4' },
+      });
+      template.hasResourceProperties('AWS::S3::BucketPolicy', {
+        Bucket: { Ref: logicalId(stack.site.bucket) },
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            {
+              Effect: 'Allow',
+              Action: 's3:GetObject',
+              Principal: { Service: 'cloudfront.amazonaws.com' },
+              Resource: Match.anyValue(),
+              Condition: { StringEquals: { 'AWS:SourceArn': Match.anyValue() } },
+            },
+          ]),
+        },
+      });
+      const policy = Object.values(template.findResources('AWS::S3::BucketPolicy')).find(
+        (p) => p.Properties.Bucket.Ref === logicalId(stack.site.bucket),
+      )!;
+      const allow = (policy.Properties.PolicyDocument.Statement as any[]).find((s) => s.Effect === 'Allow');
+      assert.match(JSON.stringify(allow.Condition.StringEquals['AWS:SourceArn']), new RegExp(`:distribution/.*"Ref":"${distributionId}"`));
+      template.hasResourceProperties('AWS::CloudFront::Distribution', {
+        DistributionConfig: {
+          Origins: Match.arrayWith([
+            Match.objectLike({ OriginAccessControlId: Match.anyValue(), S3OriginConfig: { OriginAccessIdentity: '' } }),
+          ]),
+        },
+      });
+    });
+
+    it('serves /index.html at the root and for app paths, with security headers', () => {
+      // Assess
+      template.hasResourceProperties('AWS::CloudFront::Distribution', {
+        DistributionConfig: {
+          DefaultRootObject: 'index.html',
+          DefaultCacheBehavior: Match.objectLike({
+            ViewerProtocolPolicy: 'redirect-to-https',
+            FunctionAssociations: [{ EventType: 'viewer-request', FunctionARN: Match.anyValue() }],
+            ResponseHeadersPolicyId: Match.anyValue(),
+          }),
+          Logging: Match.objectLike({ Prefix: 'cloudfront/' }),
+        },
+      });
+      template.hasResourceProperties('AWS::CloudFront::Function', {
+        FunctionCode: SPA_REWRITE_FUNCTION,
+        FunctionConfig: Match.objectLike({ Runtime: 'cloudfront-js-2.0' }),
+      });
+      template.hasResourceProperties('AWS::CloudFront::ResponseHeadersPolicy', {
+        ResponseHeadersPolicyConfig: {
+          SecurityHeadersConfig: Match.objectLike({
+            StrictTransportSecurity: Match.objectLike({ AccessControlMaxAgeSec: 63072000, IncludeSubdomains: true }),
+            ContentTypeOptions: { Override: true },
+            FrameOptions: { FrameOption: 'DENY', Override: true },
+            ContentSecurityPolicy: {
+              ContentSecurityPolicy: Match.stringLikeRegexp("frame-src https://\\*\\.desk\\.example\\.org; frame-ancestors 'none'"),
+              Override: true,
+            },
+          }),
+        },
+      });
+    });
+
+    it('sends /api/* to the HTTP API uncached, with every viewer header but Host', () => {
+      // Assess
+      template.hasResourceProperties('AWS::CloudFront::Distribution', {
+        DistributionConfig: {
+          CacheBehaviors: [
+            Match.objectLike({
+              PathPattern: '/api/*',
+              CachePolicyId: '4135ea2d-6df8-44a3-9df3-4b5a84be39ad', // Managed-CachingDisabled
+              OriginRequestPolicyId: 'b689b0a8-53d0-40ab-baf2-68738e2966ac', // Managed-AllViewerExceptHostHeader
+              AllowedMethods: ['GET', 'HEAD', 'OPTIONS', 'PUT', 'PATCH', 'POST', 'DELETE'],
+              ViewerProtocolPolicy: 'https-only',
+            }),
+          ],
+          Origins: Match.arrayWith([
+            Match.objectLike({
+              DomainName: { 'Fn::Select': [2, { 'Fn::Split': ['/', { 'Fn::GetAtt': [logicalId(stack.api.httpApi), 'ApiEndpoint'] }] }] },
+              CustomOriginConfig: { OriginProtocolPolicy: 'https-only', OriginSSLProtocols: ['TLSv1.2'] },
+            }),
+          ]),
+        },
+      });
+    });
+
+    it('deploys the built site so that it is revalidated, not invalidated', () => {
+      // Assess
+      template.hasResourceProperties('Custom::CDKBucketDeployment', {
+        DestinationBucketName: { Ref: logicalId(stack.site.bucket) },
+        Prune: true,
+        SystemMetadata: { 'cache-control': 'public, max-age=0, must-revalidate' },
+        DistributionId: Match.absent(),
+      });
+    });
+  });
+
+  describe('schedules', () => {
+    it('runs housekeeping every minute, without retrying a failed pass', () => {
+      // Assess
+      template.hasResourceProperties('AWS::Events::Rule', {
+        ScheduleExpression: 'rate(1 minute)',
+        State: 'ENABLED',
+        Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [logicalId(functions.housekeeping), 'Arn'] } })],
+      });
+      template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+        FunctionName: { Ref: logicalId(functions.housekeeping) },
+        MaximumRetryAttempts: 0,
+      });
+      template.hasResourceProperties('AWS::Lambda::Permission', {
+        Action: 'lambda:InvokeFunction',
+        Principal: 'events.amazonaws.com',
+        FunctionName: { 'Fn::GetAtt': [logicalId(functions.housekeeping), 'Arn'] },
+      });
+    });
+
+    it('delivers EC2 instance and ECS task state changes to compute-events', () => {
+      // Prepare
+      const target = [Match.objectLike({ Arn: { 'Fn::GetAtt': [logicalId(functions['compute-events']), 'Arn'] } })];
+
+      // Assess
+      template.hasResourceProperties('AWS::Events::Rule', {
+        EventPattern: { source: ['aws.ec2'], 'detail-type': ['EC2 Instance State-change Notification'] },
+        Targets: target,
+      });
+      template.hasResourceProperties('AWS::Events::Rule', {
+        EventPattern: { source: ['aws.ecs'], 'detail-type': ['ECS Task State Change'] },
+        Targets: target,
+      });
+    });
+  });
+});
+
+describe('stateless stack with a certificate and a hosted zone, without a built site', () => {
+  let stack: StatelessStack;
+  let template: Template;
+
+  before(() => {
+    // Prepare
+    const built = buildTestApp({
+      config: {
+        deploymentId: 'prod',
+        deskDomain: 'desk.uni.example',
+        certificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012',
+        hostedZone: { zoneId: 'Z0123456789ABCDEFGHIJ', zoneName: 'uni.example' },
+      },
+      siteAssetDir: '/nonexistent/dist/frontend',
+    });
+    stack = built.stateless;
+    // Act
+    template = Template.fromStack(stack);
+  });
+
+  it('serves the desk domain with TLS 1.2 or newer only', () => {
+    // Assess
+    template.hasResourceProperties('AWS::CloudFront::Distribution', {
+      DistributionConfig: {
+        Aliases: ['desk.uni.example'],
+        ViewerCertificate: {
+          AcmCertificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012',
+          MinimumProtocolVersion: 'TLSv1.2_2021',
+          SslSupportMethod: 'sni-only',
+        },
+      },
+    });
+  });
+
+  it('publishes the desk domain as an alias of the distribution', () => {
+    // Assess
+    for (const type of ['A', 'AAAA']) {
+      template.hasResourceProperties('AWS::Route53::RecordSet', {
+        Name: 'desk.uni.example.',
+        Type: type,
+        HostedZoneId: 'Z0123456789ABCDEFGHIJ',
+        AliasTarget: Match.objectLike({ DNSName: { 'Fn::GetAtt': [stack.getLogicalId(stack.site.distribution.node.defaultChild as never), 'DomainName'] } }),
+      });
+    }
+  });
+
+  it('skips the site deployment when the front desk is not built, and says so', () => {
+    // Assess
+    template.resourceCountIs('Custom::CDKBucketDeployment', 0);
+    assert.equal(stack.site.deployment, undefined);
+    const warnings = Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('front desk is not built'));
+    assert.equal(warnings.length, 1);
+  });
+
+  it('configures the functions for the desk domain', () => {
+    // Assess
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ DESK_DOMAIN: 'desk.uni.example', COOKIE_DOMAIN: 'desk.uni.example', DEPLOYMENT_ID: 'prod' }) },
+    });
+    assert.equal(Stack.of(stack).stackName, 'carrel-prod-stateless');
+  });
+});
+
+describe('SPA rewrite CloudFront Function', () => {
+  const handler = new Function(`${SPA_REWRITE_FUNCTION}; return handler;`)() as (event: { request: { uri: string } }) => { uri: string };
+  const rewrite = (uri: string) => handler({ request: { uri } }).uri;
+
+  it('serves /index.html for app paths', () => {
+    // Act / Assess
+    assert.equal(rewrite('/a/demo'), '/index.html');
+    assert.equal(rewrite('/a/census-2021'), '/index.html');
+    assert.equal(rewrite('/review'), '/index.html');
+    assert.equal(rewrite('/'), '/index.html');
+  });
+
+  it('passes files through', () => {
+    // Act / Assess
+    assert.equal(rewrite('/assets/app.js'), '/assets/app.js');
+    assert.equal(rewrite('/favicon.svg'), '/favicon.svg');
+    assert.equal(rewrite('/index.html'), '/index.html');
+  });
+});

@@ -1,0 +1,50 @@
+/**
+ * Builds the carrel CDK app the way `npx cdk synth` does (cdk.json's feature flags), but without
+ * bundling the Lambdas (context `aws:cdk:bundling-stacks: []`), so Template tests take seconds.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { App } from 'aws-cdk-lib';
+import { addCarrelStacks, type CarrelStacks } from '../../lib/app.js';
+import { parseConfig, type CarrelConfigInput } from '../../lib/config.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** A stand-in for dist/frontend, so the site deployment is part of the template whether or not the front desk is built. */
+export const FIXTURE_SITE_DIR = fileURLToPath(new URL('./fixtures/site', import.meta.url));
+
+export const CDK_CONTEXT: Record<string, unknown> = JSON.parse(readFileSync(`${ROOT}cdk.json`, 'utf8')).context;
+
+export interface TestAppOptions {
+  readonly config?: CarrelConfigInput;
+  /** @default FIXTURE_SITE_DIR */
+  readonly siteAssetDir?: string;
+  /** Run cdk-nag during synthesis. @default false */
+  readonly nag?: boolean;
+  /** CDK's built-in CloudFormation validation (slow; the nag test runs it). @default false */
+  readonly cfnValidation?: boolean;
+}
+
+export function buildTestApp(options: TestAppOptions = {}): { app: App } & CarrelStacks {
+  const app = new App({
+    context: { ...CDK_CONTEXT, 'aws:cdk:bundling-stacks': [] },
+    builtinCloudFormationValidation: options.cfnValidation ?? false,
+  });
+  const stacks = addCarrelStacks(app, {
+    config: parseConfig(options.config ?? {}),
+    siteAssetDir: options.siteAssetDir ?? FIXTURE_SITE_DIR,
+    nag: options.nag ?? false,
+  });
+  return { app, ...stacks };
+}
+
+/** The IAM policy statements attached to a role (inline policies and its default policy), from a template. */
+export type Statement = { Effect: string; Action: string | string[]; Resource: unknown };
+
+export function actionsOf(statement: Statement): string[] {
+  return Array.isArray(statement.Action) ? statement.Action : [statement.Action];
+}
+
+export function resourcesOf(statement: Statement): unknown[] {
+  return Array.isArray(statement.Resource) ? statement.Resource : [statement.Resource];
+}
