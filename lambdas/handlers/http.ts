@@ -151,7 +151,7 @@ export function errorResponse(error: unknown, log: Log, request?: { readonly rou
   if (mapped.status >= 500) {
     log.error('request failed', { ...context, error: describe(error) });
   } else {
-    log.info('request refused', { ...context, message: mapped.message, ...(error instanceof Error && error.cause ? { cause: describeCause(error.cause) } : {}) });
+    log.info('request refused', { ...context, reason: mapped.message, ...(error instanceof Error && error.cause ? { cause: describeCause(error.cause) } : {}) });
   }
   const body = { error: { code: mapped.code, message: mapped.message, ...(mapped.issues?.length ? { issues: mapped.issues } : {}) } };
   return json(mapped.status, body, { headers: mapped.headers });

@@ -111,3 +111,22 @@ describe('request helpers', () => {
     assert.throws(() => readJsonBody({ body: '{', isBase64Encoded: false }), ValidationError);
   });
 });
+
+describe('the Powertools log adapter', () => {
+  it('keeps attributes whose names Powertools reserves', async () => {
+    // Prepare
+    const { Logger } = await import('@aws-lambda-powertools/logger');
+    const { powertoolsLog } = await import('../../lambdas/handlers/powertools-log.js');
+    const lines: string[] = [];
+    const logger = new Logger({ serviceName: 'test', logLevel: 'INFO' });
+    // Powertools writes through its own console object: capture what it writes.
+    (logger as unknown as { console: { info: (line: string) => void } }).console = { ...console, info: (line: string) => lines.push(line) } as never;
+    // Act
+    powertoolsLog(logger).info('hello', { message: 'kept', route: 'GET /x' });
+    // Assess
+    const entry = JSON.parse(lines[0]);
+    assert.equal(entry.message, 'hello');
+    assert.equal(entry.detail_message, 'kept');
+    assert.equal(entry.route, 'GET /x');
+  });
+});
