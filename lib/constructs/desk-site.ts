@@ -29,6 +29,9 @@ export const SPA_REWRITE_FUNCTION = `function handler(event) {
   return request;
 }`;
 
+/** Folder of the build's content-hashed files (frontend/build.ts names them assets/<name>.<hash>.<ext>). */
+export const HASHED_ASSETS_PREFIX = 'assets/';
+
 export interface DeskSiteProps {
   readonly deploymentId: string;
   /** The desk's domain: an alternate name of the distribution when `certificateArn` is set; workspaces are `ws-*.<deskDomain>`. */
@@ -52,7 +55,10 @@ export class DeskSite extends Construct {
   readonly bucket: s3.Bucket;
   readonly logBucket: s3.Bucket;
   readonly distribution: cloudfront.Distribution;
+  /** Deploys the entry files (index.html ...), revalidated on every use; absent when the site is not built. */
   readonly deployment?: s3deploy.BucketDeployment;
+  /** Deploys the content-hashed files under assets/, cached for a year; absent when the site is not built. */
+  readonly assetsDeployment?: s3deploy.BucketDeployment;
 
   constructor(scope: Construct, id: string, props: DeskSiteProps) {
     super(scope, id);
@@ -187,18 +193,32 @@ export class DeskSite extends Construct {
         retention: logs.RetentionDays.ONE_MONTH,
         removalPolicy: RemovalPolicy.DESTROY,
       });
-      this.deployment = new s3deploy.BucketDeployment(this, 'Deployment', {
-        sources: [s3deploy.Source.asset(props.assetDir)],
+      const source = s3deploy.Source.asset(props.assetDir);
+      // The build's scripts and styles have content-hashed names (assets/<name>.<hash>.js): cached for a
+      // year and never pruned, so a page loaded before a deployment can still fetch its own files.
+      this.assetsDeployment = new s3deploy.BucketDeployment(this, 'AssetsDeployment', {
+        sources: [source],
         destinationBucket: this.bucket,
+        exclude: ['*'],
+        include: [`${HASHED_ASSETS_PREFIX}*`],
+        prune: false,
+        memoryLimit: 512,
+        logGroup: deploymentLogs,
+        cacheControl: [s3deploy.CacheControl.setPublic(), s3deploy.CacheControl.maxAge(Duration.days(365)), s3deploy.CacheControl.immutable()],
+      });
+      // Everything else (index.html, favicon) is revalidated on every use (a 304 from S3 when unchanged),
+      // so a deployment is live at once without a CloudFront invalidation, whose IAM action would need
+      // Resource "*" in the CDK-provided deployment role. Deployed after the hashed files it refers to.
+      this.deployment = new s3deploy.BucketDeployment(this, 'Deployment', {
+        sources: [source],
+        destinationBucket: this.bucket,
+        exclude: [`${HASHED_ASSETS_PREFIX}*`],
         prune: true,
         memoryLimit: 512,
         logGroup: deploymentLogs,
-        // Browsers and CloudFront revalidate on every use (a 304 from S3 when unchanged), so a deployment is
-        // live at once without a CloudFront invalidation, whose IAM action would need Resource "*" in the
-        // CDK-provided deployment role. The build's file names are not content-hashed, so nothing may be
-        // cached stale next to a new index.html.
         cacheControl: [s3deploy.CacheControl.setPublic(), s3deploy.CacheControl.maxAge(Duration.seconds(0)), s3deploy.CacheControl.mustRevalidate()],
       });
+      this.deployment.node.addDependency(this.assetsDeployment);
       acknowledgeBucketDeployment(this);
     } else {
       Annotations.of(this).addWarningV2(

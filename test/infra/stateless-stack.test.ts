@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { Stack } from 'aws-cdk-lib';
+import { CfnResource, Stack } from 'aws-cdk-lib';
+import type { IConstruct } from 'constructs';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -373,14 +374,27 @@ describe('stateless stack', () => {
       });
     });
 
-    it('deploys the built site so that it is revalidated, not invalidated', () => {
+    it('deploys the built site: hashed assets cached for a year and kept, the rest revalidated and pruned', () => {
+      // Prepare
+      const deployments = Object.entries(template.findResources('Custom::CDKBucketDeployment'));
+      const byId = (construct: IConstruct) => {
+        const resource = construct.node.findAll().find((c) => CfnResource.isCfnResource(c) && c.cfnResourceType === 'Custom::CDKBucketDeployment')!;
+        return deployments.find(([id]) => id === stack.getLogicalId(resource as CfnResource))!;
+      };
+      const [assetsId, assets] = byId(stack.site.assetsDeployment!);
+      const [, entry] = byId(stack.site.deployment!);
+
       // Assess
-      template.hasResourceProperties('Custom::CDKBucketDeployment', {
-        DestinationBucketName: { Ref: logicalId(stack.site.bucket) },
-        Prune: true,
-        SystemMetadata: { 'cache-control': 'public, max-age=0, must-revalidate' },
-        DistributionId: Match.absent(),
-      });
+      assert.equal(deployments.length, 2);
+      for (const deployment of [assets, entry]) {
+        assert.deepEqual(deployment.Properties.DestinationBucketName, { Ref: logicalId(stack.site.bucket) });
+        assert.equal(deployment.Properties.DistributionId, undefined, 'no CloudFront invalidation');
+      }
+      assert.deepEqual(assets.Properties.SystemMetadata, { 'cache-control': 'public, max-age=31536000, immutable' });
+      assert.deepEqual([assets.Properties.Exclude, assets.Properties.Include, assets.Properties.Prune], [['*'], ['assets/*'], false]);
+      assert.deepEqual(entry.Properties.SystemMetadata, { 'cache-control': 'public, max-age=0, must-revalidate' });
+      assert.deepEqual([entry.Properties.Exclude, entry.Properties.Prune], [['assets/*'], true]);
+      assert.ok((entry.DependsOn as string[]).includes(assetsId), 'index.html is deployed after the files it refers to');
     });
   });
 
