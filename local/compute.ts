@@ -47,6 +47,8 @@ export class LocalCompute implements ComputePort {
   private sink: EventSink = async () => undefined;
   private readonly children = new Map<string, ChildProcess[]>();
   private readonly expectedExit = new Set<string>();
+  /** Instances terminated while their boot was still running: their state must not be written back. */
+  private readonly terminated = new Set<string>();
   private readonly root: string;
 
   constructor(private readonly options: LocalComputeOptions) {
@@ -93,6 +95,7 @@ export class LocalCompute implements ComputePort {
   async terminate(instanceId: string): Promise<void> {
     const meta = await this.meta(instanceId);
     if (!meta) return;
+    this.terminated.add(instanceId);
     await this.kill(meta);
     await rm(this.dir(instanceId), { recursive: true, force: true });
     await this.emit({ kind: 'terminated', instanceId }, meta.tags);
@@ -135,6 +138,7 @@ export class LocalCompute implements ComputePort {
     try {
       await this.spawnProcesses(meta, ws);
     } catch (error) {
+      if (this.terminated.has(meta.instanceId)) return;
       await this.kill(meta);
       meta.state = 'stopped';
       await this.save(meta).catch(() => undefined);
@@ -143,6 +147,7 @@ export class LocalCompute implements ComputePort {
   }
 
   private async spawnProcesses(meta: InstanceMeta, ws: Workspace) {
+    if (this.terminated.has(meta.instanceId)) return;
     const dir = this.dir(meta.instanceId);
     const [toolPort, gatePort] = [await freePort(), await freePort()];
     const toolToken = randomBytes(24).toString('hex');
@@ -199,6 +204,10 @@ export class LocalCompute implements ComputePort {
         CARREL_GATE_BUSY_PROBE: 'jupyter',
       },
     });
+    if (this.terminated.has(meta.instanceId)) {
+      await killGroups([tool.pid, gate.pid]);
+      return;
+    }
     this.children.set(meta.instanceId, [tool, gate]);
     meta.toolPid = tool.pid;
     meta.gatePid = gate.pid;
@@ -268,7 +277,8 @@ export class LocalCompute implements ComputePort {
     return readJson<InstanceMeta>(join(this.dir(instanceId), 'meta.json')).catch(() => undefined);
   }
 
-  private save(meta: InstanceMeta) {
+  private async save(meta: InstanceMeta) {
+    if (this.terminated.has(meta.instanceId)) return;
     return writeFileAtomic(join(this.dir(meta.instanceId), 'meta.json'), JSON.stringify(meta, null, 2));
   }
 }

@@ -179,7 +179,7 @@ describe('local runtime: restart and reconciliation', { timeout: 180_000 }, () =
     const second = await startTestRuntime({}, first.dataDir);
     try {
       const stray = await second.runtime.compute.launch({
-        workspace: { ...(await second.runtime.deps.store.get({ analysisId: 'demo', userId: 'alice' }))!, generation: 99, hostLabel: 'ws-strayinstance0000' },
+        workspace: { ...(await second.runtime.deps.store.get({ analysisId: 'demo', userId: 'alice' }))!, generation: 99, hostLabel: 'ws-straystraystray0' },
         clientToken: 'stray-token',
         home: { homeId: join(first.dataDir, 'homes', 'demo', 'alice'), created: false },
         tags: { 'carrel:deployment': 'local', 'carrel:analysis': 'demo', 'carrel:user': 'alice', 'carrel:workspace': 'x', 'carrel:generation': '99' },

@@ -119,7 +119,8 @@ async function findOwner(deps: WorkspaceDeps, instanceId: string, tags?: Readonl
   const key = tags ? keyFromTags(tags) : undefined;
   if (!key) return undefined;
   const ws = await deps.store.get(key);
-  return ws && ws.generation === key.generation && !ws.instanceId ? ws : undefined;
+  // The index may lag the record on DynamoDB: accept the record that already names this instance.
+  return ws && ws.generation === key.generation && (!ws.instanceId || ws.instanceId === instanceId) ? ws : undefined;
 }
 
 function ignored(ws: Workspace, event: ComputeEvent): EventOutcome {
