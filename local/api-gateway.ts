@@ -1,9 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-
-/** A Lambda handler for HTTP API (payload v2), as the entry points export it. */
-export type HttpHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyResultV2>;
+import type { HttpHandler } from '../lambdas/handlers/app.js';
 
 export interface Route {
   readonly method: string;

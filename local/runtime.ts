@@ -12,6 +12,7 @@ import { OidcIdentity } from '../lambdas/adapters/oidc-identity.js';
 import { LocalKeySigner, TokenVerifier } from '../lambdas/adapters/tokens.js';
 import { loadConfig } from '../lambdas/handlers/config.js';
 import * as app from '../lambdas/handlers/app.js';
+import { HTTP_ROUTES } from '../lambdas/handlers/routes.js';
 import { systemClock, type Log, type Workspace } from '../lambdas/core/index.js';
 import { LocalHttpApi, type Route } from './api-gateway.js';
 import { LocalCompute } from './compute.js';
@@ -132,6 +133,8 @@ export async function startLocalRuntime(config: LocalConfig, assets: RuntimeAsse
     signer,
     verifier,
     config: deskConfig,
+    // What a local launch typically takes (a process start, not an instance boot).
+    estimates: { reserving: 1, starting: 3, connecting: 1 },
   };
 
   const computeEvents = app.makeComputeEventsHandler(deps);
@@ -141,12 +144,8 @@ export async function startLocalRuntime(config: LocalConfig, assets: RuntimeAsse
   const housekeepingHandler = app.makeHousekeepingHandler(deps);
 
   const routes: Route[] = [
-    { method: 'GET', path: '/api/me', handler: app.makeMeHandler(deps) },
-    { method: 'POST', path: '/api/workspaces/{analysisId}/open', handler: app.makeOpenHandler(deps) },
-    { method: 'GET', path: '/api/workspaces/{analysisId}', handler: app.makeStatusHandler(deps) },
-    { method: 'POST', path: '/api/workspaces/{analysisId}/heartbeat', handler: app.makeHeartbeatHandler(deps) },
-    { method: 'POST', path: '/api/workspaces/{analysisId}/stop', handler: app.makeStopHandler(deps) },
-    { method: 'POST', path: '/api/agent/activity', handler: app.makeAgentActivityHandler(deps) },
+    ...HTTP_ROUTES.map((route) => ({ method: route.method, path: route.path, handler: app.HTTP_HANDLERS[route.entry](deps) })),
+    // Local only: the stand-in for the organisation's SSO.
     { method: 'POST', path: '/api/local/sign-in', handler: idp.signIn },
     { method: 'POST', path: '/api/sign-out', handler: idp.signOut },
     { method: 'GET', path: '/local-idp/jwks.json', handler: idp.jwksHandler },

@@ -5,7 +5,11 @@
 import type { StepEstimates, WorkspaceDeps } from '../core/index.js';
 import type { Identity } from '../adapters/oidc-identity.js';
 import type { JwsSigner, TokenVerifier } from '../adapters/tokens.js';
+import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda';
 import type { DeskConfig } from './config.js';
+import type { HttpRoute } from './routes.js';
+import { makeAgentActivityHandler } from './agent.js';
+import { makeHeartbeatHandler, makeMeHandler, makeOpenHandler, makeStatusHandler, makeStopHandler } from './workspaces.js';
 
 /** Verifies the agent tokens gates present (a TokenVerifier over the desk's public key). */
 export type AgentTokenVerifier = Pick<TokenVerifier, 'verifyAgentToken'>;
@@ -24,3 +28,15 @@ export { makeHeartbeatHandler, makeMeHandler, makeOpenHandler, makeStatusHandler
 export { agentTokenFor, agentTokenIssuer, makeAgentActivityHandler } from './agent.js';
 export { makeComputeEventsHandler, makeHousekeepingHandler, type ComputeEventsInput } from './events.js';
 export { workspaceUrl, type WorkspaceViewJson } from './views.js';
+
+export type HttpHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyResultV2>;
+
+/** The handler factory behind each HTTP route's entry (routes.ts). */
+export const HTTP_HANDLERS: Readonly<Record<HttpRoute['entry'], (deps: AppDeps) => HttpHandler>> = {
+  me: makeMeHandler,
+  open: makeOpenHandler,
+  status: makeStatusHandler,
+  heartbeat: makeHeartbeatHandler,
+  stop: makeStopHandler,
+  'agent-activity': makeAgentActivityHandler,
+};

@@ -11,24 +11,14 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { EntryName } from './desk-functions.js';
+import { HTTP_ROUTES, type HttpRoute } from '../../lambdas/handlers/routes.js';
 
-export interface DeskRoute {
+export interface DeskRoute extends Omit<HttpRoute, 'method'> {
   readonly method: apigwv2.HttpMethod;
-  readonly path: string;
-  readonly entry: EntryName;
-  /** How the handler authenticates the caller (the reason the route has no API Gateway authorizer). */
-  readonly auth: 'session' | 'agent';
 }
 
-/** docs/contracts.md, "Lambda entry points". */
-export const DESK_ROUTES: readonly DeskRoute[] = [
-  { method: apigwv2.HttpMethod.GET, path: '/api/me', entry: 'me', auth: 'session' },
-  { method: apigwv2.HttpMethod.POST, path: '/api/workspaces/{analysisId}/open', entry: 'open', auth: 'session' },
-  { method: apigwv2.HttpMethod.GET, path: '/api/workspaces/{analysisId}', entry: 'status', auth: 'session' },
-  { method: apigwv2.HttpMethod.POST, path: '/api/workspaces/{analysisId}/heartbeat', entry: 'heartbeat', auth: 'session' },
-  { method: apigwv2.HttpMethod.POST, path: '/api/workspaces/{analysisId}/stop', entry: 'stop', auth: 'session' },
-  { method: apigwv2.HttpMethod.POST, path: '/api/agent/activity', entry: 'agent-activity', auth: 'agent' },
-];
+/** The routes of lambdas/handlers/routes.ts (the table the local runtime serves too). */
+export const DESK_ROUTES: readonly DeskRoute[] = HTTP_ROUTES.map((route) => ({ ...route, method: apigwv2.HttpMethod[route.method] }));
 
 const AUTH_REASON: Record<DeskRoute['auth'], string> = {
   session:

@@ -1,0 +1,22 @@
+/**
+ * The front desk's HTTP routes, in one place: CDK builds the API Gateway routes from this table and
+ * the local runtime's API stand-in serves the same table with the same handler factories
+ * (HTTP_HANDLERS in app.ts). Pure data, so the CDK app imports it without the handlers' code.
+ */
+export interface HttpRoute {
+  readonly method: 'GET' | 'POST';
+  readonly path: string;
+  /** The Lambda entry (lambdas/handlers/entry/<entry>.ts) that serves it. */
+  readonly entry: 'me' | 'open' | 'status' | 'heartbeat' | 'stop' | 'agent-activity';
+  /** How the handler authenticates the caller (why the route needs no API Gateway authorizer). */
+  readonly auth: 'session' | 'agent';
+}
+
+export const HTTP_ROUTES: readonly HttpRoute[] = [
+  { method: 'GET', path: '/api/me', entry: 'me', auth: 'session' },
+  { method: 'POST', path: '/api/workspaces/{analysisId}/open', entry: 'open', auth: 'session' },
+  { method: 'GET', path: '/api/workspaces/{analysisId}', entry: 'status', auth: 'session' },
+  { method: 'POST', path: '/api/workspaces/{analysisId}/heartbeat', entry: 'heartbeat', auth: 'session' },
+  { method: 'POST', path: '/api/workspaces/{analysisId}/stop', entry: 'stop', auth: 'session' },
+  { method: 'POST', path: '/api/agent/activity', entry: 'agent-activity', auth: 'agent' },
+];
