@@ -62,7 +62,7 @@ export function hostnameOf(label: string, deskDomain: string): string {
 }
 
 /** Tags every compute resource of a workspace carries; reconciliation reads them back. */
-export function workspaceTags(ws: Workspace, deploymentId: string): Record<string, string> {
+export function workspaceTags(ws: Pick<Workspace, 'analysisId' | 'userId' | 'workspaceId' | 'generation'>, deploymentId: string): Record<string, string> {
   return {
     'carrel:deployment': deploymentId,
     'carrel:analysis': ws.analysisId,

@@ -21,6 +21,7 @@ import {
   handleComputeEvent,
   openWorkspace,
   TransientError,
+  workspaceTags,
   type Analysis,
   type AnalysisCatalog,
   type Clock,
@@ -553,13 +554,7 @@ export function makeWorkspace(
 
 /** Tags of an instance of `ws` (as the launch would set them). */
 export function tagsOf(ws: Pick<Workspace, 'analysisId' | 'userId' | 'workspaceId' | 'generation'>, deploymentId = DEPLOYMENT_ID) {
-  return {
-    'carrel:deployment': deploymentId,
-    'carrel:analysis': ws.analysisId,
-    'carrel:user': ws.userId,
-    'carrel:workspace': ws.workspaceId,
-    'carrel:generation': String(ws.generation),
-  };
+  return workspaceTags(ws, deploymentId);
 }
 
 /**
