@@ -216,10 +216,11 @@ export class LocalCompute implements ComputePort {
     await this.save(meta);
     await this.emit({ kind: 'running', instanceId: meta.instanceId, address: `127.0.0.1:${gatePort}` }, meta.tags);
 
+    const giveUp = new AbortController();
     const outcome = await Promise.race([
-      this.waitHealthy(gatePort).then((ok) => (ok ? 'ready' : `Jupyter did not answer within ${Math.round(this.options.toolStartTimeoutMs / 1000)} s`)),
+      this.waitHealthy(gatePort, giveUp.signal).then((ok) => (ok ? 'ready' : `Jupyter did not answer within ${Math.round(this.options.toolStartTimeoutMs / 1000)} s`)),
       toolFailure,
-    ]);
+    ]).finally(() => giveUp.abort());
     if (outcome !== 'ready') throw new Error(outcome);
     await this.emit({ kind: 'tool-ready', instanceId: meta.instanceId }, meta.tags);
 
@@ -235,9 +236,9 @@ export class LocalCompute implements ComputePort {
     });
   }
 
-  private async waitHealthy(gatePort: number): Promise<boolean> {
+  private async waitHealthy(gatePort: number, signal: AbortSignal): Promise<boolean> {
     const until = Date.now() + this.options.toolStartTimeoutMs;
-    while (Date.now() < until) {
+    while (Date.now() < until && !signal.aborted) {
       try {
         const response = await fetch(`http://127.0.0.1:${gatePort}/__carrel/health`, { signal: AbortSignal.timeout(1000) });
         if (response.ok) return true;
