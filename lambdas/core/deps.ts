@@ -1,5 +1,5 @@
 import type { LifecyclePolicy } from './policy.js';
-import type { AnalysisCatalog, Clock, ComputePort, HomesPort, HostnamesPort, Log, WorkspaceStore } from './ports.js';
+import type { AnalysisCatalog, Clock, ComputePort, HomesPort, HostnamesPort, Log, ProvisionerPort, WorkspaceStore } from './ports.js';
 
 /** Everything the workspace use cases need, injected by an entry point (Lambda or local runtime). */
 export interface WorkspaceDeps {
@@ -7,6 +7,8 @@ export interface WorkspaceDeps {
   readonly compute: ComputePort;
   readonly homes: HomesPort;
   readonly hostnames: HostnamesPort;
+  /** Prepares instances after they run (EC2, Fargate); absent where compute prepares itself (local). */
+  readonly provisioner?: ProvisionerPort;
   readonly catalog: AnalysisCatalog;
   readonly clock: Clock;
   readonly policy: LifecyclePolicy;

@@ -93,6 +93,17 @@ export type ComputeEvent =
   | { readonly kind: 'terminated'; readonly instanceId: string }
   | { readonly kind: 'failed'; readonly instanceId: string; readonly reason: string };
 
+/**
+ * Prepares a running instance for its researcher (mount the home, create the user, first-use project,
+ * start the tool and the gate) and then reports `tool-ready` or `failed` as a compute event.
+ * `provision` only hands the work off (e.g. an asynchronous Lambda invocation) and returns at once:
+ * long work never runs inside a request the browser is waiting on. Compute that prepares itself
+ * (the local runtime's processes) needs none.
+ */
+export interface ProvisionerPort {
+  provision(workspace: Workspace): Promise<void>;
+}
+
 export interface HomeRef {
   /** EFS access point id or local folder. */
   readonly homeId: string;

@@ -95,15 +95,25 @@ async function publishAndAdvance(
     });
     return { applied: Boolean(failed), state: failed?.state };
   }
-  return applied(
-    await update(deps, ws, (current) => {
-      if (current.generation !== ws.generation || (current.instanceId && current.instanceId !== instanceId)) return undefined;
-      if (current.state !== 'starting') return undefined;
-      const at = deps.clock.now();
-      const activity = to === 'ready' ? { lastActivityAt: at.toISOString() } : {};
-      return transition(current, to, at, deps.policy, { instanceId, address, hostname, ...activity });
-    }),
-  );
+  const result = await update(deps, ws, (current) => {
+    if (current.generation !== ws.generation || (current.instanceId && current.instanceId !== instanceId)) return undefined;
+    if (current.state !== 'starting') return undefined;
+    const at = deps.clock.now();
+    const activity = to === 'ready' ? { lastActivityAt: at.toISOString() } : {};
+    return transition(current, to, at, deps.policy, { instanceId, address, hostname, ...activity });
+  });
+  if (result && to === 'provisioning' && deps.provisioner) {
+    try {
+      await deps.provisioner.provision(result.after);
+    } catch (error) {
+      const failed = await failWorkspace(deps, result.after, `Could not start provisioning: ${describeError(error)}`, ws.generation, {
+        when: (current) => current.state === 'provisioning',
+        alsoTerminate: instanceId,
+      });
+      return { applied: true, state: failed?.state ?? result.after.state };
+    }
+  }
+  return applied(result);
 }
 
 function releaseQuietly(deps: WorkspaceDeps, hostname: string | undefined): Promise<void> {

@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { handleComputeEvent, openWorkspace, type ProvisionerPort, type Workspace } from '../../../lambdas/core/index.js';
+import { makeDeps, users } from '../../support/fakes.js';
+
+const alice = { analysisId: 'demo', userId: 'alice' };
+
+class RecordingProvisioner implements ProvisionerPort {
+  readonly requests: Workspace[] = [];
+  failure?: Error;
+  async provision(workspace: Workspace): Promise<void> {
+    this.requests.push(workspace);
+    if (this.failure) throw this.failure;
+  }
+}
+
+describe('provisioning hand-off', () => {
+  it('hands a workspace that entered provisioning to the provisioner, once, with its hostname and address', async () => {
+    // Prepare
+    const provisioner = new RecordingProvisioner();
+    const f = makeDeps({ provisioner });
+    const opened = await openWorkspace(f, users.alice, 'demo');
+
+    // Act: the running event, then a duplicate of it
+    await handleComputeEvent(f, { kind: 'running', instanceId: opened.instanceId!, address: '10.0.0.9:443' });
+    await handleComputeEvent(f, { kind: 'running', instanceId: opened.instanceId!, address: '10.0.0.9:443' });
+
+    // Assess
+    assert.equal(provisioner.requests.length, 1);
+    assert.equal(provisioner.requests[0].state, 'provisioning');
+    assert.equal(provisioner.requests[0].address, '10.0.0.9:443');
+    assert.equal(provisioner.requests[0].hostname, f.store.peek(alice)!.hostname);
+  });
+
+  it('fails the workspace with a reason and terminates the instance when the hand-off fails', async () => {
+    // Prepare
+    const provisioner = new RecordingProvisioner();
+    provisioner.failure = new Error('Lambda invoke throttled');
+    const f = makeDeps({ provisioner });
+    const opened = await openWorkspace(f, users.alice, 'demo');
+
+    // Act
+    const outcome = await handleComputeEvent(f, { kind: 'running', instanceId: opened.instanceId!, address: '10.0.0.9:443' });
+
+    // Assess
+    const ws = f.store.peek(alice)!;
+    assert.equal(outcome.state, 'failed');
+    assert.equal(ws.state, 'failed');
+    assert.match(ws.reason ?? '', /Could not start provisioning: Lambda invoke throttled/);
+    assert.ok(f.compute.calls.some((c) => c.op === 'terminate' && c.instanceId === opened.instanceId));
+  });
+
+  it('does not ask for provisioning when compute prepares itself (no provisioner)', async () => {
+    // Prepare
+    const f = makeDeps();
+    const opened = await openWorkspace(f, users.alice, 'demo');
+
+    // Act
+    const outcome = await handleComputeEvent(f, { kind: 'running', instanceId: opened.instanceId!, address: '10.0.0.9:443' });
+
+    // Assess
+    assert.deepEqual(outcome, { applied: true, state: 'provisioning' });
+  });
+});
