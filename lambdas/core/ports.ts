@@ -74,7 +74,11 @@ export interface ComputePort {
   /** Start a new instance; returns at once (progress arrives as compute events). */
   launch(request: LaunchRequest): Promise<{ readonly instanceId: string }>;
   /** Resume a stopped instance. */
-  start(instanceId: string, workspace: Workspace): Promise<void>;
+  /**
+   * Resume a stopped instance. Compute that cannot keep a stopped instance (a Fargate task) starts a
+   * replacement and returns its id, which the record then adopts.
+   */
+  start(instanceId: string, workspace: Workspace): Promise<{ readonly instanceId: string } | void>;
   stop(instanceId: string): Promise<void>;
   terminate(instanceId: string): Promise<void>;
   /** Every instance carrying this deployment's tag, whatever its state (for reconciliation). */

@@ -297,7 +297,7 @@ export class FakeCompute implements ComputePort {
     return { instanceId };
   }
 
-  async start(instanceId: string, _workspace: Workspace): Promise<void> {
+  async start(instanceId: string, _workspace: Workspace): Promise<{ readonly instanceId: string } | void> {
     this.calls.push({ op: 'start', instanceId });
     this.maybeFail('start');
     const instance = this.require(instanceId);

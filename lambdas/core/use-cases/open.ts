@@ -122,12 +122,19 @@ async function reread(deps: WorkspaceDeps, ws: Workspace): Promise<Workspace> {
 }
 
 async function resume(deps: WorkspaceDeps, ws: Workspace): Promise<Workspace> {
+  let started: { readonly instanceId: string } | void;
   try {
-    await deps.compute.start(ws.instanceId as string, ws);
+    started = await deps.compute.start(ws.instanceId as string, ws);
   } catch (error) {
     return (
       (await failWorkspace(deps, ws, `Could not resume the workspace: ${describeError(error)}`, ws.generation)) ?? (await reread(deps, ws))
     );
   }
-  return ws;
+  if (!started || started.instanceId === ws.instanceId) return ws;
+  // A replacement instance (e.g. a new Fargate task): the record adopts it for this generation.
+  const replacement = started.instanceId;
+  const recorded = await update(deps, ws, (current) =>
+    current.generation === ws.generation && current.state === 'starting' ? amend(current, { instanceId: replacement }, deps.policy) : undefined,
+  );
+  return recorded?.after ?? (await reread(deps, ws));
 }

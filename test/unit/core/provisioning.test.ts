@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { handleComputeEvent, openWorkspace, type ProvisionerPort, type Workspace } from '../../../lambdas/core/index.js';
+import { handleComputeEvent, openWorkspace, stopWorkspace, type ProvisionerPort, type Workspace } from '../../../lambdas/core/index.js';
 import { makeDeps, users } from '../../support/fakes.js';
 
 const alice = { analysisId: 'demo', userId: 'alice' };
@@ -59,6 +59,28 @@ describe('provisioning hand-off', () => {
     const outcome = await handleComputeEvent(f, { kind: 'running', instanceId: opened.instanceId!, address: '10.0.0.9:443' });
 
     // Assess
+    assert.deepEqual(outcome, { applied: true, state: 'provisioning' });
+  });
+});
+
+describe('resume on compute that replaces instances', () => {
+  it('adopts the replacement instance id a Fargate-like start returns', async () => {
+    // Prepare: a stopped workspace whose compute starts a new task on resume
+    const f = makeDeps();
+    const opened = await openWorkspace(f, users.alice, 'demo');
+    await handleComputeEvent(f, { kind: 'running', instanceId: opened.instanceId!, address: '10.0.0.9:443' });
+    await handleComputeEvent(f, { kind: 'tool-ready', instanceId: opened.instanceId! });
+    const stopping = await stopWorkspace(f, alice, 'test');
+    await handleComputeEvent(f, { kind: 'stopped', instanceId: stopping!.instanceId! });
+    f.compute.start = async () => ({ instanceId: 'task-replacement' });
+
+    // Act
+    const resumed = await openWorkspace(f, users.alice, 'demo');
+
+    // Assess: the record names the replacement, and its events are found by it
+    assert.equal(resumed.instanceId, 'task-replacement');
+    assert.equal(f.store.peek(alice)!.instanceId, 'task-replacement');
+    const outcome = await handleComputeEvent(f, { kind: 'running', instanceId: 'task-replacement', address: '10.0.0.10:443' });
     assert.deepEqual(outcome, { applied: true, state: 'provisioning' });
   });
 });
