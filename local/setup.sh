@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(jupyter-notebook python3-ipykernel chromium fonts-dejavu-core)
+packages=(jupyter-notebook python3-ipykernel chromium fonts-dejavu-core openssh-server)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")

@@ -11,6 +11,12 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { ECSClient } from '@aws-sdk/client-ecs';
+import { EFSClient } from '@aws-sdk/client-efs';
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { Route53Client } from '@aws-sdk/client-route-53';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { TransientError } from '../../core/errors.js';
 
 export interface AwsClientOptions {
@@ -84,6 +90,36 @@ export function dynamoDocumentClient(options: AwsClientOptions = {}): DynamoDBDo
 /** KMS client (the desk's signing key, see kms-signer.ts). */
 export function kmsClient(options: AwsClientOptions = {}): KMSClient {
   return memoized('kms', options, () => new KMSClient(baseConfig(options)));
+}
+
+/**
+ * Control-plane APIs with low request-rate limits (EC2, ECS, EFS, Route 53: a few requests per second per
+ * account) retry with the SDK's adaptive mode, which backs off client-side on throttling.
+ */
+const ADAPTIVE = { retryMode: 'adaptive' as const, maxAttempts: 5 };
+
+export function ec2Client(options: AwsClientOptions = {}): EC2Client {
+  return memoized('ec2', options, () => new EC2Client({ ...ADAPTIVE, ...baseConfig(options) }));
+}
+
+export function ecsClient(options: AwsClientOptions = {}): ECSClient {
+  return memoized('ecs', options, () => new ECSClient({ ...ADAPTIVE, ...baseConfig(options) }));
+}
+
+export function efsClient(options: AwsClientOptions = {}): EFSClient {
+  return memoized('efs', options, () => new EFSClient({ ...ADAPTIVE, ...baseConfig(options) }));
+}
+
+export function route53Client(options: AwsClientOptions = {}): Route53Client {
+  return memoized('route53', options, () => new Route53Client({ ...ADAPTIVE, ...baseConfig(options) }));
+}
+
+export function lambdaClient(options: AwsClientOptions = {}): LambdaClient {
+  return memoized('lambda', options, () => new LambdaClient(baseConfig(options)));
+}
+
+export function secretsManagerClient(options: AwsClientOptions = {}): SecretsManagerClient {
+  return memoized('secretsmanager', options, () => new SecretsManagerClient(baseConfig(options)));
 }
 
 /**
