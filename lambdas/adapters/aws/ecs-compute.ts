@@ -95,13 +95,16 @@ interface HomeTaskDefinition {
   readonly accessPointId: string;
 }
 
-const SAFE_NAME = /^[A-Za-z0-9_-]+$/;
 const digest = (text: string) => createHash('sha256').update(text).digest('hex');
 
-/** `carrel-<deployment>` when it fits ECS's 36 characters (letters, digits, `-`, `_`), a digest otherwise. */
+/**
+ * `startedBy` of this deployment's tasks: `carrel-<deploymentId>` with any character ECS refuses (it takes
+ * letters, digits, `-`, `_`, `/`) replaced by `-`; a digest of the id when that exceeds 36 characters
+ * (ListTasks has refused longer `startedBy` filters). The ECS event mapping must use the same value.
+ */
 export function startedByFor(deploymentId: string): string {
-  const plain = `carrel-${deploymentId}`;
-  return plain.length <= 36 && SAFE_NAME.test(deploymentId) ? plain : `carrel-${digest(deploymentId).slice(0, 29)}`;
+  const plain = `carrel-${deploymentId}`.replace(/[^A-Za-z0-9_/-]/g, '-');
+  return plain.length <= 36 ? plain : `carrel-${digest(deploymentId).slice(0, 29)}`;
 }
 
 export class FargateCompute implements ComputePort {
@@ -121,7 +124,7 @@ export class FargateCompute implements ComputePort {
 
   /** The task definition family of a workspace's home. */
   familyOf(key: WorkspaceKey): string {
-    const deployment = SAFE_NAME.test(this.options.deploymentId) ? this.options.deploymentId.slice(0, 64) : digest(this.options.deploymentId).slice(0, 16);
+    const deployment = this.options.deploymentId.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 64);
     return `carrel-${deployment}-ws-${digest(`${key.analysisId}/${key.userId}`).slice(0, 16)}`;
   }
 

@@ -164,6 +164,7 @@ describe('FargateCompute', () => {
     assert.match(family, /^carrel-prod-ws-[0-9a-f]{16}$/);
     assert.equal(family, compute.familyOf({ analysisId: 'demo', userId: 'alice' }));
     assert.notEqual(family, compute.familyOf({ analysisId: 'demo', userId: 'bob' }));
+    assert.match(fargate({ deploymentId: 'prod.eu' }).familyOf({ analysisId: 'demo', userId: 'alice' }), /^carrel-prod-eu-ws-[0-9a-f]{16}$/);
   });
 
   describe('launch', () => {
@@ -515,6 +516,7 @@ describe('FargateCompute', () => {
       assert.ok(input.startedBy!.length <= 36);
       assert.equal(input.startedBy, startedByFor('a-deployment-name-that-is-rather-long'));
       assert.equal(startedByFor('prod'), 'carrel-prod');
+      assert.equal(startedByFor('prod.eu-west-2'), 'carrel-prod-eu-west-2');
     });
   });
 
