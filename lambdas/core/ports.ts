@@ -80,7 +80,11 @@ export interface ComputePort {
    */
   start(instanceId: string, workspace: Workspace): Promise<{ readonly instanceId: string } | void>;
   stop(instanceId: string): Promise<void>;
-  terminate(instanceId: string): Promise<void>;
+  /**
+   * Delete the instance. Returns `{ gone: true }` when it was already gone (e.g. a Fargate task that
+   * stopped long ago): no `terminated` event will follow, so the caller finishes the transition itself.
+   */
+  terminate(instanceId: string): Promise<{ readonly gone?: boolean } | void>;
   /** Every instance carrying this deployment's tag, whatever its state (for reconciliation). */
   listTagged(): Promise<readonly InstanceView[]>;
 }

@@ -313,7 +313,7 @@ export class FakeCompute implements ComputePort {
     instance.state = 'stopped';
   }
 
-  async terminate(instanceId: string): Promise<void> {
+  async terminate(instanceId: string): Promise<{ readonly gone?: boolean } | void> {
     this.calls.push({ op: 'terminate', instanceId });
     this.maybeFail('terminate');
     this.require(instanceId).state = 'terminated';

@@ -76,13 +76,25 @@ async function actOnDue(deps: WorkspaceDeps, ws: Workspace, now: Date, report: H
           : transition(terminating, 'terminated', now, deps.policy, { hostname: undefined, address: undefined });
       });
       if (!result) return;
-      if (result.after.instanceId) await deps.compute.terminate(result.after.instanceId);
+      if (result.after.instanceId) {
+        const outcome = await deps.compute.terminate(result.after.instanceId);
+        // Already gone: no `terminated` event will come, so finish here instead of waiting out a deadline.
+        if (outcome?.gone) await finishTermination(deps, result.after, now);
+      }
       report.terminated.push(label(ws));
       return;
     }
     default:
       return;
   }
+}
+
+async function finishTermination(deps: WorkspaceDeps, ws: Workspace, now: Date) {
+  await update(deps, ws, (current) =>
+    current.state === 'terminating' && current.generation === ws.generation && current.instanceId === ws.instanceId
+      ? transition(current, 'terminated', now, deps.policy, { instanceId: undefined, hostname: undefined, address: undefined })
+      : undefined,
+  );
 }
 
 /** The current record is in the state and generation housekeeping found, and still due at `now`. */
@@ -140,7 +152,11 @@ function owns(owner: Workspace, instance: InstanceView, generation: number | und
   if (owner.state === 'terminated' || owner.state === 'failed') return false;
   const workspaceTag = instance.tags['carrel:workspace'];
   if (workspaceTag !== undefined && workspaceTag !== owner.workspaceId) return false;
-  if (owner.instanceId) return owner.instanceId === instance.instanceId;
+  if (owner.instanceId === instance.instanceId) return true;
+  // A resume that replaces the instance (a new Fargate task) before the record adopts it: the
+  // replacement carries the current generation's tags.
+  if (owner.instanceId && owner.resumed && owner.state === 'starting') return generation === owner.generation && workspaceTag === owner.workspaceId;
+  if (owner.instanceId) return false;
   // Launched but not recorded yet: the current generation's instance is owned until the deadline fails it
   // (also when a stop overtook the launch: the launch records it and stops it).
   return (owner.state === 'starting' || owner.state === 'stopping') && generation === owner.generation;

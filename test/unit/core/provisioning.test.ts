@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { handleComputeEvent, openWorkspace, stopWorkspace, type ProvisionerPort, type Workspace } from '../../../lambdas/core/index.js';
-import { makeDeps, users } from '../../support/fakes.js';
+import { handleComputeEvent, housekeepingPass, openWorkspace, stopWorkspace, type ProvisionerPort, type Workspace } from '../../../lambdas/core/index.js';
+import { makeDeps, tagsOf, users } from '../../support/fakes.js';
 
 const alice = { analysisId: 'demo', userId: 'alice' };
 
@@ -82,5 +82,53 @@ describe('resume on compute that replaces instances', () => {
     assert.equal(f.store.peek(alice)!.instanceId, 'task-replacement');
     const outcome = await handleComputeEvent(f, { kind: 'running', instanceId: 'task-replacement', address: '10.0.0.10:443' });
     assert.deepEqual(outcome, { applied: true, state: 'provisioning' });
+  });
+});
+
+describe('termination of compute that keeps nothing stopped', () => {
+  it('finishes retention at terminated when compute says the instance is already gone', async () => {
+    // Prepare: a stopped workspace past its retention, on compute whose stopped tasks are long gone
+    const f = makeDeps();
+    const opened = await openWorkspace(f, users.alice, 'demo');
+    await handleComputeEvent(f, { kind: 'running', instanceId: opened.instanceId!, address: '10.0.0.9:443' });
+    await handleComputeEvent(f, { kind: 'tool-ready', instanceId: opened.instanceId! });
+    await stopWorkspace(f, alice, 'test');
+    await handleComputeEvent(f, { kind: 'stopped', instanceId: opened.instanceId! });
+    f.compute.terminate = async () => ({ gone: true });
+    f.clock.advance(f.policy.stoppedRetentionMs + 1);
+
+    // Act
+    const report = await housekeepingPass(f);
+
+    // Assess: terminated at once (not left to fail at the terminating deadline), home kept
+    assert.deepEqual(report.terminated, ['demo/alice']);
+    const ws = f.store.peek(alice)!;
+    assert.equal(ws.state, 'terminated');
+    assert.equal(ws.instanceId, undefined);
+  });
+
+  it('keeps a resumed workspace\'s replacement instance that the record has not adopted yet', async () => {
+    // Prepare: a resume in flight whose replacement task already runs, still unrecorded
+    const f = makeDeps();
+    const opened = await openWorkspace(f, users.alice, 'demo');
+    await handleComputeEvent(f, { kind: 'running', instanceId: opened.instanceId!, address: '10.0.0.9:443' });
+    await handleComputeEvent(f, { kind: 'tool-ready', instanceId: opened.instanceId! });
+    await stopWorkspace(f, alice, 'test');
+    await handleComputeEvent(f, { kind: 'stopped', instanceId: opened.instanceId! });
+    let replacement = '';
+    f.compute.start = async (_id, ws) => {
+      replacement = f.compute.addInstance({ state: 'running', tags: tagsOf(ws) });
+      // housekeeping runs while the resume is between start() and the write that adopts the task
+      const report = await housekeepingPass(f);
+      assert.deepEqual(report.orphanInstances, []);
+      return { instanceId: replacement };
+    };
+
+    // Act
+    const resumed = await openWorkspace(f, users.alice, 'demo');
+
+    // Assess
+    assert.equal(resumed.instanceId, replacement);
+    assert.notEqual(f.compute.stateOf(replacement), 'terminated');
   });
 });
