@@ -7,11 +7,12 @@ import { Tags, Validations, type App } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { CarrelConfig } from './config.js';
 import { PROJECT_ROOT } from './lambda-function.js';
+import { DEPLOYMENT_TAG } from './names.js';
+import { NetworkStack } from './network-stack.js';
 import { StatefulStack } from './stateful-stack.js';
 import { StatelessStack } from './stateless-stack.js';
 
-/** Tag on every resource of a deployment; reconciliation and the CLI find resources by it. */
-export const DEPLOYMENT_TAG = 'carrel:deployment';
+export { DEPLOYMENT_TAG } from './names.js';
 
 /** Where `npx tsx frontend/build.ts` writes the front desk. */
 export const SITE_ASSET_DIR = join(PROJECT_ROOT, 'dist', 'frontend');
@@ -27,6 +28,8 @@ export interface CarrelAppOptions {
 }
 
 export interface CarrelStacks {
+  /** The workspace network (with `computeKind` ec2 or fargate only). */
+  readonly network?: NetworkStack;
   readonly stateful: StatefulStack;
   readonly stateless: StatelessStack;
 }
@@ -36,11 +39,25 @@ export function addCarrelStacks(app: App, options: CarrelAppOptions): CarrelStac
   const env = config.env?.account || config.env?.region ? { account: config.env.account, region: config.env.region } : undefined;
   const prefix = `carrel-${config.deploymentId}`;
 
+  const computeKind = config.computeKind;
+  const network =
+    computeKind === 'none'
+      ? undefined
+      : new NetworkStack(app, `${prefix}-network`, {
+          env,
+          config: { ...config, computeKind },
+          description: `carrel ${config.deploymentId}: workspace network (VPC, NAT, endpoints, flow logs, security groups)`,
+          terminationProtection: true,
+        });
+
   const stateful = new StatefulStack(app, `${prefix}-stateful`, {
     env,
     deploymentId: config.deploymentId,
-    description: `carrel ${config.deploymentId}: workspace table and signing key (retained)`,
+    description: network
+      ? `carrel ${config.deploymentId}: workspace table, signing key, homes and backups (retained)`
+      : `carrel ${config.deploymentId}: workspace table and signing key (retained)`,
     terminationProtection: true,
+    workspaces: network ? { network: network.network, homes: config.homes, backup: config.backup } : undefined,
   });
   const stateless = new StatelessStack(app, `${prefix}-stateless`, {
     env,
@@ -49,10 +66,13 @@ export function addCarrelStacks(app: App, options: CarrelAppOptions): CarrelStac
     signingKey: stateful.signingKey,
     siteAssetDir: options.siteAssetDir ?? SITE_ASSET_DIR,
     entryDir: options.entryDir,
-    description: `carrel ${config.deploymentId}: front desk functions, API, site and schedules`,
+    workspaces: network && stateful.homes ? { network: network.network, homes: stateful.homes } : undefined,
+    description: network
+      ? `carrel ${config.deploymentId}: front desk functions, API, site, schedules and workspace compute`
+      : `carrel ${config.deploymentId}: front desk functions, API, site and schedules`,
   });
 
   Tags.of(app).add(DEPLOYMENT_TAG, config.deploymentId);
   if (options.nag ?? true) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-  return { stateful, stateless };
+  return { network, stateful, stateless };
 }

@@ -11,6 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_SIZES, workspaceSizesSchema } from '../lambdas/adapters/aws/workspace-sizes.js';
 
 const DNS_NAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/;
 const CIDR = /^(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\/(?:3[0-2]|[12]?\d)$|^[0-9a-f:]+\/(?:12[0-8]|1[01]\d|\d?\d)$/i;
@@ -24,15 +25,31 @@ const wholeSeconds = (fallback: number, min: number) =>
 /** Log retention values CloudWatch Logs accepts (days). */
 const RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
 
-const instanceSize = z.object({
-  /** EC2 instance type for EC2 workspaces (e.g. `t4g.medium`). */
-  instanceType: z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, { error: 'must be an EC2 instance type like t4g.medium' }),
-  /** Fargate vCPU and memory for Fargate workspaces. */
-  cpu: z.number().positive().optional(),
-  memoryMiB: z.number().int().positive().optional(),
-});
+/** Days after which EFS moves a file that is not read to Infrequent Access (the values EFS accepts). */
+export const EFS_IA_DAYS = [1, 7, 14, 30, 60, 90, 180, 270, 365] as const;
 
-export const carrelConfigSchema = z
+const AMI_ID = /^ami-[0-9a-f]{8,17}$/;
+const SSM_PARAMETER_NAME = /^\/[A-Za-z0-9_.\-/]{1,1010}$/;
+const SUBNET_ID = /^subnet-[0-9a-f]{8,17}$/;
+const AZ_NAME = /^[a-z]{2}(-[a-z]+)+-\d[a-z]$/;
+const IMAGE_URI = /^[a-z0-9][a-z0-9.-]*(?::\d+)?\/[a-z0-9._/-]+(?::[A-Za-z0-9._-]{1,128}|@sha256:[0-9a-f]{64})$/;
+const port = z
+  .number({ error: 'must be a port number' })
+  .int({ error: 'must be a port number' })
+  .min(1, { error: 'must be a port number (1-65535)' })
+  .max(65535, { error: 'must be a port number (1-65535)' });
+const posixId = z
+  .number({ error: 'must be a POSIX id' })
+  .int({ error: 'must be a whole number' })
+  .min(1000, { error: 'must be at least 1000 (a regular user; the provisioner refuses system ids)' })
+  .max(2_147_483_647, { error: 'must be at most 2147483647' });
+const retention = (fallback: number) =>
+  z
+    .number()
+    .refine((v) => (RETENTION_DAYS as readonly number[]).includes(v), { error: `must be one of ${RETENTION_DAYS.join(', ')}` })
+    .default(fallback);
+
+const carrelConfigBase = z
   .object({
     /** Marks every resource of this deployment (tag `carrel:deployment`) and names the stacks. */
     deploymentId: z
@@ -88,12 +105,132 @@ export const carrelConfigSchema = z
         heartbeatSeconds: wholeSeconds(60, 5),
       })
       .prefault({}),
-    /** Workspace sizes by name (placeholder: the compute adapters of the next issue use it). */
-    instanceSizes: z
-      .record(z.string().regex(/^[a-z][a-z0-9-]*$/, { error: 'size names must be lower-case words' }), instanceSize)
-      .default({ small: { instanceType: 't4g.medium', cpu: 1, memoryMiB: 4096 } }),
-    /** Networks allowed to reach workspaces directly (placeholder for the next issue; empty = none). */
-    allowedCidrs: z.array(z.string().regex(CIDR, { error: 'must be a CIDR block like 10.0.0.0/16' })).default([]),
+    /**
+     * Where workspaces run: `ec2` (an instance from `workspaceImageId`, provisioned over SSH), `fargate` (a task
+     * with the tool and the gate as a sidecar) or `none` (no AWS workspaces: no network, homes or compute are
+     * deployed and opening a workspace fails with a clear reason).
+     */
+    computeKind: z.enum(['none', 'ec2', 'fargate'], { error: 'must be none, ec2 or fargate' }).default('none'),
+    /**
+     * EC2: the pre-baked workspace image, an AMI id (`ami-...`) or the name of an SSM parameter that holds one
+     * (`/carrel/images/workspace`; resolved at deploy time, so a new image is a reviewed redeploy).
+     */
+    workspaceImageId: z
+      .string()
+      .refine((v) => AMI_ID.test(v) || SSM_PARAMETER_NAME.test(v), {
+        error: 'must be an AMI id like ami-0123456789abcdef0 or an SSM parameter name like /carrel/images/workspace',
+      })
+      .optional(),
+    /** Workspace sizes by name: EC2 instance types (tried in order) and Fargate CPU/memory (lambdas/adapters/aws/workspace-sizes.ts). */
+    instanceSizes: workspaceSizesSchema.default(DEFAULT_SIZES),
+    /**
+     * Networks whose browsers may reach the gate's HTTPS port on workspaces (IP filtering); empty = none.
+     * The whole internet (`0.0.0.0/0`, `::/0`) is refused: list the networks researchers connect from.
+     */
+    allowedCidrs: z
+      .array(
+        z
+          .string()
+          .regex(CIDR, { error: 'must be a CIDR block like 10.0.0.0/16' })
+          .refine((v) => !v.endsWith('/0'), { error: 'must not open workspaces to the whole internet (/0): list the networks researchers use' }),
+      )
+      .default([]),
+    /** Which address a workspace hostname points at: `private` (reached over VPN/Direct Connect) or `public`. */
+    workspaceAddress: z.enum(['private', 'public'], { error: 'must be private or public' }).default('private'),
+    /** EC2: hibernate on stop (where the instance type supports it); the root volume must hold the RAM. */
+    hibernate: z.boolean({ error: 'must be true or false' }).default(false),
+    /** The gate's HTTPS port on workspaces. */
+    gatePort: port.default(443),
+    /** TTL of `ws-*` records. */
+    hostnameTtlSeconds: wholeSeconds(60, 10),
+    /** Homes: one EFS file system, an access point per analysis and researcher. */
+    homes: z
+      .object({
+        /** POSIX owner of every home. */
+        uid: posixId.default(1000),
+        gid: posixId.default(1000),
+        /** `elastic` scales with use and bills per transfer (best for bursty notebooks); `bursting` scales with size. */
+        throughputMode: z.enum(['elastic', 'bursting'], { error: 'must be elastic or bursting' }).default('elastic'),
+        /** Days without a read before a file moves to Infrequent Access (it moves back on first access). */
+        transitionToIADays: z
+          .number()
+          .refine((v) => (EFS_IA_DAYS as readonly number[]).includes(v), { error: `must be one of ${EFS_IA_DAYS.join(', ')}` })
+          .default(30),
+      })
+      .strict()
+      .prefault({}),
+    /** The workspace network (created, or an existing VPC). */
+    vpc: z
+      .object({
+        /** Address range of the created VPC. */
+        cidr: z.string().regex(CIDR, { error: 'must be a CIDR block like 10.40.0.0/16' }).default('10.40.0.0/16'),
+        /** Zones to span (at least two; more than two needs `env.account` and `env.region`). */
+        maxAzs: z.number().int({ error: 'must be a whole number' }).min(2, { error: 'must be at least 2 (workspaces span two zones)' }).max(6).default(2),
+        /**
+         * NAT gateways: 1 (default) is one shared gateway, the cheapest (one hourly charge); an outage of its zone
+         * cuts egress for both zones. Set it to `maxAzs` for one per zone (zone-independent egress).
+         */
+        natGateways: z.number().int({ error: 'must be a whole number' }).min(1, { error: 'must be at least 1 (workspaces and the provisioner need egress)' }).default(1),
+        /** Days to keep VPC flow logs. */
+        flowLogRetentionDays: retention(365),
+        /**
+         * Use this existing VPC instead of creating one. Its owner provides egress (NAT), the S3/DynamoDB gateway
+         * endpoints and flow logs; carrel only adds its security groups, EFS mount targets and the provisioner.
+         */
+        vpcId: z.string().regex(/^vpc-[0-9a-f]{8,17}$/, { error: 'must be a VPC id like vpc-0123456789abcdef0' }).optional(),
+        /** With `vpcId`: the zones of the subnets below, in the same order. */
+        availabilityZones: z.array(z.string().regex(AZ_NAME, { error: 'must be an availability zone like eu-west-2a' })).optional(),
+        /** With `vpcId`: private subnets with egress, one per zone (workspaces, mount targets, the provisioner). */
+        privateSubnetIds: z.array(z.string().regex(SUBNET_ID, { error: 'must be a subnet id like subnet-0123456789abcdef0' })).optional(),
+        /** With `vpcId` and `workspaceAddress: public`: public subnets, one per zone. */
+        publicSubnetIds: z.array(z.string().regex(SUBNET_ID, { error: 'must be a subnet id like subnet-0123456789abcdef0' })).optional(),
+      })
+      .strict()
+      .prefault({}),
+    /** AWS Backup of the homes and the table. */
+    backup: z
+      .object({
+        /** When the daily backup starts (AWS Backup cron, UTC). */
+        schedule: z
+          .string()
+          .regex(/^cron\(\S+ \S+ \S+ \S+ \S+ \S+\)$/, { error: 'must be an AWS cron expression like cron(0 3 * * ? *)' })
+          .default('cron(0 3 * * ? *)'),
+        /** Days to keep each backup. */
+        retentionDays: z.number().int({ error: 'must be a whole number' }).min(1, { error: 'must be at least 1' }).max(36500).default(35),
+      })
+      .strict()
+      .prefault({}),
+    /** EC2 workspaces. */
+    ec2: z
+      .object({
+        /** Root volume (encrypted gp3); with `hibernate` it must hold the instance's RAM too. */
+        rootVolumeGiB: z.number().int({ error: 'must be a whole number' }).min(8, { error: 'must be at least 8' }).max(16384).default(32),
+        /** The image's root device (`/dev/xvda` on Amazon Linux and Debian, `/dev/sda1` on Ubuntu). */
+        rootDeviceName: z.string().regex(/^\/dev\/[a-z0-9]+$/, { error: 'must be a device name like /dev/xvda' }).default('/dev/xvda'),
+        /**
+         * Let operators open shell sessions with SSM Session Manager (adds AmazonSSMManagedInstanceCore to the
+         * instance role). Off by default: the provisioner's SSH covers automation, and a session bypasses the gate.
+         */
+        sessionManager: z.boolean({ error: 'must be true or false' }).default(false),
+        /** Bump to generate a new provisioner SSH key (new instances get it; stopped ones keep the old one). */
+        provisionerKeyGeneration: z.number().int().min(1).default(1),
+      })
+      .strict()
+      .prefault({}),
+    /** Fargate workspaces. */
+    fargate: z
+      .object({
+        /** The tool's image (Jupyter), e.g. `quay.io/jupyter/minimal-notebook:2025-01-06` or an ECR image. */
+        toolImage: z.string().regex(IMAGE_URI, { error: 'must be an image with a tag or digest, like quay.io/jupyter/minimal-notebook:2025-01-06' }).optional(),
+        /** The gate's image (assets/gate), e.g. `<account>.dkr.ecr.<region>.amazonaws.com/carrel-gate:1.0.0`. */
+        gateImage: z.string().regex(IMAGE_URI, { error: 'must be an image with a tag or digest, like registry.example.org/carrel-gate:1.0.0' }).optional(),
+        /** CPU architecture of both images. */
+        architecture: z.enum(['arm64', 'x86_64'], { error: 'must be arm64 or x86_64' }).default('arm64'),
+        /** Where the home is mounted in the tool container. */
+        homeMountPath: z.string().regex(/^\/[A-Za-z0-9._/-]+$/, { error: 'must be an absolute path' }).default('/home/jovyan'),
+      })
+      .strict()
+      .prefault({}),
     /** Default-stage throttling of the HTTP API. */
     api: z
       .object({
@@ -115,26 +252,68 @@ export const carrelConfigSchema = z
       })
       .optional(),
   })
-  .strict()
-  .superRefine((config, ctx) => {
-    if (config.idle.warningSeconds >= config.idle.timeoutSeconds) {
-      ctx.addIssue({ code: 'custom', path: ['idle', 'warningSeconds'], message: 'must be shorter than idle.timeoutSeconds' });
+  .strict();
+
+export const carrelConfigSchema = carrelConfigBase.superRefine((config, ctx) => {
+  if (config.idle.warningSeconds >= config.idle.timeoutSeconds) {
+    ctx.addIssue({ code: 'custom', path: ['idle', 'warningSeconds'], message: 'must be shorter than idle.timeoutSeconds' });
+  }
+  if (config.tokens.heartbeatSeconds >= config.idle.timeoutSeconds) {
+    ctx.addIssue({ code: 'custom', path: ['tokens', 'heartbeatSeconds'], message: 'must be shorter than idle.timeoutSeconds' });
+  }
+  if (config.tokens.gateCookieTtlSeconds <= config.tokens.heartbeatSeconds) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['tokens', 'gateCookieTtlSeconds'],
+      message: 'must be longer than tokens.heartbeatSeconds (the heartbeat refreshes the cookie)',
+    });
+  }
+  const zone = config.hostedZone?.zoneName;
+  if (zone && config.deskDomain !== zone && !config.deskDomain.endsWith(`.${zone}`)) {
+    ctx.addIssue({ code: 'custom', path: ['hostedZone', 'zoneName'], message: `must be deskDomain (${config.deskDomain}) or a parent of it` });
+  }
+  workspaceIssues(config).forEach(([path, message]) => ctx.addIssue({ code: 'custom', path, message }));
+});
+
+/** Settings that only make sense together with a compute kind, and the VPC settings that go together. */
+function workspaceIssues(config: z.output<typeof carrelConfigBase>): Array<[string[], string]> {
+  const issues: Array<[string[], string]> = [];
+  const kind = config.computeKind;
+  if (kind !== 'none' && !config.hostedZone) {
+    issues.push([['hostedZone'], `is required with computeKind ${kind} (workspace hostnames ws-*.${config.deskDomain} are published in it)`]);
+  }
+  if (kind === 'ec2' && !config.workspaceImageId) {
+    issues.push([['workspaceImageId'], 'is required with computeKind ec2 (an AMI id or an SSM parameter name)']);
+  }
+  if (kind === 'fargate') {
+    if (!config.fargate.toolImage) issues.push([['fargate', 'toolImage'], 'is required with computeKind fargate']);
+    if (!config.fargate.gateImage) issues.push([['fargate', 'gateImage'], 'is required with computeKind fargate']);
+    for (const [name, size] of Object.entries(config.instanceSizes)) {
+      if (size.cpu === undefined) issues.push([['instanceSizes', name], 'needs cpu and memoryMiB with computeKind fargate']);
     }
-    if (config.tokens.heartbeatSeconds >= config.idle.timeoutSeconds) {
-      ctx.addIssue({ code: 'custom', path: ['tokens', 'heartbeatSeconds'], message: 'must be shorter than idle.timeoutSeconds' });
+    if (config.hibernate) issues.push([['hibernate'], 'applies to computeKind ec2 only (a Fargate task cannot hibernate)']);
+  }
+  if (kind !== 'none' && [22, 2049].includes(config.gatePort)) {
+    issues.push([['gatePort'], `must not be ${config.gatePort} (SSH and NFS have their own rules)`]);
+  }
+  const vpc = config.vpc;
+  if (vpc.natGateways > vpc.maxAzs) issues.push([['vpc', 'natGateways'], `must be at most vpc.maxAzs (${vpc.maxAzs})`]);
+  if (vpc.vpcId) {
+    const zones = vpc.availabilityZones?.length ?? 0;
+    if (zones < 2) issues.push([['vpc', 'availabilityZones'], 'must list at least two zones with vpc.vpcId']);
+    if ((vpc.privateSubnetIds?.length ?? 0) !== zones || zones === 0) {
+      issues.push([['vpc', 'privateSubnetIds'], 'must list one private subnet per zone of vpc.availabilityZones with vpc.vpcId']);
     }
-    if (config.tokens.gateCookieTtlSeconds <= config.tokens.heartbeatSeconds) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['tokens', 'gateCookieTtlSeconds'],
-        message: 'must be longer than tokens.heartbeatSeconds (the heartbeat refreshes the cookie)',
-      });
+    if (config.workspaceAddress === 'public' && (vpc.publicSubnetIds?.length ?? 0) !== zones) {
+      issues.push([['vpc', 'publicSubnetIds'], 'must list one public subnet per zone of vpc.availabilityZones with vpc.vpcId and workspaceAddress public']);
     }
-    const zone = config.hostedZone?.zoneName;
-    if (zone && config.deskDomain !== zone && !config.deskDomain.endsWith(`.${zone}`)) {
-      ctx.addIssue({ code: 'custom', path: ['hostedZone', 'zoneName'], message: `must be deskDomain (${config.deskDomain}) or a parent of it` });
+  } else {
+    for (const key of ['availabilityZones', 'privateSubnetIds', 'publicSubnetIds'] as const) {
+      if (vpc[key]) issues.push([['vpc', key], 'applies only with vpc.vpcId (an existing VPC)']);
     }
-  });
+  }
+  return issues;
+}
 
 export type CarrelConfig = z.output<typeof carrelConfigSchema>;
 export type CarrelConfigInput = z.input<typeof carrelConfigSchema>;

@@ -5,7 +5,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -57,6 +58,19 @@ export interface CarrelFunctionProps {
   readonly retryAttempts?: number;
   /** How long an asynchronous event may wait to be processed. @default Duration.hours(6) (the Lambda default) */
   readonly maxEventAge?: Duration;
+  /**
+   * Run the function in this VPC (its subnets and security groups below). @default - outside any VPC
+   */
+  readonly vpc?: ec2.IVpc;
+  /** Subnets of `vpc`. @default - the VPC's private subnets */
+  readonly vpcSubnets?: ec2.SubnetSelection;
+  /** Security groups of the function's network interfaces (with `vpc`). */
+  readonly securityGroups?: ec2.ISecurityGroup[];
+  /**
+   * Shell commands run after esbuild, e.g. to put files next to the bundle (they run in the project root).
+   * @default - none
+   */
+  readonly afterBundling?: (inputDir: string, outputDir: string) => string[];
 }
 
 /**
@@ -108,6 +122,9 @@ export class CarrelFunction extends NodejsFunction {
       logGroup,
       retryAttempts: props.retryAttempts,
       maxEventAge: props.maxEventAge,
+      vpc: props.vpc,
+      vpcSubnets: props.vpcSubnets,
+      securityGroups: props.securityGroups,
       projectRoot: PROJECT_ROOT,
       depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
       environment: {
@@ -128,6 +145,9 @@ export class CarrelFunction extends NodejsFunction {
         // Bundle the AWS SDK too: the versions the tests ran against, not whatever the runtime ships.
         externalModules: [],
         forceDockerBundling: false,
+        commandHooks: props.afterBundling
+          ? { beforeBundling: () => [], beforeInstall: () => [], afterBundling: props.afterBundling }
+          : undefined,
       },
     });
     this.entryName = props.name;
@@ -147,11 +167,59 @@ export class CarrelFunction extends NodejsFunction {
       reason:
         'xray:PutTraceSegments and xray:PutTelemetryRecords do not support resource-level permissions (AWS service authorization reference); this policy holds only these two write-only trace actions.',
     });
+
+    if (props.vpc) this.vpcAccessPolicy = addVpcAccessPolicy(this, role);
   }
+
+  /**
+   * In a VPC: what the Lambda service needs to manage the function's network interfaces (instead of the
+   * AWSLambdaVPCAccessExecutionRole managed policy), denied to the function's own code.
+   */
+  readonly vpcAccessPolicy?: iam.Policy;
 
   /** Allow `actions` on exactly `resources` (ARNs), in the function's own role. */
   grantActions(actions: readonly string[], resources: readonly string[]): void {
     if (resources.length === 0 || actions.length === 0) return;
     this.addToRolePolicy(new iam.PolicyStatement({ actions: [...actions], resources: [...resources] }));
   }
+}
+
+/**
+ * The network-interface permissions Lambda uses, with this role, to attach a function to its VPC. They are
+ * what the AWSLambdaVPCAccessExecutionRole managed policy grants, scoped to this account and region (the form
+ * the Lambda developer guide documents for ec2:DeleteNetworkInterface) instead of `*`, and denied whenever the
+ * call comes from the function's code (`lambda:SourceFunctionArn` is set only on calls made with the
+ * credentials the function receives), so the code cannot create or delete network interfaces itself.
+ * The function depends on this policy: Lambda checks these permissions when it creates the function.
+ */
+function addVpcAccessPolicy(fn: NodejsFunction, role: iam.Role): iam.Policy {
+  const stack = Stack.of(fn);
+  const eniActions = ['ec2:CreateNetworkInterface', 'ec2:DeleteNetworkInterface', 'ec2:AssignPrivateIpAddresses', 'ec2:UnassignPrivateIpAddresses'];
+  const policy = new iam.Policy(fn, 'VpcAccessPolicy', {
+    statements: [
+      new iam.PolicyStatement({ actions: eniActions, resources: [`arn:${stack.partition}:ec2:${stack.region}:${stack.account}:*/*`] }),
+      new iam.PolicyStatement({ actions: ['ec2:DescribeNetworkInterfaces', 'ec2:DescribeSubnets'], resources: ['*'] }),
+      new iam.PolicyStatement({
+        effect: iam.Effect.DENY,
+        actions: [...eniActions, 'ec2:DescribeNetworkInterfaces', 'ec2:DescribeSubnets'],
+        resources: ['*'],
+        conditions: { Null: { 'lambda:SourceFunctionArn': 'false' } },
+      }),
+    ],
+  });
+  role.attachInlinePolicy(policy);
+  fn.node.defaultChild!.node.addDependency(policy);
+  Validations.of(policy).acknowledge(
+    {
+      id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:*/*]',
+      reason:
+        'Lambda attaches a VPC function by creating and deleting its own network interfaces, whose ids are unknown in advance; the Lambda developer guide documents account-and-region scope for these actions. A Deny on lambda:SourceFunctionArn keeps them from the function code.',
+    },
+    {
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'ec2:DescribeNetworkInterfaces and ec2:DescribeSubnets are read-only and do not support resource-level permissions (AWS service authorization reference); Lambda needs them to attach the function to its VPC; denied to the function code.',
+    },
+  );
+  return policy;
 }

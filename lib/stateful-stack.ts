@@ -1,16 +1,26 @@
 /**
- * What must outlive any deployment of the code: the single table and the desk's signing key.
- * Both are retained when the stack or the resource is removed; the table also has deletion protection.
+ * What must outlive any deployment of the code: the single table, the desk's signing key and, with AWS
+ * workspaces, the homes (EFS) and their backups. All are retained when the stack or the resource is removed;
+ * the table also has deletion protection.
  */
 import { Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
 import { TABLE_SCHEMA } from '../lambdas/adapters/aws/table-schema.js';
+import type { CarrelConfig } from './config.js';
+import { WorkspaceHomes } from './constructs/workspace-homes.js';
+import type { WorkspaceNetwork } from './constructs/workspace-network.js';
 
 export interface StatefulStackProps extends StackProps {
   /** The deployment id (names the signing key's alias). */
   readonly deploymentId: string;
+  /** With AWS workspaces: the network the homes' mount targets live in, and the homes' settings. */
+  readonly workspaces?: {
+    readonly network: WorkspaceNetwork;
+    readonly homes: CarrelConfig['homes'];
+    readonly backup: CarrelConfig['backup'];
+  };
 }
 
 export class StatefulStack extends Stack {
@@ -27,6 +37,8 @@ export class StatefulStack extends Stack {
    * leaves KMS; gates verify with the public key only.
    */
   readonly signingKey: kms.Key;
+  /** The homes file system and its backups (with AWS workspaces only). */
+  readonly homes?: WorkspaceHomes;
 
   constructor(scope: Construct, id: string, props: StatefulStackProps) {
     super(scope, id, props);
@@ -64,5 +76,18 @@ export class StatefulStack extends Stack {
       removalPolicy: RemovalPolicy.RETAIN,
       pendingWindow: Duration.days(30),
     });
+
+    if (props.workspaces) {
+      const { network } = props.workspaces;
+      this.homes = new WorkspaceHomes(this, 'Homes', {
+        deploymentId: props.deploymentId,
+        vpc: network.vpc,
+        subnets: network.privateSubnets,
+        securityGroup: network.homesSecurityGroup,
+        homes: props.workspaces.homes,
+        backup: props.workspaces.backup,
+        table: this.table,
+      });
+    }
   }
 }

@@ -9,9 +9,13 @@ import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import type { CarrelConfig } from './config.js';
 import { DeskApi } from './constructs/desk-api.js';
-import { DeskFunctions } from './constructs/desk-functions.js';
+import { DeskFunctions, deskEnvironment } from './constructs/desk-functions.js';
 import { DeskSchedules } from './constructs/desk-schedules.js';
 import { DeskSite } from './constructs/desk-site.js';
+import { FargateWorkspaces } from './constructs/workspace-compute.js';
+import type { WorkspaceHomes } from './constructs/workspace-homes.js';
+import type { WorkspaceNetwork } from './constructs/workspace-network.js';
+import { Workspaces } from './constructs/workspaces.js';
 
 export interface StatelessStackProps extends StackProps {
   readonly config: CarrelConfig;
@@ -21,9 +25,13 @@ export interface StatelessStackProps extends StackProps {
   readonly siteAssetDir?: string;
   /** Folder of the Lambda entry points. @default lambdas/handlers/entry */
   readonly entryDir?: string;
+  /** With `computeKind` ec2 or fargate: the network and the homes the workspaces use. */
+  readonly workspaces?: { readonly network: WorkspaceNetwork; readonly homes: WorkspaceHomes };
 }
 
 export class StatelessStack extends Stack {
+  /** AWS workspaces (compute, zone, certificate, provisioner); absent with `computeKind: none`. */
+  readonly workspaces?: Workspaces;
   readonly functions: DeskFunctions;
   readonly api: DeskApi;
   readonly site: DeskSite;
@@ -34,12 +42,29 @@ export class StatelessStack extends Stack {
     const { config } = props;
     const logRetention = config.logRetentionDays as logs.RetentionDays;
 
+    if (props.workspaces) {
+      const { computeKind, hostedZone } = config;
+      if (computeKind === 'none' || !hostedZone) throw new Error('StatelessStack: workspaces need computeKind ec2 or fargate and a hostedZone');
+      this.workspaces = new Workspaces(this, 'Workspaces', {
+        config: { ...config, computeKind, hostedZone },
+        network: props.workspaces.network,
+        fileSystemId: props.workspaces.homes.fileSystem.fileSystemId,
+        fileSystemArn: props.workspaces.homes.fileSystem.fileSystemArn,
+        table: props.table,
+        signingKey: props.signingKey,
+        deskEnvironment: deskEnvironment(config, props.table.tableName, props.signingKey.keyArn),
+        logRetention,
+        entryDir: props.entryDir,
+      });
+    }
+
     this.functions = new DeskFunctions(this, 'Functions', {
       config,
       table: props.table,
       signingKey: props.signingKey,
       logRetention,
       entryDir: props.entryDir,
+      workspaces: this.workspaces,
     });
     const fns = this.functions.functions;
 
@@ -65,6 +90,8 @@ export class StatelessStack extends Stack {
       deploymentId: config.deploymentId,
       housekeeping: fns.housekeeping,
       computeEvents: fns['compute-events'],
+      computeKind: config.computeKind,
+      ecsClusterArn: this.workspaces?.compute instanceof FargateWorkspaces ? this.workspaces.compute.cluster.clusterArn : undefined,
     });
 
     new CfnOutput(this, 'DeskUrl', {

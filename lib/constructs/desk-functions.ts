@@ -1,6 +1,7 @@
 /**
- * The eight front-desk Lambdas (docs/contracts.md), each with exactly the table and key actions its use
- * case needs. The table below is the least-privilege contract: change it together with the handler.
+ * The eight front-desk Lambdas (docs/contracts.md), each with exactly the table, key and (with AWS
+ * workspaces) workspace actions its use case needs. The table below is the least-privilege contract: change
+ * it together with the handler.
  */
 import { Duration } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -10,6 +11,7 @@ import { Construct } from 'constructs';
 import { TABLE_SCHEMA } from '../../lambdas/adapters/aws/table-schema.js';
 import type { CarrelConfig } from '../config.js';
 import { CarrelFunction } from '../lambda-function.js';
+import type { WorkspaceCapability, Workspaces } from './workspaces.js';
 
 export const ENTRY_NAMES = ['me', 'open', 'status', 'heartbeat', 'stop', 'agent-activity', 'housekeeping', 'compute-events'] as const;
 export type EntryName = (typeof ENTRY_NAMES)[number];
@@ -26,6 +28,11 @@ export interface FunctionSpec {
   readonly indexes?: readonly IndexName[];
   /** Actions on the signing key. */
   readonly keyActions?: readonly KeyAction[];
+  /**
+   * With AWS workspaces: what the function does with them (lib/constructs/workspaces.ts), and it gets the
+   * AWS-workspaces environment of docs/contracts.md. Functions without it see neither.
+   */
+  readonly workspace?: readonly WorkspaceCapability[];
   readonly timeout?: Duration;
   readonly memorySize?: number;
   readonly retryAttempts?: number;
@@ -47,6 +54,8 @@ export const FUNCTION_SPECS: Readonly<Record<EntryName, FunctionSpec>> = {
     // Sets the gate cookie when ready and signs the agent token of the gate it launches. (The AWS compute
     // adapters that hand the gate its public key add kms:GetPublicKey here.)
     keyActions: ['kms:Sign'],
+    // Launch (or resume) compute and find-or-create the home; the hostname and provisioning follow from events.
+    workspace: ['launch', 'start', 'describe', 'homes'],
     timeout: Duration.seconds(25),
   },
   status: {
@@ -62,6 +71,8 @@ export const FUNCTION_SPECS: Readonly<Record<EntryName, FunctionSpec>> = {
   stop: {
     description: 'POST /api/workspaces/{analysisId}/stop: stop the workspace',
     tableActions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+    // Stop (keep) the instance or task and remove its hostname.
+    workspace: ['stop', 'dns'],
   },
   'agent-activity': {
     description: 'POST /api/agent/activity: a gate reports traffic/busy for its own workspace (one write)',
@@ -72,6 +83,9 @@ export const FUNCTION_SPECS: Readonly<Record<EntryName, FunctionSpec>> = {
     description: 'Every minute: stop idle workspaces, fail overdue states, terminate long-stopped ones, reconcile',
     tableActions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query'],
     indexes: [dueIndex.name, instanceIndex.name],
+    // Idle stops, terminations of long-stopped workspaces, and reconciliation by tag (instances or tasks,
+    // access points, ws-* records).
+    workspace: ['stop', 'terminate', 'describe', 'homes-read', 'dns'],
     timeout: Duration.seconds(55),
     memorySize: 1024,
     // A failed pass is not retried: the next one starts within a minute.
@@ -82,6 +96,8 @@ export const FUNCTION_SPECS: Readonly<Record<EntryName, FunctionSpec>> = {
     description: 'EC2/ECS state changes: advance the workspace that owns the instance',
     tableActions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query'],
     indexes: [instanceIndex.name],
+    // An instance's address on `running`, its hostname, then the provisioner (EC2).
+    workspace: ['describe', 'dns', 'provision'],
     timeout: Duration.seconds(30),
   },
 };
@@ -93,6 +109,8 @@ export interface DeskFunctionsProps {
   readonly logRetention: logs.RetentionDays;
   /** Folder of the entry points. @default lambdas/handlers/entry */
   readonly entryDir?: string;
+  /** AWS workspaces (computeKind ec2 or fargate). @default - none: the handlers use the unconfigured compute */
+  readonly workspaces?: Workspaces;
 }
 
 /** The environment every function gets (docs/contracts.md), from the deployment configuration. */
@@ -125,7 +143,7 @@ export class DeskFunctions extends Construct {
 
   constructor(scope: Construct, id: string, props: DeskFunctionsProps) {
     super(scope, id);
-    const { config, table, signingKey } = props;
+    const { config, table, signingKey, workspaces } = props;
     const environment = deskEnvironment(config, table.tableName, signingKey.keyArn);
     const functions = {} as Record<EntryName, CarrelFunction>;
 
@@ -134,7 +152,7 @@ export class DeskFunctions extends Construct {
       const fn = new CarrelFunction(this, pascal(name), {
         name,
         description: `carrel ${config.deploymentId}: ${spec.description}`,
-        environment,
+        environment: workspaces && spec.workspace ? { ...environment, ...workspaces.environment } : environment,
         timeout: spec.timeout,
         memorySize: spec.memorySize,
         logRetention: props.logRetention,
@@ -150,7 +168,10 @@ export class DeskFunctions extends Construct {
           spec.indexes.map((index) => `${table.tableArn}/index/${index}`),
         );
       }
-      if (spec.keyActions?.length) fn.grantActions(spec.keyActions, [signingKey.keyArn]);
+      // With AWS workspaces, open also hands the gate the desk's public key (Fargate task overrides).
+      const keyActions = workspaces && name === 'open' ? [...(spec.keyActions ?? []), 'kms:GetPublicKey'] : spec.keyActions;
+      if (keyActions?.length) fn.grantActions(keyActions, [signingKey.keyArn]);
+      if (workspaces && spec.workspace) workspaces.grant(fn, spec.workspace);
       functions[name] = fn;
     }
     this.functions = functions;

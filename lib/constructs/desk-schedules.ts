@@ -1,7 +1,11 @@
 /**
- * What runs without a user: housekeeping every minute, and compute state changes (EC2 instances,
- * ECS tasks) delivered to the compute-events function. Mapping the events arrives with the AWS compute
- * adapters; the rules exist now so the function receives them from the start.
+ * What runs without a user: housekeeping every minute, and compute state changes delivered to the
+ * compute-events function:
+ *  - EC2 (`computeKind` ec2, or none): every `EC2 Instance State-change Notification` of the account and
+ *    region. The event carries no tags, so it cannot be filtered to this deployment here; the handler looks the
+ *    instance up in the instance index and ignores (and logs) instances no workspace record owns.
+ *  - ECS (`computeKind` fargate, or none): `ECS Task State Change` of this deployment's cluster only.
+ * With `computeKind: none` both rules stay unfiltered, as before AWS workspaces existed.
  */
 import { Duration } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -15,12 +19,16 @@ export interface DeskSchedulesProps {
   readonly computeEvents: lambda.IFunction;
   /** @default Duration.minutes(1) */
   readonly housekeepingRate?: Duration;
+  /** Which compute state changes to deliver. @default 'none' (both kinds, unfiltered) */
+  readonly computeKind?: 'none' | 'ec2' | 'fargate';
+  /** With `computeKind: fargate`: only this cluster's task state changes are delivered. */
+  readonly ecsClusterArn?: string;
 }
 
 export class DeskSchedules extends Construct {
   readonly housekeepingRule: events.Rule;
-  readonly ec2StateRule: events.Rule;
-  readonly ecsTaskRule: events.Rule;
+  readonly ec2StateRule?: events.Rule;
+  readonly ecsTaskRule?: events.Rule;
 
   constructor(scope: Construct, id: string, props: DeskSchedulesProps) {
     super(scope, id);
@@ -32,16 +40,26 @@ export class DeskSchedules extends Construct {
       targets: [new targets.LambdaFunction(props.housekeeping, { retryAttempts: 2, maxEventAge: Duration.minutes(2) })],
     });
 
+    const kind = props.computeKind ?? 'none';
+    if (kind === 'fargate' && !props.ecsClusterArn) throw new Error('DeskSchedules: ecsClusterArn is required with computeKind fargate');
     const computeTarget = new targets.LambdaFunction(props.computeEvents, { retryAttempts: 10, maxEventAge: Duration.hours(1) });
-    this.ec2StateRule = new events.Rule(this, 'Ec2InstanceState', {
-      description: `carrel ${props.deploymentId}: EC2 instance state changes to workspace records`,
-      eventPattern: { source: ['aws.ec2'], detailType: ['EC2 Instance State-change Notification'] },
-      targets: [computeTarget],
-    });
-    this.ecsTaskRule = new events.Rule(this, 'EcsTaskState', {
-      description: `carrel ${props.deploymentId}: ECS task state changes to workspace records`,
-      eventPattern: { source: ['aws.ecs'], detailType: ['ECS Task State Change'] },
-      targets: [computeTarget],
-    });
+    if (kind !== 'fargate') {
+      this.ec2StateRule = new events.Rule(this, 'Ec2InstanceState', {
+        description: `carrel ${props.deploymentId}: EC2 instance state changes to workspace records (untagged instances are ignored by the handler)`,
+        eventPattern: { source: ['aws.ec2'], detailType: ['EC2 Instance State-change Notification'] },
+        targets: [computeTarget],
+      });
+    }
+    if (kind !== 'ec2') {
+      this.ecsTaskRule = new events.Rule(this, 'EcsTaskState', {
+        description: `carrel ${props.deploymentId}: ECS task state changes to workspace records`,
+        eventPattern: {
+          source: ['aws.ecs'],
+          detailType: ['ECS Task State Change'],
+          ...(props.ecsClusterArn ? { detail: { clusterArn: [props.ecsClusterArn] } } : {}),
+        },
+        targets: [computeTarget],
+      });
+    }
   }
 }

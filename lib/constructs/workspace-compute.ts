@@ -1,0 +1,499 @@
+/**
+ * Workspace compute, one of two kinds per deployment:
+ *  - Ec2Workspaces: the instance role and profile and the launch template the EC2 adapter launches from;
+ *  - FargateWorkspaces: the cluster and the base task definition (`tool` + `gate` sidecar, volume `home`).
+ *
+ * Each also says, per capability, which IAM statements a desk function needs to drive it
+ * (lib/constructs/workspaces.ts attaches them); every statement is scoped to this deployment by resource ARN,
+ * tag (`carrel:deployment`) or cluster, and says why when a resource has a wildcard.
+ */
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecr from 'aws-cdk-lib/aws-ecr';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import type { WorkspaceSizes } from '../../lambdas/adapters/aws/workspace-sizes.js';
+import type { CarrelConfig } from '../config.js';
+import { DEPLOYMENT_TAG, taskDefinitionFamily, workspaceRoleNames } from '../names.js';
+import type { WorkspaceNetwork } from './workspace-network.js';
+
+/** What a desk function may do with workspace compute. */
+export type ComputeCapability = 'launch' | 'start' | 'stop' | 'terminate' | 'describe' | 'console';
+
+/** A statement to grant, and why its resource has a wildcard (cdk-nag IAM5 acknowledgement), if it has one. */
+export interface Grant {
+  readonly statement: iam.PolicyStatement;
+  readonly why?: string;
+}
+
+/** The workspace compute of one kind. */
+export interface WorkspaceCompute {
+  readonly kind: 'ec2' | 'fargate';
+  /** The kind's variables of the Lambda environment (docs/contracts.md). */
+  readonly environment: Readonly<Record<string, string>>;
+  grants(capability: ComputeCapability): Grant[];
+}
+
+/**
+ * Lets a workspace role mount the homes: only this file system, only through a mount target and an access
+ * point. (EFS evaluates no access-point tags for NFS clients: the authorization reference lists only
+ * elasticfilesystem:AccessPointArn and AccessedViaMountTarget for ClientMount/ClientWrite, so the scope is
+ * the deployment's own file system, whose access points are all carrel homes.)
+ */
+export function homesClientStatement(fileSystemArn: string): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    actions: ['elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite'],
+    resources: [fileSystemArn],
+    conditions: {
+      Bool: { 'elasticfilesystem:AccessedViaMountTarget': 'true' },
+      Null: { 'elasticfilesystem:AccessPointArn': 'false' },
+    },
+  });
+}
+
+const DESCRIBE_ONLY_STAR =
+  'has no resource-level permissions (AWS service authorization reference); it is read-only, and the adapters filter by the carrel:deployment tag or this cluster';
+
+export interface Ec2WorkspacesProps {
+  readonly deploymentId: string;
+  readonly network: WorkspaceNetwork;
+  /** AMI id or SSM parameter name (config `workspaceImageId`). */
+  readonly imageId: string;
+  readonly settings: CarrelConfig['ec2'];
+  readonly hibernate: boolean;
+  readonly workspaceAddress: 'private' | 'public';
+  readonly sizes: WorkspaceSizes;
+  readonly fileSystemArn: string;
+  /** OpenSSH public key of the provisioner (authorized for `carrel-provisioner` by cloud-init). */
+  readonly provisionerPublicKey: string;
+}
+
+export class Ec2Workspaces extends Construct implements WorkspaceCompute {
+  readonly kind = 'ec2' as const;
+  readonly instanceRole: iam.Role;
+  readonly instanceProfile: iam.InstanceProfile;
+  readonly launchTemplate: ec2.LaunchTemplate;
+  /** The image id (a token when it comes from an SSM parameter). */
+  readonly imageId: string;
+  readonly environment: Readonly<Record<string, string>>;
+  private readonly deploymentId: string;
+  private readonly subnets: ec2.ISubnet[];
+  private readonly securityGroup: ec2.ISecurityGroup;
+
+  constructor(scope: Construct, id: string, props: Ec2WorkspacesProps) {
+    super(scope, id);
+    this.deploymentId = props.deploymentId;
+    this.subnets = props.network.workspaceSubnets;
+    this.securityGroup = props.network.workspaceSecurityGroup;
+
+    this.instanceRole = new iam.Role(this, 'InstanceRole', {
+      roleName: workspaceRoleNames(props.deploymentId).instance,
+      assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
+      description: `carrel ${props.deploymentId} workspace instances: mount homes through their access points`,
+    });
+    this.instanceRole.addToPrincipalPolicy(homesClientStatement(props.fileSystemArn));
+    if (props.settings.sessionManager) {
+      this.instanceRole.addManagedPolicy(iam.ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore'));
+      Validations.of(this.instanceRole).acknowledge({
+        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
+        reason:
+          'Enabled by the ec2.sessionManager setting: the policy AWS maintains for the SSM agent to register the instance and carry Session Manager sessions; who may open a session is decided by ssm:StartSession grants to operators, not by this role.',
+      });
+    }
+    this.instanceProfile = new iam.InstanceProfile(this, 'InstanceProfile', { role: this.instanceRole });
+
+    const image = props.imageId.startsWith('/')
+      ? ec2.MachineImage.fromSsmParameter(props.imageId, { os: ec2.OperatingSystemType.LINUX })
+      : fixedImage(props.imageId);
+    this.imageId = image.getImage(this).imageId;
+
+    this.launchTemplate = new ec2.LaunchTemplate(this, 'LaunchTemplate', {
+      launchTemplateName: `carrel-${props.deploymentId}-workspace`,
+      machineImage: image,
+      userData: ec2.UserData.custom(cloudConfig(props.provisionerPublicKey)),
+      instanceProfile: this.instanceProfile,
+      // No network interface here: the adapter picks the subnet per launch (capacity fallback), and a public IP
+      // comes only from the public subnets (workspaceAddress public); the private subnets never assign one.
+      securityGroup: props.network.workspaceSecurityGroup,
+      httpEndpoint: true,
+      httpTokens: ec2.LaunchTemplateHttpTokens.REQUIRED,
+      httpPutResponseHopLimit: 1,
+      instanceMetadataTags: false,
+      blockDevices: [
+        {
+          deviceName: props.settings.rootDeviceName,
+          volume: ec2.BlockDeviceVolume.ebs(props.settings.rootVolumeGiB, {
+            encrypted: true,
+            volumeType: ec2.EbsDeviceVolumeType.GP3,
+            deleteOnTermination: true,
+          }),
+        },
+      ],
+      hibernationConfigured: props.hibernate,
+      instanceInitiatedShutdownBehavior: ec2.InstanceInitiatedShutdownBehavior.STOP,
+    });
+    // Tag what the template launches (instances, volumes, network interfaces) with the deployment, on top of
+    // the adapter's own tags, so housekeeping finds every piece by tag.
+    const cfn = this.launchTemplate.node.defaultChild as ec2.CfnLaunchTemplate;
+    cfn.addPropertyOverride(
+      'LaunchTemplateData.TagSpecifications',
+      ['instance', 'volume', 'network-interface'].map((resourceType) => ({
+        ResourceType: resourceType,
+        Tags: [
+          { Key: DEPLOYMENT_TAG, Value: props.deploymentId },
+          { Key: 'carrel:role', Value: 'workspace' },
+        ],
+      })),
+    );
+
+    this.environment = {
+      COMPUTE_KIND: 'ec2',
+      LAUNCH_TEMPLATE_ID: this.launchTemplate.launchTemplateId!,
+      HIBERNATE: String(props.hibernate),
+    };
+  }
+
+  grants(capability: ComputeCapability): Grant[] {
+    const stack = Stack.of(this);
+    const arn = (resource: string, resourceName: string, account = stack.account) =>
+      `arn:${stack.partition}:ec2:${stack.region}:${account}:${resource}/${resourceName}`;
+    const deployment = { StringEquals: { [`aws:ResourceTag/${DEPLOYMENT_TAG}`]: this.deploymentId } };
+    const onTagged = (action: string, why: string): Grant => ({
+      statement: new iam.PolicyStatement({ actions: [action], resources: [arn('instance', '*')], conditions: deployment }),
+      why: `${action} is allowed only on instances tagged ${DEPLOYMENT_TAG}=${this.deploymentId} (aws:ResourceTag); ${why}`,
+    });
+
+    switch (capability) {
+      case 'launch': {
+        const created = [arn('instance', '*'), arn('volume', '*'), arn('network-interface', '*')];
+        const requestTag = { [`aws:RequestTag/${DEPLOYMENT_TAG}`]: this.deploymentId };
+        return [
+          {
+            statement: new iam.PolicyStatement({
+              actions: ['ec2:RunInstances'],
+              resources: created,
+              conditions: { StringEquals: requestTag, ArnEquals: { 'ec2:LaunchTemplate': this.launchTemplateArn() } },
+            }),
+            why: `ec2:RunInstances creates instances, volumes and network interfaces whose ids do not exist yet; allowed only from this launch template and only when the request tags them ${DEPLOYMENT_TAG}=${this.deploymentId}`,
+          },
+          {
+            statement: new iam.PolicyStatement({
+              actions: ['ec2:RunInstances'],
+              resources: [
+                this.launchTemplateArn(),
+                `arn:${stack.partition}:ec2:${stack.region}::image/${this.imageId}`,
+                arn('security-group', this.securityGroup.securityGroupId),
+                ...this.subnets.map((subnet) => arn('subnet', subnet.subnetId)),
+              ],
+            }),
+          },
+          {
+            statement: new iam.PolicyStatement({
+              actions: ['ec2:CreateTags'],
+              resources: created,
+              conditions: { StringEquals: { 'ec2:CreateAction': 'RunInstances', ...requestTag } },
+            }),
+            why: `ec2:CreateTags is allowed only while RunInstances creates the resource (ec2:CreateAction) and only with ${DEPLOYMENT_TAG}=${this.deploymentId}, so existing resources cannot be re-tagged into the deployment`,
+          },
+          {
+            statement: new iam.PolicyStatement({
+              actions: ['iam:PassRole'],
+              resources: [this.instanceRole.roleArn],
+              conditions: { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } },
+            }),
+          },
+        ];
+      }
+      case 'start':
+        return [onTagged('ec2:StartInstances', 'resuming a stopped workspace needs the id of an instance created at open')];
+      case 'stop':
+        return [onTagged('ec2:StopInstances', 'stopping (or hibernating) acts on workspaces the deployment launched')];
+      case 'terminate':
+        return [onTagged('ec2:TerminateInstances', 'housekeeping terminates long-stopped and orphaned workspaces of this deployment only')];
+      case 'console':
+        return [onTagged('ec2:GetConsoleOutput', 'the provisioner reads the SSH host key fingerprints cloud-init prints on the console')];
+      case 'describe':
+        return [
+          {
+            statement: new iam.PolicyStatement({ actions: ['ec2:DescribeInstances'], resources: ['*'] }),
+            why: `ec2:DescribeInstances ${DESCRIBE_ONLY_STAR}`,
+          },
+        ];
+    }
+  }
+
+  private launchTemplateArn(): string {
+    const stack = Stack.of(this);
+    return `arn:${stack.partition}:ec2:${stack.region}:${stack.account}:launch-template/${this.launchTemplate.launchTemplateId}`;
+  }
+}
+
+/** An AMI by id, in whichever region the stack is deployed to. */
+function fixedImage(imageId: string): ec2.IMachineImage {
+  return {
+    getImage: () => ({ imageId, osType: ec2.OperatingSystemType.LINUX, userData: ec2.UserData.forLinux() }),
+  };
+}
+
+/**
+ * cloud-init user data of a workspace. Nothing secret: it authorizes the provisioner's public key for the
+ * `carrel-provisioner` account and has cloud-init print the SSH host key fingerprints on the console
+ * (`-----BEGIN SSH HOST KEY FINGERPRINTS-----`), which the provisioner checks before it connects. The gate's
+ * certificate, its environment and the data API key are installed by the provisioner over SSH.
+ */
+export function cloudConfig(provisionerPublicKey: string): string {
+  return [
+    '#cloud-config',
+    'ssh_pwauth: false',
+    'disable_root: true',
+    'ssh:',
+    '  emit_keys_to_console: true',
+    'users:',
+    '  - default',
+    '  - name: carrel-provisioner',
+    '    gecos: carrel provisioner',
+    '    shell: /bin/bash',
+    '    lock_passwd: true',
+    '    sudo: "ALL=(root) NOPASSWD:ALL"',
+    '    ssh_authorized_keys:',
+    `      - "${provisionerPublicKey}"`,
+    '',
+  ].join('\n');
+}
+
+export interface FargateWorkspacesProps {
+  readonly deploymentId: string;
+  readonly network: WorkspaceNetwork;
+  readonly settings: CarrelConfig['fargate'] & { readonly toolImage: string; readonly gateImage: string };
+  readonly sizes: WorkspaceSizes;
+  readonly gatePort: number;
+  readonly fileSystemId: string;
+  readonly fileSystemArn: string;
+  /** `{certificate, privateKey, expiresAt}` for `*.<desk domain>`, injected into the gate container. */
+  readonly certificateSecret: secretsmanager.ISecret;
+  readonly logRetention: logs.RetentionDays;
+}
+
+/** Names of the variables the gate container receives the certificate and key in (PEM; its entrypoint writes them to files). */
+export const GATE_TLS_SECRET_VARIABLES = { certificate: 'CARREL_GATE_TLS_CERT_PEM', privateKey: 'CARREL_GATE_TLS_KEY_PEM' } as const;
+
+export class FargateWorkspaces extends Construct implements WorkspaceCompute {
+  readonly kind = 'fargate' as const;
+  readonly cluster: ecs.Cluster;
+  readonly taskDefinition: ecs.FargateTaskDefinition;
+  readonly taskRole: iam.Role;
+  readonly executionRole: iam.Role;
+  readonly logGroup: logs.LogGroup;
+  readonly environment: Readonly<Record<string, string>>;
+  private readonly deploymentId: string;
+
+  constructor(scope: Construct, id: string, props: FargateWorkspacesProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+    this.deploymentId = props.deploymentId;
+    // Only tasks of this account and region may assume the task role (confused-deputy protection, as the ECS
+    // guide recommends for task roles); the execution role keeps the plain trust the ECS agent expects.
+    const ecsTasks = new iam.ServicePrincipal('ecs-tasks.amazonaws.com');
+
+    this.cluster = new ecs.Cluster(this, 'Cluster', {
+      vpc: props.network.vpc,
+      clusterName: `carrel-${props.deploymentId}-workspaces`,
+      containerInsightsV2: ecs.ContainerInsights.ENABLED,
+      enableFargateCapacityProviders: true,
+    });
+
+    this.taskRole = new iam.Role(this, 'TaskRole', {
+      roleName: workspaceRoleNames(props.deploymentId).task,
+      assumedBy: ecsTasks.withConditions({
+        StringEquals: { 'aws:SourceAccount': stack.account },
+        ArnLike: { 'aws:SourceArn': `arn:${stack.partition}:ecs:${stack.region}:${stack.account}:*` },
+      }),
+      description: `carrel ${props.deploymentId} workspace tasks: mount homes through their access points`,
+    });
+    this.taskRole.addToPrincipalPolicy(homesClientStatement(props.fileSystemArn));
+    this.executionRole = new iam.Role(this, 'ExecutionRole', {
+      assumedBy: ecsTasks,
+      description: `carrel ${props.deploymentId} workspace tasks: pull images, write logs, read the gate certificate`,
+    });
+    this.logGroup = new logs.LogGroup(this, 'Logs', { retention: props.logRetention, removalPolicy: RemovalPolicy.RETAIN });
+
+    // The base revision: the first size's CPU/memory (RunTask overrides them per size) and a home volume
+    // without an access point (the adapter registers a revision per home with its access point).
+    const base = Object.values(props.sizes)[0]!;
+    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
+      family: taskDefinitionFamily(props.deploymentId),
+      cpu: base.cpu,
+      memoryLimitMiB: base.memoryMiB,
+      runtimePlatform: {
+        cpuArchitecture: props.settings.architecture === 'arm64' ? ecs.CpuArchitecture.ARM64 : ecs.CpuArchitecture.X86_64,
+        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
+      },
+      taskRole: this.taskRole,
+      executionRole: this.executionRole,
+      volumes: [
+        {
+          name: 'home',
+          efsVolumeConfiguration: {
+            fileSystemId: props.fileSystemId,
+            transitEncryption: 'ENABLED',
+            authorizationConfig: { iam: 'ENABLED' },
+          },
+        },
+        // The gate's only writable place (its root file system is read-only).
+        { name: 'gate-tmp' },
+      ],
+    });
+
+    // No `environment` on either container: the adapter passes the per-workspace settings as RunTask overrides,
+    // and the gate's certificate comes from Secrets Manager.
+    const tool = this.taskDefinition.addContainer('tool', {
+      containerName: 'tool',
+      image: containerImage(this, 'ToolImage', props.settings.toolImage),
+      essential: true,
+      // Researchers install packages into the image's environment: the tool's root stays writable.
+      readonlyRootFilesystem: false,
+      privileged: false,
+      linuxParameters: new ecs.LinuxParameters(this, 'ToolLinuxParameters', { initProcessEnabled: true }),
+      logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: 'tool' }),
+    });
+    tool.addMountPoints({ sourceVolume: 'home', containerPath: props.settings.homeMountPath, readOnly: false });
+
+    const gate = this.taskDefinition.addContainer('gate', {
+      containerName: 'gate',
+      image: containerImage(this, 'GateImage', props.settings.gateImage),
+      essential: true,
+      readonlyRootFilesystem: true,
+      privileged: false,
+      portMappings: [{ containerPort: props.gatePort, protocol: ecs.Protocol.TCP, name: 'gate' }],
+      secrets: {
+        [GATE_TLS_SECRET_VARIABLES.certificate]: ecs.Secret.fromSecretsManager(props.certificateSecret, 'certificate'),
+        [GATE_TLS_SECRET_VARIABLES.privateKey]: ecs.Secret.fromSecretsManager(props.certificateSecret, 'privateKey'),
+      },
+      // Healthy once the gate answers and the tool behind it does (`/__carrel/health` is 503 while the tool is
+      // down): the ECS event of a RUNNING task with a HEALTHY gate is what makes the workspace ready. Loopback
+      // has no name the certificate could match, hence no verification on this local probe.
+      healthCheck: {
+        command: [
+          'CMD',
+          'node',
+          '-e',
+          `require('node:https').get({host:'127.0.0.1',port:${props.gatePort},path:'/__carrel/health',rejectUnauthorized:false,timeout:4000},r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))`,
+        ],
+        interval: Duration.seconds(10),
+        timeout: Duration.seconds(5),
+        retries: 3,
+        startPeriod: Duration.seconds(60),
+      },
+      logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: 'gate' }),
+    });
+    gate.addMountPoints({ sourceVolume: 'gate-tmp', containerPath: '/tmp', readOnly: false });
+    if (isEcrImage(props.settings.toolImage) || isEcrImage(props.settings.gateImage)) {
+      Validations.of(this.executionRole.node.findChild('DefaultPolicy')).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason:
+          'ecr:GetAuthorizationToken has no resource-level permissions (AWS service authorization reference); it only returns a registry login, and image pulls are allowed on the configured workspace repositories only.',
+      });
+    }
+
+    this.environment = {
+      COMPUTE_KIND: 'fargate',
+      ECS_CLUSTER_ARN: this.cluster.clusterArn,
+      TASK_DEFINITION_ARN: this.taskDefinition.taskDefinitionArn,
+    };
+  }
+
+  grants(capability: ComputeCapability): Grant[] {
+    const stack = Stack.of(this);
+    const ecsArn = (resource: string) => `arn:${stack.partition}:ecs:${stack.region}:${stack.account}:${resource}`;
+    const family = taskDefinitionFamily(this.deploymentId);
+    const taskDefinitions = [ecsArn(`task-definition/${family}:*`), ecsArn(`task-definition/${family}-*:*`)];
+    const tasks = ecsArn(`task/${this.cluster.clusterName}/*`);
+    const inCluster = { ArnEquals: { 'ecs:cluster': this.cluster.clusterArn } };
+
+    switch (capability) {
+      case 'launch':
+      case 'start':
+        return [
+          {
+            statement: new iam.PolicyStatement({ actions: ['ecs:DescribeTaskDefinition', 'ecs:RegisterTaskDefinition'], resources: ['*'] }),
+            why:
+              'ecs:DescribeTaskDefinition and ecs:RegisterTaskDefinition have no resource-level permissions (AWS service authorization reference); a registered definition runs only through ecs:RunTask, limited to this family and cluster, with only the workspace roles passable',
+          },
+          {
+            statement: new iam.PolicyStatement({ actions: ['ecs:RunTask'], resources: taskDefinitions, conditions: inCluster }),
+            why: `ecs:RunTask is allowed for the workspace families (${family} and the per-home ${family}-<hash>, every revision) and only in this deployment's cluster (ecs:cluster)`,
+          },
+          {
+            statement: new iam.PolicyStatement({
+              actions: ['ecs:TagResource'],
+              resources: [tasks, ...taskDefinitions],
+              conditions: {
+                StringEquals: {
+                  'ecs:CreateAction': ['RunTask', 'RegisterTaskDefinition'],
+                  [`aws:RequestTag/${DEPLOYMENT_TAG}`]: this.deploymentId,
+                },
+              },
+            }),
+            why: `ecs:TagResource is allowed only while RunTask or RegisterTaskDefinition creates the task or definition (ecs:CreateAction) and only with ${DEPLOYMENT_TAG}=${this.deploymentId}, for tasks of this cluster and the workspace families`,
+          },
+          {
+            statement: new iam.PolicyStatement({
+              actions: ['iam:PassRole'],
+              resources: [this.taskRole.roleArn, this.executionRole.roleArn],
+              conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+            }),
+          },
+        ];
+      case 'stop':
+      case 'terminate':
+        return [
+          {
+            statement: new iam.PolicyStatement({ actions: ['ecs:StopTask'], resources: [tasks], conditions: inCluster }),
+            why: 'ecs:StopTask is allowed only for tasks of this deployment cluster (task ARN under the cluster name and ecs:cluster condition); task ids do not exist before the task runs',
+          },
+        ];
+      case 'describe':
+        return [
+          {
+            statement: new iam.PolicyStatement({ actions: ['ecs:DescribeTasks'], resources: [tasks], conditions: inCluster }),
+            why: 'ecs:DescribeTasks is read-only and allowed only for tasks of this deployment cluster (task ARN under the cluster name and ecs:cluster condition)',
+          },
+          {
+            statement: new iam.PolicyStatement({ actions: ['ecs:ListTasks'], resources: ['*'], conditions: inCluster }),
+            why: `ecs:ListTasks ${DESCRIBE_ONLY_STAR}; it is also limited to this cluster by the ecs:cluster condition`,
+          },
+          {
+            statement: new iam.PolicyStatement({ actions: ['ec2:DescribeNetworkInterfaces'], resources: ['*'] }),
+            why: `ec2:DescribeNetworkInterfaces (the public address of a task's interface) ${DESCRIBE_ONLY_STAR}`,
+          },
+        ];
+      case 'console':
+        return [];
+    }
+  }
+}
+
+/**
+ * A container image by URI: an ECR image of this account (pulled with grants on that repository only) or any
+ * other registry's image (pulled anonymously).
+ */
+export function isEcrImage(uri: string): boolean {
+  return ECR_IMAGE.test(uri);
+}
+
+const ECR_IMAGE = /^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?\/([^:@]+)(?::([^@]+)|@(sha256:[0-9a-f]{64}))$/;
+
+function containerImage(scope: Construct, id: string, uri: string): ecs.ContainerImage {
+  const match = ECR_IMAGE.exec(uri);
+  if (!match) return ecs.ContainerImage.fromRegistry(uri);
+  const [, account, region, name, tag, digest] = match;
+  const stack = Stack.of(scope);
+  const repository = ecr.Repository.fromRepositoryAttributes(scope, id, {
+    repositoryName: name!,
+    repositoryArn: `arn:${stack.partition}:ecr:${region}:${account}:repository/${name}`,
+  });
+  return ecs.ContainerImage.fromEcrRepository(repository, tag ?? digest);
+}
