@@ -1,0 +1,101 @@
+/**
+ * The SSH host keys an EC2 workspace reported at boot, read from its console output (EC2
+ * GetConsoleOutput): cloud-init, and the image's `carrel-host-keys` unit on every boot, print
+ *
+ *   -----BEGIN SSH HOST KEY FINGERPRINTS-----
+ *   256 SHA256:... root@ip-10-0-1-23 (ECDSA)
+ *   256 SHA256:... root@ip-10-0-1-23 (ED25519)
+ *   3072 SHA256:... root@ip-10-0-1-23 (RSA)
+ *   -----END SSH HOST KEY FINGERPRINTS-----
+ *
+ * (each line possibly prefixed by a timestamp, `cloud-init[123]:` or `ec2:`). Only the host itself and
+ * its root user write to its console, so these are the fingerprints to expect when connecting; the
+ * provisioner refuses any other key. The console output appears shortly after boot: callers retry while
+ * the answer is empty.
+ */
+import { DescribeInstancesCommand, GetConsoleOutputCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import { rethrowAwsError } from './clients.js';
+
+export const FINGERPRINTS_BEGIN = '-----BEGIN SSH HOST KEY FINGERPRINTS-----';
+export const FINGERPRINTS_END = '-----END SSH HOST KEY FINGERPRINTS-----';
+
+/** Where the provisioner learns which host keys to expect. */
+export interface HostKeySource {
+  /** `SHA256:<base64>` fingerprints of the instance's host keys; empty while not (yet) reported. */
+  fingerprints(instanceId: string): Promise<readonly string[]>;
+}
+
+const SHA256_FINGERPRINT = /\bSHA256:([A-Za-z0-9+/]{43})(?![A-Za-z0-9+/])/;
+
+/**
+ * The SHA256 fingerprints of the last complete fingerprint block in a console log (the latest boot),
+ * in order, without duplicates. MD5-style fingerprints (old images) are ignored; a block that is not
+ * closed (output cut short) does not count.
+ */
+export function parseHostKeyFingerprints(consoleText: string): string[] {
+  const lines = consoleText.split(/\r?\n|\r/);
+  let current: string[] | undefined;
+  let last: string[] | undefined;
+  for (const line of lines) {
+    if (line.includes(FINGERPRINTS_BEGIN)) {
+      current = [];
+    } else if (line.includes(FINGERPRINTS_END)) {
+      if (current) last = current;
+      current = undefined;
+    } else if (current) {
+      const match = SHA256_FINGERPRINT.exec(line);
+      if (match && !current.includes(`SHA256:${match[1]}`)) current.push(`SHA256:${match[1]}`);
+    }
+  }
+  return last ?? [];
+}
+
+/** GetConsoleOutput for one instance: returns the parsed fingerprints (empty while none are printed). */
+export class ConsoleHostKeys implements HostKeySource {
+  constructor(private readonly ec2: EC2Client) {}
+
+  async fingerprints(instanceId: string): Promise<readonly string[]> {
+    let output: string | undefined;
+    try {
+      output = (await this.send(instanceId, true)).Output;
+    } catch (error) {
+      // A just-launched instance may not be visible to every EC2 endpoint yet: nothing to show so far.
+      if (errorName(error) === 'InvalidInstanceID.NotFound') return [];
+      // `Latest` (the live buffer rather than the last posted snapshot) exists on Nitro instances only.
+      if (errorName(error) !== 'UnsupportedOperation') rethrowAwsError(error, 'Reading the workspace console');
+      try {
+        output = (await this.send(instanceId, false)).Output;
+      } catch (again) {
+        rethrowAwsError(again, 'Reading the workspace console');
+      }
+    }
+    if (!output) return [];
+    return parseHostKeyFingerprints(Buffer.from(output, 'base64').toString('utf8'));
+  }
+
+  private send(instanceId: string, latest: boolean) {
+    return this.ec2.send(new GetConsoleOutputCommand({ InstanceId: instanceId, ...(latest ? { Latest: true } : {}) }));
+  }
+}
+
+function errorName(error: unknown): string | undefined {
+  return error && typeof error === 'object' ? (error as { name?: string }).name : undefined;
+}
+
+/**
+ * For workspaces published on their public address: the provisioner, inside the VPC, still connects to
+ * the private one (the workspace security group admits SSH only from the provisioner's group).
+ */
+export function privateAddressOf(ec2: EC2Client): (instanceId: string) => Promise<string> {
+  return async (instanceId) => {
+    let ip: string | undefined;
+    try {
+      const answer = await ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
+      ip = answer.Reservations?.[0]?.Instances?.[0]?.PrivateIpAddress;
+    } catch (error) {
+      rethrowAwsError(error, 'Finding the workspace private address');
+    }
+    if (!ip) throw new Error(`the instance ${instanceId} has no private address`);
+    return ip;
+  };
+}
