@@ -5,6 +5,7 @@
 import { createPrivateKey } from 'node:crypto';
 import { z } from 'zod';
 import { DEFAULT_POLICY, type LifecyclePolicy } from '../core/index.js';
+import { workspaceSizesSchema, type WorkspaceSizes } from '../adapters/aws/workspace-sizes.js';
 
 /** A setting is missing or malformed; `issues` names each one (`SETTING: what is wrong`). */
 export class ConfigError extends Error {
@@ -40,6 +41,49 @@ export interface DeskConfig {
   readonly heartbeatSeconds: number;
   readonly serviceName?: string;
   readonly logLevel?: string;
+  /** AWS workspaces (issue 4): compute, homes, hostnames. Parts left unset keep the unconfigured adapters. */
+  readonly workspaces: WorkspacesConfig;
+}
+
+/** Settings every compute kind shares. */
+interface ComputeCommon {
+  readonly sizes: WorkspaceSizes;
+  /** Subnets across two zones, in the order launches try them on capacity errors. */
+  readonly subnetIds: readonly string[];
+  readonly securityGroupIds: readonly string[];
+}
+
+export interface Ec2ComputeConfig extends ComputeCommon {
+  readonly kind: 'ec2';
+  readonly launchTemplateId: string;
+  readonly hibernate: boolean;
+  /** The provisioner Lambda, invoked asynchronously when an instance runs. */
+  readonly provisionerFunctionName: string;
+}
+
+export interface FargateComputeConfig extends ComputeCommon {
+  readonly kind: 'fargate';
+  readonly clusterArn: string;
+  readonly taskDefinitionArn: string;
+  /** The homes file system: each task mounts its home from it (EFS_FILE_SYSTEM_ID). */
+  readonly fileSystemId: string;
+}
+
+export interface WorkspacesConfig {
+  /** Undefined when COMPUTE_KIND is unset: opens fail with a clear reason. */
+  readonly compute?: Ec2ComputeConfig | FargateComputeConfig;
+  /** EFS homes; undefined when EFS_FILE_SYSTEM_ID is unset. */
+  readonly homes?: { readonly fileSystemId: string; readonly uid: number; readonly gid: number };
+  /** Route 53 hostnames; undefined when HOSTED_ZONE_ID is unset. */
+  readonly hostnames?: { readonly hostedZoneId: string; readonly ttlSeconds: number };
+  /** Which IP of a workspace its hostname points at. */
+  readonly address: 'private' | 'public';
+  /** The gate's HTTPS port on workspaces. */
+  readonly gatePort: number;
+  /** Secrets Manager secret with the provisioner's SSH private key (the provisioner only). */
+  readonly provisionerSshKeySecretArn?: string;
+  /** Secrets Manager secret `{certificate, privateKey, expiresAt}` for `*.<desk domain>`. */
+  readonly gateCertificateSecretArn?: string;
 }
 
 const DNS_NAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
@@ -62,6 +106,23 @@ const flag = (fallback: boolean) =>
     .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
     .default(fallback ? 'true' : 'false')
     .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const port = (fallback: number) =>
+  z.coerce
+    .number({ error: 'must be a port number' })
+    .int({ error: 'must be a port number' })
+    .min(1, { error: 'must be a port number (1-65535)' })
+    .max(65535, { error: 'must be a port number (1-65535)' })
+    .default(fallback);
+const posixId = (fallback: number) =>
+  z.coerce
+    .number({ error: 'must be a numeric POSIX id' })
+    .int({ error: 'must be a numeric POSIX id' })
+    .min(1, { error: 'must be 1 or more (homes are never owned by root)' })
+    .max(4_294_967_294, { error: 'must be a numeric POSIX id' })
+    .default(fallback);
+const pattern = (what: string, regex: RegExp, example: string) =>
+  required(what).regex(regex, { error: `must be ${example} (${what})` });
+const secretArn = (what: string) => pattern(what, /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$/, 'a Secrets Manager secret ARN');
 const httpUrl = (what: string) =>
   required(what).refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), { error: `must be an http(s) URL (${what})` });
 
@@ -97,6 +158,41 @@ const envSchema = z
     GATE_COOKIE_TTL_SECONDS: seconds(900, 30),
     AGENT_TOKEN_TTL_SECONDS: seconds(2_592_000, 60),
     HEARTBEAT_SECONDS: seconds(60),
+    COMPUTE_KIND: z.enum(['ec2', 'fargate'], { error: 'must be ec2 or fargate (or unset: no compute)' }).optional(),
+    WORKSPACE_SIZES: required('workspace sizes as JSON').transform((text, ctx) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be JSON like {"small":{"instanceTypes":["t4g.large"],"cpu":1024,"memoryMiB":4096}}' });
+        return z.NEVER;
+      }
+    }).pipe(workspaceSizesSchema).optional(),
+    WORKSPACE_SUBNET_IDS: required('comma-separated subnet ids')
+      .transform((v) => v.split(',').map((id) => id.trim()).filter(Boolean))
+      .refine((ids) => ids.length > 0 && ids.every((id) => /^subnet-[0-9a-f]{8,17}$/.test(id)), { error: 'must be subnet ids like subnet-0123456789abcdef0, separated by commas' })
+      .optional(),
+    WORKSPACE_SECURITY_GROUP_ID: pattern('the workspace security group', /^sg-[0-9a-f]{8,17}$/, 'a security group id like sg-0123456789abcdef0').optional(),
+    WORKSPACE_ADDRESS: z.enum(['private', 'public'], { error: 'must be private or public' }).default('private'),
+    LAUNCH_TEMPLATE_ID: pattern('the workspace launch template', /^lt-[0-9a-f]{8,17}$/, 'a launch template id like lt-0123456789abcdef0').optional(),
+    HIBERNATE: flag(false),
+    ECS_CLUSTER_ARN: pattern('the ECS cluster', /^arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:cluster\/.+$/, 'an ECS cluster ARN').optional(),
+    TASK_DEFINITION_ARN: pattern('the workspace task definition', /^arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:task-definition\/.+$/, 'an ECS task definition ARN').optional(),
+    EFS_FILE_SYSTEM_ID: pattern('the homes file system', /^fs-[0-9a-f]{8,17}$/, 'an EFS file system id like fs-0123456789abcdef0').optional(),
+    HOME_UID: posixId(1000),
+    HOME_GID: posixId(1000),
+    HOSTED_ZONE_ID: required('the Route 53 zone of the desk domain')
+      .transform((v) => v.replace(/^\/hostedzone\//, ''))
+      .pipe(z.string().regex(/^Z[A-Z0-9]{1,31}$/, { error: 'must be a Route 53 hosted zone id like Z0123456789ABCDEFGHIJ' }))
+      .optional(),
+    HOSTNAME_TTL_SECONDS: seconds(60),
+    GATE_PORT: port(443),
+    PROVISIONER_FUNCTION_NAME: pattern(
+      'the provisioner Lambda',
+      /^(arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:)?[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9$_-]+)?$/,
+      'a Lambda function name or ARN',
+    ).optional(),
+    PROVISIONER_SSH_KEY_SECRET_ARN: secretArn("the provisioner's SSH key").optional(),
+    GATE_CERTIFICATE_SECRET_ARN: secretArn("the gates' certificate").optional(),
     POWERTOOLS_SERVICE_NAME: z.string().optional(),
     POWERTOOLS_LOG_LEVEL: z
       .string()
@@ -114,7 +210,42 @@ const envSchema = z
     if (env.GATE_COOKIE_TTL_SECONDS <= env.HEARTBEAT_SECONDS) {
       issue('GATE_COOKIE_TTL_SECONDS', 'must be longer than HEARTBEAT_SECONDS (the heartbeat refreshes the cookie)');
     }
+    checkSizes(env, issue);
   });
+
+/** Settings each compute kind needs, and the ones that only make sense with a compute kind. */
+const COMPUTE_SETTINGS = {
+  ec2: ['WORKSPACE_SIZES', 'WORKSPACE_SUBNET_IDS', 'WORKSPACE_SECURITY_GROUP_ID', 'LAUNCH_TEMPLATE_ID', 'EFS_FILE_SYSTEM_ID', 'HOSTED_ZONE_ID', 'PROVISIONER_FUNCTION_NAME'],
+  fargate: ['WORKSPACE_SIZES', 'WORKSPACE_SUBNET_IDS', 'WORKSPACE_SECURITY_GROUP_ID', 'ECS_CLUSTER_ARN', 'TASK_DEFINITION_ARN', 'EFS_FILE_SYSTEM_ID', 'HOSTED_ZONE_ID'],
+} as const;
+const KIND_ONLY = ['WORKSPACE_SIZES', 'WORKSPACE_SUBNET_IDS', 'WORKSPACE_SECURITY_GROUP_ID', 'LAUNCH_TEMPLATE_ID', 'ECS_CLUSTER_ARN', 'TASK_DEFINITION_ARN', 'PROVISIONER_FUNCTION_NAME'] as const;
+
+/**
+ * The settings a compute kind needs, checked on the raw environment apart from the schema (like the
+ * signing key), so they are reported together with any other bad setting.
+ */
+function missingComputeSettings(present: Readonly<Record<string, string | undefined>>): string[] {
+  const kind = present.COMPUTE_KIND;
+  if (kind === undefined) {
+    const given = KIND_ONLY.filter((name) => present[name] !== undefined);
+    return given.length ? [`COMPUTE_KIND is required when ${given.join(', ')} ${given.length > 1 ? 'are' : 'is'} set (ec2 or fargate)`] : [];
+  }
+  if (kind !== 'ec2' && kind !== 'fargate') return [];
+  return COMPUTE_SETTINGS[kind].filter((name) => present[name] === undefined).map((name) => `${name} is required when COMPUTE_KIND is ${kind}`);
+}
+
+/** On Fargate every size needs cpu and memoryMiB (the schema already checked each size on its own). */
+function checkSizes(env: { COMPUTE_KIND?: 'ec2' | 'fargate'; WORKSPACE_SIZES?: WorkspaceSizes }, issue: (setting: string, message: string) => void): void {
+  if (env.COMPUTE_KIND !== 'fargate' || !env.WORKSPACE_SIZES) return;
+  for (const [name, size] of Object.entries(env.WORKSPACE_SIZES)) {
+    if (size.cpu === undefined) issue(`WORKSPACE_SIZES.${name}`, 'needs cpu and memoryMiB for Fargate');
+  }
+}
+
+/** A record key's own message (e.g. a size name) rather than zod's generic "Invalid key in record". */
+function messageOf(issue: z.core.$ZodIssue): string {
+  return issue.code === 'invalid_key' && issue.issues[0] ? issue.issues[0].message : issue.message;
+}
 
 function isPrivateKeyPem(pem: string): boolean {
   try {
@@ -138,9 +269,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       : present.SIGNING_KEY_ID && present.SIGNING_KEY_PEM
         ? ['SIGNING_KEY_PEM must not be set together with SIGNING_KEY_ID: choose one key']
         : [];
-  if (!parsed.success || signing.length) {
-    const issues = parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join('.') || 'environment'} ${issue.message}`);
-    throw new ConfigError([...issues, ...signing]);
+  const compute = missingComputeSettings(present);
+  if (!parsed.success || signing.length || compute.length) {
+    const issues = parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join('.') || 'environment'} ${messageOf(issue)}`);
+    throw new ConfigError([...issues, ...signing, ...compute]);
   }
   const e = parsed.data;
   return {
@@ -165,5 +297,38 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     heartbeatSeconds: e.HEARTBEAT_SECONDS,
     serviceName: e.POWERTOOLS_SERVICE_NAME,
     logLevel: e.POWERTOOLS_LOG_LEVEL,
+    workspaces: workspacesConfig(e),
+  };
+}
+
+type Env = z.output<typeof envSchema>;
+
+/** The workspaces part of the configuration; `checkCompute` has already vouched for what a kind needs. */
+function workspacesConfig(e: Env): WorkspacesConfig {
+  const common = () => ({
+    sizes: e.WORKSPACE_SIZES as WorkspaceSizes,
+    subnetIds: e.WORKSPACE_SUBNET_IDS as string[],
+    securityGroupIds: [e.WORKSPACE_SECURITY_GROUP_ID as string],
+  });
+  const compute: WorkspacesConfig['compute'] =
+    e.COMPUTE_KIND === 'ec2'
+      ? { kind: 'ec2', ...common(), launchTemplateId: e.LAUNCH_TEMPLATE_ID as string, hibernate: e.HIBERNATE, provisionerFunctionName: e.PROVISIONER_FUNCTION_NAME as string }
+      : e.COMPUTE_KIND === 'fargate'
+        ? {
+            kind: 'fargate',
+            ...common(),
+            clusterArn: e.ECS_CLUSTER_ARN as string,
+            taskDefinitionArn: e.TASK_DEFINITION_ARN as string,
+            fileSystemId: e.EFS_FILE_SYSTEM_ID as string,
+          }
+        : undefined;
+  return {
+    compute,
+    homes: e.EFS_FILE_SYSTEM_ID ? { fileSystemId: e.EFS_FILE_SYSTEM_ID, uid: e.HOME_UID, gid: e.HOME_GID } : undefined,
+    hostnames: e.HOSTED_ZONE_ID ? { hostedZoneId: e.HOSTED_ZONE_ID, ttlSeconds: e.HOSTNAME_TTL_SECONDS } : undefined,
+    address: e.WORKSPACE_ADDRESS,
+    gatePort: e.GATE_PORT,
+    provisionerSshKeySecretArn: e.PROVISIONER_SSH_KEY_SECRET_ARN,
+    gateCertificateSecretArn: e.GATE_CERTIFICATE_SECRET_ARN,
   };
 }

@@ -1,11 +1,14 @@
 /**
- * Stand-ins for the parts a deployment does not have yet (EC2/Fargate compute, EFS homes, Route 53 names
- * arrive with issue 4). Every call that would create or change something throws, so an open fails
- * visibly with the reason; listings return nothing, which is true: these adapters never created anything.
+ * Stand-ins for the parts a deployment has not configured: compute without COMPUTE_KIND, homes without
+ * EFS_FILE_SYSTEM_ID, hostnames without HOSTED_ZONE_ID (see aws-wiring.ts). Every call that would create
+ * or change something throws, so an open fails visibly with the reason (naming the setting); listings
+ * return nothing, which is true: these adapters never created anything.
  */
 import type { ComputePort, HomeRef, HomesPort, HostnamesPort, InstanceView, LaunchRequest, Workspace, WorkspaceKey } from '../core/index.js';
 
 export const NOT_CONFIGURED = 'compute is not configured for this deployment';
+
+const NO_COMPUTE = 'COMPUTE_KIND is not set';
 
 export class NotConfiguredError extends Error {
   constructor(part: string) {
@@ -16,16 +19,16 @@ export class NotConfiguredError extends Error {
 
 export class UnconfiguredCompute implements ComputePort {
   async launch(_request: LaunchRequest): Promise<{ readonly instanceId: string }> {
-    throw new NotConfiguredError('no EC2 or Fargate adapter is wired');
+    throw new NotConfiguredError(NO_COMPUTE);
   }
   async start(_instanceId: string, _workspace: Workspace): Promise<void> {
-    throw new NotConfiguredError('no EC2 or Fargate adapter is wired');
+    throw new NotConfiguredError(NO_COMPUTE);
   }
   async stop(_instanceId: string): Promise<void> {
-    throw new NotConfiguredError('no EC2 or Fargate adapter is wired');
+    throw new NotConfiguredError(NO_COMPUTE);
   }
   async terminate(_instanceId: string): Promise<void> {
-    throw new NotConfiguredError('no EC2 or Fargate adapter is wired');
+    throw new NotConfiguredError(NO_COMPUTE);
   }
   async listTagged(): Promise<readonly InstanceView[]> {
     return [];
@@ -34,17 +37,17 @@ export class UnconfiguredCompute implements ComputePort {
 
 export class UnconfiguredHomes implements HomesPort {
   async ensure(_key: WorkspaceKey): Promise<HomeRef> {
-    throw new NotConfiguredError('no EFS homes adapter is wired');
+    throw new NotConfiguredError('EFS_FILE_SYSTEM_ID is not set');
   }
 }
 
 export class UnconfiguredHostnames implements HostnamesPort {
   constructor(readonly deskDomain: string) {}
   async assign(_hostname: string, _address: string): Promise<void> {
-    throw new NotConfiguredError('no Route 53 hostnames adapter is wired');
+    throw new NotConfiguredError('HOSTED_ZONE_ID is not set');
   }
   async release(_hostname: string): Promise<void> {
-    throw new NotConfiguredError('no Route 53 hostnames adapter is wired');
+    throw new NotConfiguredError('HOSTED_ZONE_ID is not set');
   }
   async list(): Promise<readonly string[]> {
     return [];

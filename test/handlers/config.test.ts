@@ -4,6 +4,34 @@ import { LocalKeySigner } from '../../lambdas/adapters/tokens.js';
 import { ConfigError, loadConfig } from '../../lambdas/handlers/config.js';
 import { TEST_ENV } from './support.js';
 
+const SIZES = { small: { instanceTypes: ['t4g.medium', 't4g.large'], cpu: 1024, memoryMiB: 4096 }, large: { instanceTypes: ['m7g.2xlarge'], cpu: 8192, memoryMiB: 32768 } };
+
+/** What CDK sets for EC2 workspaces. */
+const EC2_ENV = {
+  ...TEST_ENV,
+  COMPUTE_KIND: 'ec2',
+  WORKSPACE_SIZES: JSON.stringify(SIZES),
+  WORKSPACE_SUBNET_IDS: 'subnet-0a1b2c3d4e5f60718, subnet-0f1e2d3c4b5a69788',
+  WORKSPACE_SECURITY_GROUP_ID: 'sg-0123456789abcdef0',
+  LAUNCH_TEMPLATE_ID: 'lt-0123456789abcdef0',
+  EFS_FILE_SYSTEM_ID: 'fs-0123456789abcdef0',
+  HOSTED_ZONE_ID: 'Z0123456789ABCDEFGHIJ',
+  PROVISIONER_FUNCTION_NAME: 'carrel-test-provision',
+} as const;
+
+/** What CDK sets for Fargate workspaces. */
+const FARGATE_ENV = {
+  ...TEST_ENV,
+  COMPUTE_KIND: 'fargate',
+  WORKSPACE_SIZES: JSON.stringify(SIZES),
+  WORKSPACE_SUBNET_IDS: 'subnet-0a1b2c3d4e5f60718',
+  WORKSPACE_SECURITY_GROUP_ID: 'sg-0123456789abcdef0',
+  ECS_CLUSTER_ARN: 'arn:aws:ecs:eu-west-2:111122223333:cluster/carrel-test-workspaces',
+  TASK_DEFINITION_ARN: 'arn:aws:ecs:eu-west-2:111122223333:task-definition/carrel-test-workspace:3',
+  EFS_FILE_SYSTEM_ID: 'fs-0123456789abcdef0',
+  HOSTED_ZONE_ID: 'Z0123456789ABCDEFGHIJ',
+} as const;
+
 function configError(env: Record<string, string | undefined>): ConfigError {
   try {
     loadConfig(env);
@@ -33,6 +61,15 @@ describe('loadConfig', () => {
     assert.equal(config.policy.idleWarningMs, 60_000);
     assert.equal(config.policy.stoppedRetentionMs, 168 * 3_600_000);
     assert.ok(config.policy.deadlines.starting > 0);
+    assert.deepEqual(config.workspaces, {
+      compute: undefined,
+      homes: undefined,
+      hostnames: undefined,
+      address: 'private',
+      gatePort: 443,
+      provisionerSshKeySecretArn: undefined,
+      gateCertificateSecretArn: undefined,
+    });
   });
 
   it('reads every setting that is given', () => {
@@ -68,7 +105,127 @@ describe('loadConfig', () => {
     assert.equal(config.logLevel, 'DEBUG');
   });
 
+  it('reads EC2 workspaces with their defaults', () => {
+    // Act
+    const config = loadConfig(EC2_ENV);
+    // Assess
+    assert.deepEqual(config.workspaces, {
+      compute: {
+        kind: 'ec2',
+        sizes: SIZES,
+        subnetIds: ['subnet-0a1b2c3d4e5f60718', 'subnet-0f1e2d3c4b5a69788'],
+        securityGroupIds: ['sg-0123456789abcdef0'],
+        launchTemplateId: 'lt-0123456789abcdef0',
+        hibernate: false,
+        provisionerFunctionName: 'carrel-test-provision',
+      },
+      homes: { fileSystemId: 'fs-0123456789abcdef0', uid: 1000, gid: 1000 },
+      hostnames: { hostedZoneId: 'Z0123456789ABCDEFGHIJ', ttlSeconds: 60 },
+      address: 'private',
+      gatePort: 443,
+      provisionerSshKeySecretArn: undefined,
+      gateCertificateSecretArn: undefined,
+    });
+  });
+
+  it('reads every EC2 workspace setting that is given', () => {
+    // Act
+    const config = loadConfig({
+      ...EC2_ENV,
+      HIBERNATE: 'true',
+      WORKSPACE_ADDRESS: 'public',
+      HOME_UID: '2001',
+      HOME_GID: '2002',
+      HOSTED_ZONE_ID: '/hostedzone/Z0123456789ABCDEFGHIJ',
+      HOSTNAME_TTL_SECONDS: '30',
+      GATE_PORT: '8443',
+      PROVISIONER_FUNCTION_NAME: 'arn:aws:lambda:eu-west-2:111122223333:function:carrel-test-provision',
+      PROVISIONER_SSH_KEY_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-2:111122223333:secret:carrel/provisioner-ssh-AbCdEf',
+      GATE_CERTIFICATE_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-2:111122223333:secret:carrel/gate-certificate-GhIjKl',
+    });
+    // Assess
+    const { compute, homes, hostnames, address, gatePort, provisionerSshKeySecretArn, gateCertificateSecretArn } = config.workspaces;
+    assert.equal(compute?.kind === 'ec2' && compute.hibernate, true);
+    assert.equal(compute?.kind === 'ec2' && compute.provisionerFunctionName, 'arn:aws:lambda:eu-west-2:111122223333:function:carrel-test-provision');
+    assert.deepEqual(homes, { fileSystemId: 'fs-0123456789abcdef0', uid: 2001, gid: 2002 });
+    assert.deepEqual(hostnames, { hostedZoneId: 'Z0123456789ABCDEFGHIJ', ttlSeconds: 30 });
+    assert.equal(address, 'public');
+    assert.equal(gatePort, 8443);
+    assert.match(provisionerSshKeySecretArn ?? '', /:secret:carrel\/provisioner-ssh-/);
+    assert.match(gateCertificateSecretArn ?? '', /:secret:carrel\/gate-certificate-/);
+  });
+
+  it('reads Fargate workspaces', () => {
+    // Act
+    const config = loadConfig(FARGATE_ENV);
+    // Assess
+    assert.deepEqual(config.workspaces.compute, {
+      kind: 'fargate',
+      sizes: SIZES,
+      subnetIds: ['subnet-0a1b2c3d4e5f60718'],
+      securityGroupIds: ['sg-0123456789abcdef0'],
+      clusterArn: 'arn:aws:ecs:eu-west-2:111122223333:cluster/carrel-test-workspaces',
+      taskDefinitionArn: 'arn:aws:ecs:eu-west-2:111122223333:task-definition/carrel-test-workspace:3',
+      fileSystemId: 'fs-0123456789abcdef0',
+    });
+    assert.equal(config.workspaces.homes?.fileSystemId, 'fs-0123456789abcdef0');
+  });
+
+  it('reads homes and hostnames without compute', () => {
+    // Act
+    const config = loadConfig({ ...TEST_ENV, EFS_FILE_SYSTEM_ID: 'fs-0123456789abcdef0', HOSTED_ZONE_ID: 'Z0123456789ABCDEFGHIJ' });
+    // Assess
+    assert.equal(config.workspaces.compute, undefined);
+    assert.equal(config.workspaces.homes?.fileSystemId, 'fs-0123456789abcdef0');
+    assert.equal(config.workspaces.hostnames?.hostedZoneId, 'Z0123456789ABCDEFGHIJ');
+  });
+
+  for (const [kind, env, settings] of [
+    ['ec2', EC2_ENV, ['WORKSPACE_SIZES', 'WORKSPACE_SUBNET_IDS', 'WORKSPACE_SECURITY_GROUP_ID', 'LAUNCH_TEMPLATE_ID', 'EFS_FILE_SYSTEM_ID', 'HOSTED_ZONE_ID', 'PROVISIONER_FUNCTION_NAME']],
+    ['fargate', FARGATE_ENV, ['WORKSPACE_SIZES', 'WORKSPACE_SUBNET_IDS', 'WORKSPACE_SECURITY_GROUP_ID', 'ECS_CLUSTER_ARN', 'TASK_DEFINITION_ARN', 'EFS_FILE_SYSTEM_ID', 'HOSTED_ZONE_ID']],
+  ] as const) {
+    for (const setting of settings) {
+      it(`names ${setting} when COMPUTE_KIND is ${kind} and it is missing`, () => {
+        // Act
+        const error = configError({ ...env, [setting]: undefined });
+        // Assess
+        assert.deepEqual(error.issues, [`${setting} is required when COMPUTE_KIND is ${kind}`]);
+      });
+    }
+
+    it(`names every missing ${kind} setting at once, with the other bad settings`, () => {
+      // Act
+      const error = configError({ ...TEST_ENV, TABLE_NAME: undefined, COMPUTE_KIND: kind });
+      // Assess
+      assert.ok(error.issues.some((issue) => issue.startsWith('TABLE_NAME')));
+      for (const setting of settings) assert.ok(error.issues.includes(`${setting} is required when COMPUTE_KIND is ${kind}`), setting);
+    });
+  }
+
   const bad: [string, Record<string, string | undefined>, RegExp][] = [
+    ['COMPUTE_KIND unknown', { ...EC2_ENV, COMPUTE_KIND: 'lambda' }, /COMPUTE_KIND must be ec2 or fargate/],
+    ['compute settings without COMPUTE_KIND', { LAUNCH_TEMPLATE_ID: 'lt-0123456789abcdef0', WORKSPACE_SUBNET_IDS: 'subnet-0a1b2c3d4e5f60718' }, /COMPUTE_KIND is required when WORKSPACE_SUBNET_IDS, LAUNCH_TEMPLATE_ID are set/],
+    ['WORKSPACE_SIZES not JSON', { ...EC2_ENV, WORKSPACE_SIZES: '{small: t4g.large}' }, /WORKSPACE_SIZES must be JSON like/],
+    ['WORKSPACE_SIZES with a bad Fargate CPU', { ...EC2_ENV, WORKSPACE_SIZES: '{"small":{"instanceTypes":["t4g.large"],"cpu":1000,"memoryMiB":4096}}' }, /WORKSPACE_SIZES\.small\.cpu must be one of 256/],
+    ['WORKSPACE_SIZES with a bad size name', { ...EC2_ENV, WORKSPACE_SIZES: '{"Small":{"instanceTypes":["t4g.large"]}}' }, /WORKSPACE_SIZES\.Small size names must be lower-case words/],
+    ['WORKSPACE_SIZES with a bad instance type', { ...EC2_ENV, WORKSPACE_SIZES: '{"small":{"instanceTypes":["large"]}}' }, /WORKSPACE_SIZES\.small\.instanceTypes\.0 must be EC2 instance types/],
+    ['WORKSPACE_SIZES without cpu on Fargate', { ...FARGATE_ENV, WORKSPACE_SIZES: '{"small":{"instanceTypes":["t4g.large"]}}' }, /WORKSPACE_SIZES\.small needs cpu and memoryMiB for Fargate/],
+    ['WORKSPACE_SUBNET_IDS not subnets', { ...EC2_ENV, WORKSPACE_SUBNET_IDS: 'subnet-0a1b2c3d4e5f60718,sn-2' }, /WORKSPACE_SUBNET_IDS must be subnet ids/],
+    ['WORKSPACE_SECURITY_GROUP_ID not a group', { ...EC2_ENV, WORKSPACE_SECURITY_GROUP_ID: 'workspaces' }, /WORKSPACE_SECURITY_GROUP_ID must be a security group id/],
+    ['WORKSPACE_ADDRESS unknown', { WORKSPACE_ADDRESS: 'elastic' }, /WORKSPACE_ADDRESS must be private or public/],
+    ['LAUNCH_TEMPLATE_ID a name', { ...EC2_ENV, LAUNCH_TEMPLATE_ID: 'carrel-workspaces' }, /LAUNCH_TEMPLATE_ID must be a launch template id/],
+    ['HIBERNATE not a boolean', { ...EC2_ENV, HIBERNATE: 'sometimes' }, /HIBERNATE must be true or false/],
+    ['ECS_CLUSTER_ARN a name', { ...FARGATE_ENV, ECS_CLUSTER_ARN: 'carrel-test-workspaces' }, /ECS_CLUSTER_ARN must be an ECS cluster ARN/],
+    ['TASK_DEFINITION_ARN a cluster ARN', { ...FARGATE_ENV, TASK_DEFINITION_ARN: FARGATE_ENV.ECS_CLUSTER_ARN }, /TASK_DEFINITION_ARN must be an ECS task definition ARN/],
+    ['EFS_FILE_SYSTEM_ID an ARN', { EFS_FILE_SYSTEM_ID: 'arn:aws:elasticfilesystem:eu-west-2:111122223333:file-system/fs-0123' }, /EFS_FILE_SYSTEM_ID must be an EFS file system id/],
+    ['HOME_UID root', { HOME_UID: '0' }, /HOME_UID must be 1 or more \(homes are never owned by root\)/],
+    ['HOME_GID not a number', { HOME_GID: 'staff' }, /HOME_GID must be a numeric POSIX id/],
+    ['HOSTED_ZONE_ID a domain', { HOSTED_ZONE_ID: 'desk.example.org' }, /HOSTED_ZONE_ID must be a Route 53 hosted zone id/],
+    ['HOSTNAME_TTL_SECONDS zero', { HOSTNAME_TTL_SECONDS: '0' }, /HOSTNAME_TTL_SECONDS must be at least 1 seconds/],
+    ['GATE_PORT not a port', { GATE_PORT: '70000' }, /GATE_PORT must be a port number/],
+    ['PROVISIONER_FUNCTION_NAME with spaces', { ...EC2_ENV, PROVISIONER_FUNCTION_NAME: 'carrel provisioner' }, /PROVISIONER_FUNCTION_NAME must be a Lambda function name or ARN/],
+    ['PROVISIONER_SSH_KEY_SECRET_ARN a name', { PROVISIONER_SSH_KEY_SECRET_ARN: 'carrel/provisioner-ssh' }, /PROVISIONER_SSH_KEY_SECRET_ARN must be a Secrets Manager secret ARN/],
+    ['GATE_CERTIFICATE_SECRET_ARN a KMS ARN', { GATE_CERTIFICATE_SECRET_ARN: 'arn:aws:kms:eu-west-2:111122223333:key/abc' }, /GATE_CERTIFICATE_SECRET_ARN must be a Secrets Manager secret ARN/],
     ['TABLE_NAME missing', { TABLE_NAME: undefined }, /TABLE_NAME is required/],
     ['TABLE_NAME empty', { TABLE_NAME: '' }, /TABLE_NAME is required/],
     ['OIDC_ISSUER missing', { OIDC_ISSUER: undefined }, /OIDC_ISSUER is required/],

@@ -38,13 +38,31 @@ describe('Lambda entry points (AWS wiring)', () => {
     assert.equal(result.statusCode, 401);
   });
 
-  it('wires the unconfigured compute, homes and hostnames for now', async () => {
+  it('wires the unconfigured compute, homes and hostnames when COMPUTE_KIND, EFS_FILE_SYSTEM_ID and HOSTED_ZONE_ID are unset', async () => {
     // Prepare
     const { awsApp } = await import('../../lambdas/handlers/aws-wiring.js');
     const { deps } = awsApp();
     // Act / Assess
-    await assert.rejects(deps.homes.ensure({ analysisId: 'demo', userId: 'alice' }), new RegExp(NOT_CONFIGURED));
-    await assert.rejects(deps.compute.stop('i-1'), new RegExp(NOT_CONFIGURED));
+    await assert.rejects(deps.homes.ensure({ analysisId: 'demo', userId: 'alice' }), /EFS_FILE_SYSTEM_ID is not set/);
+    await assert.rejects(deps.compute.stop('i-1'), new RegExp(`${NOT_CONFIGURED} \\(COMPUTE_KIND is not set\\)`));
+    await assert.rejects(deps.hostnames.assign('ws-a1b2c3d4e5f6g7h8.app.test', '10.0.0.1'), /HOSTED_ZONE_ID is not set/);
     assert.equal(deps.hostnames.deskDomain, 'app.test');
+    assert.equal(deps.provisioner, undefined);
+    assert.equal(deps.computeEventSources, undefined);
+  });
+
+  it('drops raw EC2 and ECS events when no compute is configured, before touching the store', async () => {
+    // Prepare
+    const { handler } = await import('../../lambdas/handlers/entry/compute-events.js');
+    // Act
+    const ec2 = await handler({ source: 'aws.ec2', 'detail-type': 'EC2 Instance State-change Notification', detail: { 'instance-id': 'i-0a1b2c3d4e5f60718', state: 'running' } });
+    const ecs = await handler({
+      source: 'aws.ecs',
+      'detail-type': 'ECS Task State Change',
+      detail: { taskArn: 'arn:aws:ecs:eu-west-2:111122223333:task/c/6f1e2d3c4b5a69788796a5b4c3d2e1f0', lastStatus: 'RUNNING' },
+    });
+    // Assess
+    assert.deepEqual(ec2, { applied: false, note: 'EC2 Instance State-change Notification needs COMPUTE_KIND=ec2' });
+    assert.deepEqual(ecs, { applied: false, note: 'ECS Task State Change needs COMPUTE_KIND=fargate' });
   });
 });

@@ -23,7 +23,7 @@ import {
   type Route53Client,
   type RRType,
 } from '@aws-sdk/client-route-53';
-import { TransientError } from '../../core/errors.js';
+import { CarrelError, TransientError } from '../../core/errors.js';
 import type { HostnamesPort } from '../../core/ports.js';
 import { rethrowAwsError } from './clients.js';
 
@@ -37,12 +37,7 @@ export interface Route53HostnamesOptions {
 }
 
 /** A hostname or address this adapter refuses to publish. */
-export class HostnameError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'HostnameError';
-  }
-}
+export class HostnameError extends CarrelError {}
 
 const WORKSPACE_LABEL = /^ws-[a-z0-9]{16}$/;
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
