@@ -102,7 +102,9 @@ export function workspaceParts(config: DeskConfig, log: Log, clients: AwsClients
         ? new Route53Hostnames(clients.route53(), { hostedZoneId: hostnames.hostedZoneId, deskDomain: config.deskDomain, ttlSeconds: hostnames.ttlSeconds })
         : new UnconfiguredHostnames(config.deskDomain),
     ),
-    provisioner: once(() => (compute?.kind === 'ec2' ? new LambdaProvisioner(clients.lambda(), compute.provisionerFunctionName) : undefined)),
+    provisioner: once(() =>
+      compute?.kind === 'ec2' && compute.provisionerFunctionName ? new LambdaProvisioner(clients.lambda(), compute.provisionerFunctionName) : undefined,
+    ),
     computeEventSources: once((): ComputeEventSources | undefined => {
       if (compute?.kind === 'ec2') return { ec2: { lookup: ec2InstanceLookup(() => clients.ec2(), { deploymentId, address, gatePort }) } };
       if (compute?.kind === 'fargate') {

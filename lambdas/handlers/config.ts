@@ -57,8 +57,11 @@ export interface Ec2ComputeConfig extends ComputeCommon {
   readonly kind: 'ec2';
   readonly launchTemplateId: string;
   readonly hibernate: boolean;
-  /** The provisioner Lambda, invoked asynchronously when an instance runs. */
-  readonly provisionerFunctionName: string;
+  /**
+   * The provisioner Lambda, invoked asynchronously when an instance runs. Unset only in the provisioner
+   * itself (recognised by PROVISIONER_SSH_KEY_SECRET_ARN), which never hands provisioning on.
+   */
+  readonly provisionerFunctionName?: string;
 }
 
 export interface FargateComputeConfig extends ComputeCommon {
@@ -231,7 +234,11 @@ function missingComputeSettings(present: Readonly<Record<string, string | undefi
     return given.length ? [`COMPUTE_KIND is required when ${given.join(', ')} ${given.length > 1 ? 'are' : 'is'} set (ec2 or fargate)`] : [];
   }
   if (kind !== 'ec2' && kind !== 'fargate') return [];
-  return COMPUTE_SETTINGS[kind].filter((name) => present[name] === undefined).map((name) => `${name} is required when COMPUTE_KIND is ${kind}`);
+  // The provisioner (it alone holds the SSH key) runs with the desk's settings but invokes no provisioner.
+  const isProvisioner = present.PROVISIONER_SSH_KEY_SECRET_ARN !== undefined;
+  return COMPUTE_SETTINGS[kind]
+    .filter((name) => present[name] === undefined && !(name === 'PROVISIONER_FUNCTION_NAME' && isProvisioner))
+    .map((name) => `${name} is required when COMPUTE_KIND is ${kind}`);
 }
 
 /** On Fargate every size needs cpu and memoryMiB (the schema already checked each size on its own). */
@@ -312,7 +319,7 @@ function workspacesConfig(e: Env): WorkspacesConfig {
   });
   const compute: WorkspacesConfig['compute'] =
     e.COMPUTE_KIND === 'ec2'
-      ? { kind: 'ec2', ...common(), launchTemplateId: e.LAUNCH_TEMPLATE_ID as string, hibernate: e.HIBERNATE, provisionerFunctionName: e.PROVISIONER_FUNCTION_NAME as string }
+      ? { kind: 'ec2', ...common(), launchTemplateId: e.LAUNCH_TEMPLATE_ID as string, hibernate: e.HIBERNATE, provisionerFunctionName: e.PROVISIONER_FUNCTION_NAME }
       : e.COMPUTE_KIND === 'fargate'
         ? {
             kind: 'fargate',

@@ -155,6 +155,18 @@ describe('loadConfig', () => {
     assert.match(gateCertificateSecretArn ?? '', /:secret:carrel\/gate-certificate-/);
   });
 
+  it('lets the provisioner itself (it holds the SSH key) run without PROVISIONER_FUNCTION_NAME', () => {
+    // Act
+    const config = loadConfig({
+      ...EC2_ENV,
+      PROVISIONER_FUNCTION_NAME: undefined,
+      PROVISIONER_SSH_KEY_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-2:111122223333:secret:carrel/provisioner-ssh-AbCdEf',
+    });
+    // Assess
+    assert.equal(config.workspaces.compute?.kind, 'ec2');
+    assert.equal(config.workspaces.compute?.kind === 'ec2' && config.workspaces.compute.provisionerFunctionName, undefined);
+  });
+
   it('reads Fargate workspaces', () => {
     // Act
     const config = loadConfig(FARGATE_ENV);

@@ -126,6 +126,17 @@ describe('AWS wiring', () => {
     assert.deepEqual(made, []);
   });
 
+  it('wires no provisioner into the provisioner itself', () => {
+    // Act
+    const { deps } = buildAwsApp(
+      loadConfig({ ...EC2_ENV, PROVISIONER_FUNCTION_NAME: undefined, PROVISIONER_SSH_KEY_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-2:111122223333:secret:carrel/provisioner-ssh-AbCdEf' }),
+      countingClients().clients,
+    );
+    // Assess
+    assert.ok(deps.compute instanceof Ec2Compute);
+    assert.equal(deps.provisioner, undefined);
+  });
+
   it('wires homes and hostnames on their own when only their settings are given', () => {
     // Act
     const { deps } = buildAwsApp(loadConfig({ ...BASE, EFS_FILE_SYSTEM_ID: 'fs-0123456789abcdef0', HOSTED_ZONE_ID: 'Z0123456789ABCDEFGHIJ' }), countingClients().clients);
