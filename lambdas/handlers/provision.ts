@@ -79,6 +79,8 @@ export type ProvisionDeps = WorkspaceDeps &
     readonly settings: ProvisionSettings;
     /** The address to reach the instance's SSH server at; default: the host part of the record's address. */
     readonly sshHostOf?: (ws: Workspace) => Promise<string>;
+    /** The home's EFS access point id; default: `homes.ensure` (idempotent: the existing access point). */
+    readonly homeOf?: (ws: Workspace) => Promise<string>;
     /** The researcher's synthetic-data API key; default: a desk-signed token for the analysis. */
     readonly dataApiKeyFor?: (ws: Workspace) => Promise<string>;
     readonly sleep?: (ms: number) => Promise<void>;
@@ -99,7 +101,7 @@ const REPORT_MARGIN_MS = 15_000;
 const MIN_RUN_MS = 20_000;
 
 export const PROVISIONER_USER = 'carrel-provisioner';
-export const DEFAULT_REMOTE_DIR = '/var/lib/carrel-provisioner/incoming';
+export const DEFAULT_REMOTE_DIR = '/home/carrel-provisioner/incoming';
 
 export function makeProvisionHandler(deps: ProvisionDeps): (event: unknown, context?: InvocationContext) => Promise<ProvisionOutcome> {
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
@@ -280,8 +282,8 @@ export function signedDataApiKey(deps: Pick<ProvisionDeps, 'signer' | 'settings'
 export async function provisionJobFor(deps: ProvisionDeps, ws: Workspace, context?: InvocationContext): Promise<ProvisionJob> {
   const { settings, config } = deps;
   if (!ws.hostname || !ws.hostLabel) throw new Error('the workspace record has no hostname');
-  const [home, assets, certificate, publicKeyPem, agentToken, dataApiKey] = await Promise.all([
-    deps.homes.ensure(ws),
+  const [homeId, assets, certificate, publicKeyPem, agentToken, dataApiKey] = await Promise.all([
+    deps.homeOf ? deps.homeOf(ws) : deps.homes.ensure(ws).then((home) => home.homeId),
     deps.assets(),
     deps.secrets.gateCertificate(),
     deps.signer.publicKeyPem(),
@@ -315,7 +317,7 @@ export async function provisionJobFor(deps: ProvisionDeps, ws: Workspace, contex
     '--analysis', ws.analysisId,
     '--uid', String(settings.homeUid),
     '--gid', String(settings.homeGid),
-    '--access-point', home.homeId,
+    '--access-point', homeId,
     '--file-system', settings.fileSystemId,
     '--data-api-key-file', at('data-api-key'),
     '--git-remote', gitRemoteFor(settings.gitRemoteTemplate, ws),

@@ -10,7 +10,7 @@ import { DescribeInstancesCommand, EC2Client, EC2ServiceException, GetConsoleOut
 import { GetSecretValueCommand, ResourceNotFoundException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { TransientError } from '../../lambdas/core/index.js';
-import { ConsoleHostKeys, parseHostKeyFingerprints, privateAddressOf } from '../../lambdas/adapters/aws/console-host-keys.js';
+import { ConsoleHostKeys, describeWorkspaceInstance, parseHostKeyFingerprints } from '../../lambdas/adapters/aws/console-host-keys.js';
 import { ProvisionSecretError, SecretsManagerProvisionSecrets } from '../../lambdas/adapters/aws/provisioner-secrets.js';
 
 const FIXTURE = new URL('./fixtures/console-output.txt', import.meta.url);
@@ -108,12 +108,20 @@ describe('host key fingerprints from console output', () => {
     await assert.rejects(keys.fingerprints(INSTANCE), (error: Error) => error.name === 'UnauthorizedOperation' && !(error instanceof TransientError));
   });
 
-  it('finds the private address of an instance', async () => {
+  it("describes an instance: its private address and tags (the home's access point among them)", async () => {
     // Prepare
-    ec2.on(DescribeInstancesCommand, { InstanceIds: [INSTANCE] }).resolves({ Reservations: [{ Instances: [{ InstanceId: INSTANCE, PrivateIpAddress: '10.0.1.23', PublicIpAddress: '203.0.113.7' }] }] });
+    ec2.on(DescribeInstancesCommand, { InstanceIds: [INSTANCE] }).resolves({
+      Reservations: [{ Instances: [{ InstanceId: INSTANCE, PrivateIpAddress: '10.0.1.23', PublicIpAddress: '203.0.113.7', Tags: [{ Key: 'carrel:home', Value: 'fsap-0123456789abcdef0' }, { Key: 'Name', Value: 'ws' }] }] }],
+    });
+    const client = new EC2Client({ region: 'eu-west-2' });
 
-    // Act / Assess
-    assert.equal(await privateAddressOf(new EC2Client({ region: 'eu-west-2' }))(INSTANCE), '10.0.1.23');
+    // Act
+    const facts = await describeWorkspaceInstance(client, INSTANCE);
+
+    // Assess
+    assert.deepEqual(facts, { privateIpAddress: '10.0.1.23', tags: { 'carrel:home': 'fsap-0123456789abcdef0', Name: 'ws' } });
+    ec2.on(DescribeInstancesCommand).resolves({ Reservations: [] });
+    await assert.rejects(describeWorkspaceInstance(client, INSTANCE), /was not found/);
   });
 });
 

@@ -60,7 +60,7 @@ async function setup(options: { fingerprints?: () => Promise<readonly string[]>;
       sshUser: 'carrel-provisioner',
       sshPort: 22,
       sudo: true,
-      remoteDir: '/var/lib/carrel-provisioner/incoming',
+      remoteDir: '/home/carrel-provisioner/incoming',
       runTimeoutMs: 120_000,
       hostKeyWaitMs: 30_000,
       hostKeyPollMs: 5_000,
@@ -142,7 +142,7 @@ describe('provisioner handler', () => {
         ['template/README.md', '600'],
       ],
     );
-    const dir = '/var/lib/carrel-provisioner/incoming';
+    const dir = '/home/carrel-provisioner/incoming';
     assert.deepEqual(job.args, [
       '--user', 'alice', '--analysis', 'demo', '--uid', '1000', '--gid', '1000',
       '--access-point', 'home-demo-alice', '--file-system', 'fs-0123456789abcdef0',
@@ -292,9 +292,11 @@ describe('provisioner handler', () => {
     assert.equal(tight.remote.calls.length, 0);
   });
 
-  it('connects to the address sshHostOf gives (the private address of a public workspace)', async () => {
+  it('connects to the address sshHostOf gives and mounts the home homeOf names (both from the instance on AWS)', async () => {
     // Prepare
-    const { app, deps, remote } = await setup({ overrides: { sshHostOf: async (w) => `private-of-${w.instanceId}` } });
+    const { app, deps, remote } = await setup({
+      overrides: { sshHostOf: async (w) => `private-of-${w.instanceId}`, homeOf: async () => 'fsap-0123456789abcdef0' },
+    });
     const ws = seedWorkspace(app, makeWorkspace('provisioning', { address: '203.0.113.7:443' }));
 
     // Act
@@ -302,6 +304,9 @@ describe('provisioner handler', () => {
 
     // Assess
     assert.equal(remote.calls[0]?.target.host, 'private-of-i-alice0001');
+    const args = remote.calls[0]!.job.args;
+    assert.equal(args[args.indexOf('--access-point') + 1], 'fsap-0123456789abcdef0');
+    assert.deepEqual(app.homes.calls, [], 'no EFS call when the instance names its home');
   });
 });
 
@@ -381,7 +386,7 @@ describe('provisioner helpers', () => {
       { ...config.settings },
       {
         fileSystemId: 'fs-0123456789abcdef0', homeUid: 1000, homeGid: 1000, gatePort: 443, gateReportSeconds: 60,
-        sshUser: 'carrel-provisioner', sshPort: 22, sudo: true, remoteDir: '/var/lib/carrel-provisioner/incoming',
+        sshUser: 'carrel-provisioner', sshPort: 22, sudo: true, remoteDir: '/home/carrel-provisioner/incoming',
         runTimeoutMs: 120_000, hostKeyWaitMs: 90_000, hostKeyPollMs: 5_000, gitRemoteTemplate: undefined, dataApiKeyTtlSeconds: 31_536_000,
       },
     );

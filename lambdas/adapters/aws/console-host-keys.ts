@@ -82,20 +82,27 @@ function errorName(error: unknown): string | undefined {
   return error && typeof error === 'object' ? (error as { name?: string }).name : undefined;
 }
 
+/** What the provisioner needs to know about an instance besides its host keys. */
+export interface WorkspaceInstanceFacts {
+  readonly privateIpAddress?: string;
+  readonly tags: Readonly<Record<string, string>>;
+}
+
+/** The `carrel:home` tag: the home (EFS access point) a workspace instance was launched with, if the launch tagged it. */
+export const HOME_TAG = 'carrel:home';
+
 /**
- * For workspaces published on their public address: the provisioner, inside the VPC, still connects to
- * the private one (the workspace security group admits SSH only from the provisioner's group).
+ * One DescribeInstances: the private address (a workspace published on its public address is still
+ * reached over SSH on its private one, inside the VPC) and the tags.
  */
-export function privateAddressOf(ec2: EC2Client): (instanceId: string) => Promise<string> {
-  return async (instanceId) => {
-    let ip: string | undefined;
-    try {
-      const answer = await ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
-      ip = answer.Reservations?.[0]?.Instances?.[0]?.PrivateIpAddress;
-    } catch (error) {
-      rethrowAwsError(error, 'Finding the workspace private address');
-    }
-    if (!ip) throw new Error(`the instance ${instanceId} has no private address`);
-    return ip;
-  };
+export async function describeWorkspaceInstance(ec2: EC2Client, instanceId: string): Promise<WorkspaceInstanceFacts> {
+  let instance;
+  try {
+    instance = (await ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }))).Reservations?.[0]?.Instances?.[0];
+  } catch (error) {
+    rethrowAwsError(error, 'Describing the workspace instance');
+  }
+  if (!instance) throw new Error(`the instance ${instanceId} was not found`);
+  const tags = Object.fromEntries((instance.Tags ?? []).filter((t) => t.Key && t.Value !== undefined).map((t) => [t.Key!, t.Value!]));
+  return { privateIpAddress: instance.PrivateIpAddress, tags };
 }

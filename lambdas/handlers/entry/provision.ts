@@ -12,7 +12,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Context } from 'aws-lambda';
 import { ec2Client, secretsManagerClient } from '../../adapters/aws/clients.js';
-import { ConsoleHostKeys, privateAddressOf } from '../../adapters/aws/console-host-keys.js';
+import { ConsoleHostKeys, describeWorkspaceInstance, HOME_TAG, type WorkspaceInstanceFacts } from '../../adapters/aws/console-host-keys.js';
 import { SecretsManagerProvisionSecrets } from '../../adapters/aws/provisioner-secrets.js';
 import { SshProvisioning } from '../../adapters/ssh-provisioning.js';
 import { awsApp } from '../aws-wiring.js';
@@ -33,7 +33,16 @@ const { deps, logger } = awsApp();
 const provisioner = loadProvisionerConfig();
 const ec2 = ec2Client();
 const assetsDir = provisioner.assetsDir ?? dirname(fileURLToPath(import.meta.url));
-const privateAddress = privateAddressOf(ec2);
+
+/** One DescribeInstances per provisioning run (the address and the home both come from it). */
+let described: { readonly instanceId: string; readonly at: number; readonly facts: Promise<WorkspaceInstanceFacts> } | undefined;
+function instanceFacts(instanceId: string): Promise<WorkspaceInstanceFacts> {
+  if (!described || described.instanceId !== instanceId || Date.now() - described.at > 60_000) {
+    described = { instanceId, at: Date.now(), facts: describeWorkspaceInstance(ec2, instanceId) };
+    described.facts.catch(() => (described = undefined));
+  }
+  return described.facts;
+}
 const provision = makeProvisionHandler({
   ...deps,
   hostKeys: new ConsoleHostKeys(ec2),
@@ -41,7 +50,17 @@ const provision = makeProvisionHandler({
   secrets: new SecretsManagerProvisionSecrets(secretsManagerClient(), provisioner.sshKeySecretArn, provisioner.certificateSecretArn),
   assets: once<ProvisionAssets>(() => loadProvisionAssets(assetsDir)),
   settings: provisioner.settings,
-  ...(provisioner.workspaceAddress === 'public' ? { sshHostOf: (ws) => privateAddress(ws.instanceId!) } : {}),
+  // The launch tags the instance with its home's access point when it can; otherwise ask EFS (idempotent).
+  homeOf: async (ws) => (await instanceFacts(ws.instanceId!)).tags[HOME_TAG] ?? (await deps.homes.ensure(ws)).homeId,
+  ...(provisioner.workspaceAddress === 'public'
+    ? {
+        sshHostOf: async (ws) => {
+          const ip = (await instanceFacts(ws.instanceId!)).privateIpAddress;
+          if (!ip) throw new Error(`the instance ${ws.instanceId} has no private address`);
+          return ip;
+        },
+      }
+    : {}),
 });
 
 export const handler = (event: unknown, context?: Context) => {
