@@ -84,8 +84,8 @@ export const FUNCTION_SPECS: Readonly<Record<EntryName, FunctionSpec>> = {
     tableActions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query'],
     indexes: [dueIndex.name, instanceIndex.name],
     // Idle stops, terminations of long-stopped workspaces, and reconciliation by tag (instances or tasks,
-    // access points, ws-* records).
-    workspace: ['stop', 'terminate', 'describe', 'homes-read', 'dns'],
+    // ws-* records; homes are kept).
+    workspace: ['stop', 'terminate', 'describe', 'dns'],
     timeout: Duration.seconds(55),
     memorySize: 1024,
     // A failed pass is not retried: the next one starts within a minute.

@@ -208,7 +208,22 @@ export class Ec2Workspaces extends Construct implements WorkspaceCompute {
         ];
       }
       case 'start':
-        return [onTagged('ec2:StartInstances', 'resuming a stopped workspace needs the id of an instance created at open')];
+        return [
+          onTagged('ec2:StartInstances', 'resuming a stopped workspace needs the id of an instance created at open'),
+          {
+            // A resumed instance's `carrel:generation` tag follows its record (as on a fresh launch): that one
+            // tag key, on instances already of this deployment; the deployment tag itself cannot be changed.
+            statement: new iam.PolicyStatement({
+              actions: ['ec2:CreateTags'],
+              resources: [arn('instance', '*')],
+              conditions: {
+                StringEquals: { [`aws:ResourceTag/${DEPLOYMENT_TAG}`]: this.deploymentId },
+                'ForAllValues:StringEquals': { 'aws:TagKeys': ['carrel:generation'] },
+              },
+            }),
+            why: `ec2:CreateTags on an existing instance is allowed only for the carrel:generation tag key (aws:TagKeys) and only on instances tagged ${DEPLOYMENT_TAG}=${this.deploymentId}`,
+          },
+        ];
       case 'stop':
         return [onTagged('ec2:StopInstances', 'stopping (or hibernating) acts on workspaces the deployment launched')];
       case 'terminate':
@@ -418,9 +433,23 @@ export class FargateWorkspaces extends Construct implements WorkspaceCompute {
       case 'start':
         return [
           {
-            statement: new iam.PolicyStatement({ actions: ['ecs:DescribeTaskDefinition', 'ecs:RegisterTaskDefinition'], resources: ['*'] }),
-            why:
-              'ecs:DescribeTaskDefinition and ecs:RegisterTaskDefinition have no resource-level permissions (AWS service authorization reference); a registered definition runs only through ecs:RunTask, limited to this family and cluster, with only the workspace roles passable',
+            statement: new iam.PolicyStatement({ actions: ['ecs:DescribeTaskDefinition'], resources: ['*'] }),
+            why: `ecs:DescribeTaskDefinition ${DESCRIBE_ONLY_STAR}`,
+          },
+          {
+            // The adapter registers one revision per home, tagged with the deployment.
+            statement: new iam.PolicyStatement({
+              actions: ['ecs:RegisterTaskDefinition'],
+              resources: ['*'],
+              conditions: { StringEquals: { [`aws:RequestTag/${DEPLOYMENT_TAG}`]: this.deploymentId } },
+            }),
+            why: `ecs:RegisterTaskDefinition has no resource-level permissions (AWS service authorization reference); allowed only when the request tags the definition ${DEPLOYMENT_TAG}=${this.deploymentId}, and a definition runs only through ecs:RunTask, limited to the workspace families and this cluster, with only the workspace roles passable`,
+          },
+          {
+            // DescribeTaskDefinition with include TAGS reads the home's tags: ListTagsForResource, in case ECS
+            // authorizes it separately, on the workspace families only.
+            statement: new iam.PolicyStatement({ actions: ['ecs:ListTagsForResource'], resources: taskDefinitions }),
+            why: `ecs:ListTagsForResource is read-only and allowed on every revision of the workspace task definition families (${family} and ${family}-<hash>) only`,
           },
           {
             statement: new iam.PolicyStatement({ actions: ['ecs:RunTask'], resources: taskDefinitions, conditions: inCluster }),

@@ -29,10 +29,8 @@ import { join } from 'node:path';
 /** What a desk function may do with workspaces. */
 export type WorkspaceCapability =
   | ComputeCapability
-  /** Create (once) and find the analysis's EFS access point. */
+  /** Create (once) the analysis's EFS access point (an existing one comes back in the error). */
   | 'homes'
-  /** Find access points (reconciliation). */
-  | 'homes-read'
   /** Publish and remove `ws-*` records. */
   | 'dns'
   /** Invoke the provisioner (EC2). */
@@ -219,19 +217,8 @@ export class Workspaces extends Construct {
             }),
             why: `elasticfilesystem:TagResource is allowed only while CreateAccessPoint creates the access point (elasticfilesystem:CreateAction) and only with ${DEPLOYMENT_TAG}=${deployment}`,
           },
-          ...this.grantsFor('homes-read'),
         ];
       }
-      case 'homes-read':
-        return [
-          {
-            statement: new iam.PolicyStatement({
-              actions: ['elasticfilesystem:DescribeAccessPoints'],
-              resources: [this.fileSystemArn, `arn:${stack.partition}:elasticfilesystem:${stack.region}:${stack.account}:access-point/*`],
-            }),
-            why: 'elasticfilesystem:DescribeAccessPoints is read-only; access point ids are created per analysis at run time, and the adapter asks for those of the homes file system only',
-          },
-        ];
       case 'dns':
         return [
           {

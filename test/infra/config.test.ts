@@ -30,6 +30,79 @@ describe('deployment configuration', () => {
     assert.ok(config.instanceSizes.small);
   });
 
+  it('defaults to no AWS workspaces, with settings ready for them', () => {
+    // Act
+    const config = loadConfig(context({}));
+
+    // Assess
+    assert.equal(config.computeKind, 'none');
+    assert.equal(config.workspaceAddress, 'private');
+    assert.equal(config.gatePort, 443);
+    assert.equal(config.hibernate, false);
+    assert.deepEqual(config.instanceSizes.small, { instanceTypes: ['t4g.medium', 't4g.large'], cpu: 1024, memoryMiB: 4096 });
+    assert.deepEqual(config.homes, { uid: 1000, gid: 1000, throughputMode: 'elastic', transitionToIADays: 30 });
+    assert.deepEqual(config.vpc, { cidr: '10.40.0.0/16', maxAzs: 2, natGateways: 1, flowLogRetentionDays: 365 });
+    assert.deepEqual(config.backup, { schedule: 'cron(0 3 * * ? *)', retentionDays: 35 });
+  });
+
+  it('accepts EC2 and Fargate workspaces with what they need', () => {
+    // Prepare
+    const hostedZone = { zoneId: 'Z0123456789ABCDEFGHIJ', zoneName: 'example.org' };
+
+    // Act
+    const ec2 = parseConfig({ computeKind: 'ec2', hostedZone, workspaceImageId: '/carrel/images/workspace', hibernate: true, allowedCidrs: ['2001:db8::/32'] });
+    const fargate = parseConfig({
+      computeKind: 'fargate',
+      hostedZone,
+      workspaceAddress: 'public',
+      fargate: { toolImage: 'quay.io/jupyter/minimal-notebook:2025-01-06', gateImage: '123456789012.dkr.ecr.eu-west-2.amazonaws.com/carrel-gate@sha256:' + 'a'.repeat(64) },
+    });
+
+    // Assess
+    assert.equal(ec2.workspaceImageId, '/carrel/images/workspace');
+    assert.equal(fargate.fargate.architecture, 'arm64');
+  });
+
+  const hostedZone = { zoneId: 'Z0123456789ABCDEFGHIJ', zoneName: 'example.org' };
+  const fargateImages = { toolImage: 'quay.io/jupyter/minimal-notebook:2025-01-06', gateImage: 'registry.example.org/gate:1' };
+  const badWorkspaces: Array<[string, unknown, RegExp]> = [
+    ['EC2 without a zone or an image', { computeKind: 'ec2' }, /hostedZone: is required with computeKind ec2.*workspaceImageId: is required with computeKind ec2/],
+    ['a malformed image id', { computeKind: 'ec2', hostedZone, workspaceImageId: 'ubuntu' }, /workspaceImageId: must be an AMI id/],
+    ['Fargate without images', { computeKind: 'fargate', hostedZone }, /fargate\.toolImage: is required.*fargate\.gateImage: is required/],
+    ['an image without a tag', { computeKind: 'fargate', hostedZone, fargate: { ...fargateImages, gateImage: 'registry.example.org/gate' } }, /fargate\.gateImage: must be an image with a tag or digest/],
+    [
+      'a Fargate size without CPU and memory',
+      { computeKind: 'fargate', hostedZone, fargate: fargateImages, instanceSizes: { small: { instanceTypes: ['t4g.large'] } } },
+      /instanceSizes\.small: needs cpu and memoryMiB with computeKind fargate/,
+    ],
+    ['an invalid Fargate memory', { instanceSizes: { small: { instanceTypes: ['t4g.large'], cpu: 1024, memoryMiB: 1000 } } }, /instanceSizes\.small\.memoryMiB: must be 2048-8192 MiB/],
+    ['hibernating Fargate tasks', { computeKind: 'fargate', hostedZone, fargate: fargateImages, hibernate: true }, /hibernate: applies to computeKind ec2 only/],
+    ['the whole internet', { allowedCidrs: ['0.0.0.0/0'] }, /allowedCidrs\.0: must not open workspaces to the whole internet/],
+    ['the gate on the SSH port', { computeKind: 'ec2', hostedZone, workspaceImageId: 'ami-0123456789abcdef0', gatePort: 22 }, /gatePort: must not be 22/],
+    ['a system uid', { homes: { uid: 0 } }, /homes\.uid: must be at least 1000/],
+    ['more NAT gateways than zones', { vpc: { natGateways: 3 } }, /vpc\.natGateways: must be at most vpc\.maxAzs \(2\)/],
+    ['one zone', { vpc: { maxAzs: 1 } }, /vpc\.maxAzs: must be at least 2/],
+    ['an existing VPC without its subnets', { vpc: { vpcId: 'vpc-0123456789abcdef0' } }, /vpc\.availabilityZones: must list at least two zones.*vpc\.privateSubnetIds: must list one private subnet per zone/],
+    [
+      'public workspaces in an existing VPC without public subnets',
+      {
+        workspaceAddress: 'public',
+        vpc: { vpcId: 'vpc-0123456789abcdef0', availabilityZones: ['eu-west-2a', 'eu-west-2b'], privateSubnetIds: ['subnet-0000000000000000a', 'subnet-0000000000000000b'] },
+      },
+      /vpc\.publicSubnetIds: must list one public subnet per zone/,
+    ],
+    ['subnets without an existing VPC', { vpc: { privateSubnetIds: ['subnet-0000000000000000a'] } }, /vpc\.privateSubnetIds: applies only with vpc\.vpcId/],
+    ['a backup schedule that is not cron', { backup: { schedule: 'daily' } }, /backup\.schedule: must be an AWS cron expression/],
+    ['an unsupported IA transition', { homes: { transitionToIADays: 45 } }, /homes\.transitionToIADays: must be one of 1, 7, 14, 30/],
+    ['a misspelt VPC setting', { vpc: { natGateway: 2 } }, /vpc\.natGateway: is not a known setting/],
+  ];
+  for (const [what, raw, message] of badWorkspaces) {
+    it(`refuses ${what}, naming the setting`, () => {
+      // Act / Assess
+      assert.throws(() => parseConfig(raw), (error) => error instanceof CarrelConfigError && message.test(error.message));
+    });
+  }
+
   it('reads a JSON file named by context carrelConfig, overlaid by context carrel', () => {
     // Prepare
     const file = join(dir, 'prod.json');

@@ -38,6 +38,30 @@ export function buildTestApp(options: TestAppOptions = {}): { app: App } & Carre
   return { app, ...stacks };
 }
 
+/** The desk zone and domain of the AWS-workspaces test configurations. */
+export const WORKSPACE_ZONE = { zoneId: 'Z0123456789ABCDEFGHIJ', zoneName: 'uni.example' };
+export const WORKSPACE_DESK = 'desk.uni.example';
+
+/** EC2 workspaces: an AMI, two allowed networks. */
+export const EC2_CONFIG: CarrelConfigInput = {
+  deploymentId: 'test',
+  deskDomain: WORKSPACE_DESK,
+  hostedZone: WORKSPACE_ZONE,
+  computeKind: 'ec2',
+  workspaceImageId: 'ami-0123456789abcdef0',
+  allowedCidrs: ['10.1.0.0/16', '192.0.2.0/24'],
+};
+
+/** Fargate workspaces: public-registry images, no allowed network. */
+export const FARGATE_CONFIG: CarrelConfigInput = {
+  deploymentId: 'test',
+  deskDomain: WORKSPACE_DESK,
+  hostedZone: WORKSPACE_ZONE,
+  computeKind: 'fargate',
+  allowedCidrs: [],
+  fargate: { toolImage: 'quay.io/jupyter/minimal-notebook:2025-01-06', gateImage: 'registry.example.org/carrel-gate:1.0.0' },
+};
+
 /** The IAM policy statements attached to a role (inline policies and its default policy), from a template. */
 export type Statement = { Effect: string; Action: string | string[]; Resource: unknown };
 
