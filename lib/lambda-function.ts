@@ -71,6 +71,11 @@ export interface CarrelFunctionProps {
    * @default - none
    */
   readonly afterBundling?: (inputDir: string, outputDir: string) => string[];
+  /**
+   * Leave native addons (`*.node`) out of the bundle, for dependencies that load them optionally inside
+   * try/catch and fall back to JavaScript (ssh2's sshcrypto.node and cpu-features). @default false
+   */
+  readonly optionalNativeAddons?: boolean;
 }
 
 /**
@@ -143,7 +148,7 @@ export class CarrelFunction extends NodejsFunction {
         sourcesContent: false,
         banner: ESM_BANNER,
         // Bundle the AWS SDK too: the versions the tests ran against, not whatever the runtime ships.
-        externalModules: [],
+        externalModules: props.optionalNativeAddons ? ['*.node'] : [],
         forceDockerBundling: false,
         commandHooks: props.afterBundling
           ? { beforeBundling: () => [], beforeInstall: () => [], afterBundling: props.afterBundling }

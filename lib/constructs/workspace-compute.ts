@@ -254,10 +254,12 @@ function fixedImage(imageId: string): ec2.IMachineImage {
 }
 
 /**
- * cloud-init user data of a workspace. Nothing secret: it authorizes the provisioner's public key for the
- * `carrel-provisioner` account and has cloud-init print the SSH host key fingerprints on the console
- * (`-----BEGIN SSH HOST KEY FINGERPRINTS-----`), which the provisioner checks before it connects. The gate's
- * certificate, its environment and the data API key are installed by the provisioner over SSH.
+ * cloud-init user data of a workspace. Nothing secret: it authorizes the provisioner's public key (with
+ * `restrict`: no pty, no forwarding) for the image's `carrel-provisioner` account (assets/image: a system
+ * account whose sudo is limited to the provisioning script) and keeps the SSH host key fingerprints on the
+ * console, which the provisioner checks before it connects. It grants no sudo and leaves the account's
+ * password field as the image set it (`lock_passwd: false`: a locked account cannot log in over SSH). The
+ * gate's certificate, its environment and the data API key are installed by the provisioner over SSH.
  */
 export function cloudConfig(provisionerPublicKey: string): string {
   return [
@@ -267,14 +269,10 @@ export function cloudConfig(provisionerPublicKey: string): string {
     'ssh:',
     '  emit_keys_to_console: true',
     'users:',
-    '  - default',
     '  - name: carrel-provisioner',
-    '    gecos: carrel provisioner',
-    '    shell: /bin/bash',
-    '    lock_passwd: true',
-    '    sudo: "ALL=(root) NOPASSWD:ALL"',
+    '    lock_passwd: false',
     '    ssh_authorized_keys:',
-    `      - "${provisionerPublicKey}"`,
+    `      - "restrict ${provisionerPublicKey}"`,
     '',
   ].join('\n');
 }

@@ -164,6 +164,8 @@ export class Workspaces extends Construct {
         vpc: network.vpc,
         vpcSubnets: { subnets: network.privateSubnets },
         securityGroups: [network.provisionerSecurityGroup!],
+        // node-ssh → ssh2: its native crypto and cpu-features are optional (pure-JS fallbacks).
+        optionalNativeAddons: true,
         // provision.sh, the gate bundle and the blank-project template, next to the handler.
         afterBundling: (inputDir, outputDir) => [`cd "${inputDir}" && npx tsx assets/provision/stage.ts "${outputDir}"`],
       });

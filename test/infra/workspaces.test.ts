@@ -587,6 +587,9 @@ describe('AWS workspaces: EC2', () => {
     assert.match(userData, /#cloud-config/);
     assert.match(userData, /carrel-provisioner/);
     assert.match(userData, /emit_keys_to_console: true/);
+    assert.match(userData, /lock_passwd: false/);
+    assert.match(userData, /- \\"restrict \",\{"Fn::GetAtt"/);
+    assert.doesNotMatch(userData, /sudo|- default/, 'no sudo beyond the image’s, no default user');
     assert.match(userData, /"Fn::GetAtt":\["WorkspacesProvisionerKey[0-9A-F]+","PublicKey"\]/);
     assert.doesNotMatch(userData, /PRIVATE KEY|secretsmanager|Secret|password/i);
   });
