@@ -45,6 +45,11 @@ export interface ProvisionJob {
   readonly sudo: boolean;
   /** Time limit of the script run. */
   readonly timeoutMs: number;
+  /**
+   * Epoch ms by which everything must be over (e.g. the invocation's end less time to report): connecting
+   * stops trying, and the run's limit shrinks, to fit.
+   */
+  readonly deadlineAt?: number;
   /** Values never to repeat in a reason (tokens, keys): replaced by `[redacted]`. */
   readonly secrets?: readonly string[];
 }
@@ -138,6 +143,9 @@ function changesIn(stdout: string): string[] {
     .map((l) => l.slice('changed: '.length).trim());
 }
 
+/** Below this, a run is not worth starting. */
+const MIN_RUN_MS = 10_000;
+
 const SAFE_DIR = /^\/[A-Za-z0-9._/-]+$/;
 const SAFE_RELATIVE = /^(?!\/)(?!.*(^|\/)\.\.?(\/|$))[A-Za-z0-9._/-]+$/;
 
@@ -174,7 +182,7 @@ export class SshProvisioning implements RemoteProvisioning {
     for (const file of job.files) if (!SAFE_RELATIVE.test(file.path)) throw new TypeError(`Unsafe upload path: ${file.path}`);
     if (!job.files.some((f) => f.path === job.script)) throw new TypeError(`The script ${job.script} is not among the uploaded files`);
 
-    const connected = await this.connect(target, expected);
+    const connected = await this.connect(target, expected, job.deadlineAt);
     if (!('ssh' in connected)) return connected;
     const { ssh } = connected;
     const dir = job.remoteDir.replace(/\/+$/, '');
@@ -192,8 +200,12 @@ export class SshProvisioning implements RemoteProvisioning {
     }
   }
 
-  private async connect(target: SshTarget, expected: ReadonlySet<string>): Promise<{ ssh: NodeSSH } | Extract<ProvisionResult, { ok: false }>> {
-    const deadline = Date.now() + this.connectWaitMs;
+  private async connect(
+    target: SshTarget,
+    expected: ReadonlySet<string>,
+    deadlineAt = Infinity,
+  ): Promise<{ ssh: NodeSSH } | Extract<ProvisionResult, { ok: false }>> {
+    const deadline = Math.min(Date.now() + this.connectWaitMs, deadlineAt - MIN_RUN_MS);
     for (let attempt = 1; ; attempt++) {
       let presented: string | undefined;
       let refused = false;
@@ -267,7 +279,10 @@ export class SshProvisioning implements RemoteProvisioning {
   }
 
   private async run(ssh: NodeSSH, dir: string, job: ProvisionJob, started: number): Promise<ProvisionResult> {
-    const seconds = Math.max(1, Math.ceil(job.timeoutMs / 1000));
+    const left = (job.deadlineAt ?? Infinity) - Date.now() - this.graceMs;
+    if (left < Math.min(job.timeoutMs, MIN_RUN_MS)) return failure('timeout', 'too little time was left to run the provisioning script');
+    const limitMs = Math.min(job.timeoutMs, left);
+    const seconds = Math.max(1, Math.floor(limitMs / 1000));
     const command = [
       'timeout',
       '--kill-after=10',
@@ -278,7 +293,7 @@ export class SshProvisioning implements RemoteProvisioning {
     ].join(' ');
     let result;
     try {
-      result = await withTimeout(ssh.execCommand(command), job.timeoutMs + this.graceMs);
+      result = await withTimeout(ssh.execCommand(command), seconds * 1000 + this.graceMs);
     } catch (error) {
       if (error instanceof TimeLimitError) {
         return failure('timeout', `provisioning took longer than ${seconds} s and was stopped`);

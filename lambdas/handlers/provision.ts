@@ -329,15 +329,16 @@ export async function provisionJobFor(deps: ProvisionDeps, ws: Workspace, contex
     ...(settings.scriptOptions ?? []),
   ];
   const remaining = context ? context.getRemainingTimeInMillis() - REPORT_MARGIN_MS : Infinity;
-  const timeoutMs = Math.min(settings.runTimeoutMs, remaining);
-  if (timeoutMs < MIN_RUN_MS) throw new Error('too little time was left in this invocation to run the provisioning script');
+  if (remaining < MIN_RUN_MS) throw new Error('too little time was left in this invocation to run the provisioning script');
   return {
     remoteDir: settings.remoteDir,
     files,
     script: 'provision.sh',
     args,
     sudo: settings.sudo,
-    timeoutMs,
+    timeoutMs: settings.runTimeoutMs,
+    // connecting and the run both fit in what is left of the invocation, with time to report
+    ...(Number.isFinite(remaining) ? { deadlineAt: Date.now() + remaining } : {}),
     secrets: [agentToken, dataApiKey, certificate.privateKey],
   };
 }

@@ -285,8 +285,10 @@ describe('provisioner handler', () => {
     await makeProvisionHandler(roomy.deps)(requestOf(a), { getRemainingTimeInMillis: () => 100_000 });
     const outcome = await makeProvisionHandler(tight.deps)(requestOf(b), { getRemainingTimeInMillis: () => 30_000 });
 
-    // Assess: 100 s left − 15 s to report
-    assert.equal(roomy.remote.calls[0]?.job.timeoutMs, 85_000);
+    // Assess: 100 s left − 15 s to report: the job must be over by then (the adapter fits connect and run in it)
+    const job = roomy.remote.calls[0]!.job;
+    assert.equal(job.timeoutMs, 120_000);
+    assert.ok(Math.abs(job.deadlineAt! - (Date.now() + 85_000)) < 2_000, `deadline ${job.deadlineAt! - Date.now()} ms away`);
     assert.equal(outcome.outcome, 'failed');
     assert.match(outcome.outcome === 'failed' ? outcome.reason : '', /too little time was left/);
     assert.equal(tight.remote.calls.length, 0);

@@ -322,6 +322,39 @@ describe('provisioning over SSH (real sshd on 127.0.0.1)', { skip }, () => {
     });
   });
 
+  describe('time limits', () => {
+    /** A stand-in script (same name, so the sudoers rule applies) that never finishes on its own. */
+    const hanging = (overrides: Partial<ProvisionJob>): ProvisionJob => ({
+      remoteDir,
+      files: [{ path: 'provision.sh', content: '#!/bin/bash\necho "changed: started"\nexec sleep 60\n', mode: 0o700 }],
+      script: 'provision.sh',
+      args: [],
+      sudo,
+      timeoutMs: 2_000,
+      ...overrides,
+    });
+
+    it('stops a run that outlives its time limit and says so', async () => {
+      // Act
+      const started = Date.now();
+      const result = await new SshProvisioning().provision(target(sshd.fingerprints), hanging({}));
+
+      // Assess
+      assert.deepEqual(result.ok ? undefined : [result.stage, result.reason, result.changes], ['timeout', 'provisioning took longer than 2 s and was stopped', ['started']]);
+      assert.ok(Date.now() - started < 10_000, 'stopped by the remote timeout, not the client backstop');
+      assert.equal(existsSync(remoteDir), false);
+    });
+
+    it('does not start a run that could not finish before the deadline', async () => {
+      // Act
+      const result = await new SshProvisioning().provision(target(sshd.fingerprints), hanging({ timeoutMs: 60_000, deadlineAt: Date.now() + 5_000 }));
+
+      // Assess
+      assert.deepEqual(result.ok ? undefined : [result.stage, result.reason], ['timeout', 'too little time was left to run the provisioning script']);
+      assert.equal(existsSync(remoteDir), false);
+    });
+  });
+
   describe('the provisioner handler over SSH', () => {
     it('provisions a provisioning workspace and reports tool-ready; a researcher file already in the home is kept', async () => {
       // Prepare
