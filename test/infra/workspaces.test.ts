@@ -7,6 +7,8 @@ import type { CarrelConfigInput } from '../../lib/config.js';
 import { ENTRY_NAMES, type EntryName } from '../../lib/constructs/desk-functions.js';
 import { FargateWorkspaces, GATE_TLS_SECRET_VARIABLES, type Ec2Workspaces } from '../../lib/constructs/workspace-compute.js';
 import type { CarrelFunction } from '../../lib/lambda-function.js';
+import { loadConfig as loadDeskConfig } from '../../lambdas/handlers/config.js';
+import { loadProvisionerConfig } from '../../lambdas/handlers/provision.js';
 import { EC2_CONFIG, FARGATE_CONFIG, WORKSPACE_DESK, WORKSPACE_ZONE, actionsOf, buildTestApp, resourcesOf, type Statement } from './support.js';
 
 const ZONE = WORKSPACE_ZONE;
@@ -31,6 +33,21 @@ const WORKSPACE_ENVIRONMENT = {
   fargate: ['ECS_CLUSTER_ARN', 'TASK_DEFINITION_ARN'],
 };
 const WITH_WORKSPACES: readonly EntryName[] = ['open', 'stop', 'housekeeping', 'compute-events'];
+
+/** What the references in the environment resolve to when deployed (same shapes as AWS ids and ARNs). */
+const RESOLVED: Record<string, string> = {
+  TABLE_NAME: 'carrel-test-stateful-TableCD117FA1-ABC123',
+  SIGNING_KEY_ID: 'arn:aws:kms:eu-west-2:123456789012:key/0b1c2d3e-1234-4abc-9def-0123456789ab',
+  WORKSPACE_SUBNET_IDS: 'subnet-0000000000000000a,subnet-0000000000000000b',
+  WORKSPACE_SECURITY_GROUP_ID: 'sg-0123456789abcdef0',
+  EFS_FILE_SYSTEM_ID: 'fs-0123456789abcdef0',
+  LAUNCH_TEMPLATE_ID: 'lt-0123456789abcdef0',
+  PROVISIONER_FUNCTION_NAME: 'carrel-test-stateless-WorkspacesProvisionerA5F7-AbCdEf',
+  ECS_CLUSTER_ARN: 'arn:aws:ecs:eu-west-2:123456789012:cluster/carrel-test-workspaces',
+  TASK_DEFINITION_ARN: 'arn:aws:ecs:eu-west-2:123456789012:task-definition/carrel-test-ws:1',
+  PROVISIONER_SSH_KEY_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-2:123456789012:secret:ProvisionerKeySecret-AbCdEf',
+  GATE_CERTIFICATE_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-2:123456789012:secret:GateCertificate-AbCdEf',
+};
 
 /** Read-only actions that have no resource-level permissions, the only ones allowed on Resource "*" besides the two below. */
 const READ_ONLY_ON_STAR = new Set([
@@ -272,6 +289,35 @@ for (const [kind, config] of [
       assert.match(JSON.stringify(open.EFS_FILE_SYSTEM_ID), /HomesFileSystem/);
       for (const name of ENTRY_NAMES) {
         assert.equal(variables(name).PROVISIONER_SSH_KEY_SECRET_ARN, undefined, `${name} never sees the SSH key secret`);
+      }
+    });
+
+    it('sets an environment the handlers accept (lambdas/handlers/config.ts, and provision.ts for the provisioner)', () => {
+      // Prepare: the values CloudFormation resolves the references to, in the shapes AWS returns.
+      const resources = built.stateless.toJSON().Resources as Resources;
+      const deployed = (fn: CarrelFunction) =>
+        Object.fromEntries(
+          Object.entries(resources[logicalId(built.statelessStack, fn)]!.Properties.Environment.Variables as Record<string, unknown>).map(([key, value]) => [
+            key,
+            typeof value === 'string' ? value : (RESOLVED[key] ?? assert.fail(`no resolved value for ${key}`)),
+          ]),
+        );
+      const functions = [...WITH_WORKSPACES.map((name) => built.functions[name]), ...(built.workspaces.provisioner ? [built.workspaces.provisioner] : [])];
+
+      // Act
+      const configs = functions.map((fn) => loadDeskConfig(deployed(fn)));
+
+      // Assess
+      for (const config of configs) {
+        assert.equal(config.workspaces.compute?.kind, kind);
+        assert.deepEqual(config.workspaces.compute?.subnetIds, ['subnet-0000000000000000a', 'subnet-0000000000000000b']);
+        assert.equal(config.workspaces.homes?.fileSystemId, 'fs-0123456789abcdef0');
+        assert.equal(config.workspaces.hostnames?.hostedZoneId, ZONE.zoneId);
+      }
+      if (built.workspaces.provisioner) {
+        const provisioner = loadProvisionerConfig(deployed(built.workspaces.provisioner));
+        assert.equal(provisioner.sshKeySecretArn, RESOLVED.PROVISIONER_SSH_KEY_SECRET_ARN);
+        assert.equal(provisioner.certificateSecretArn, RESOLVED.GATE_CERTIFICATE_SECRET_ARN);
       }
     });
   });
