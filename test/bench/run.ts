@@ -3,7 +3,8 @@
  *   1. local open → Jupyter answering through the gate (cold launches and warm resumes) vs Jupyter alone;
  *   2. gate throughput and added latency vs direct for a small GET (autocannon);
  *   3. DynamoDB operations per status poll, per heartbeat, per open of a ready workspace and per
- *      housekeeping pass with nothing due, counted at the client.
+ *      housekeeping pass with nothing due, counted at the client;
+ *   4. the AWS open→ready critical path as a model and AWS API calls per workspace-hour (aws-model.ts).
  * Prints machine facts, a table per figure, then one JSON line with every figure (the last line).
  * Progress goes to stderr. Bounded: a fixed number of samples and a time limit; it cleans up its
  * runtime, processes and temp folders however it ends.
@@ -18,6 +19,7 @@ import { loadLocalConfig } from '../../local/config.js';
 import { benchGate } from '../gate/bench-gate.js';
 import { killGroups } from '../../local/processes.js';
 import { signIn, startTestRuntime, type TestRuntime } from '../support/local-runtime.js';
+import { awsModel, awsReport, type AwsFigures } from './aws-model.js';
 import { childProcessIds, Cleanups } from './cleanups.js';
 import { timeJupyterAlone } from './jupyter-alone.js';
 import { machineFacts } from './machine.js';
@@ -108,7 +110,7 @@ async function measureOpens(t: TestRuntime) {
   };
 }
 
-async function main(): Promise<BenchFigures> {
+async function main(): Promise<BenchFigures & { readonly aws: AwsFigures }> {
   const started = performance.now();
   const machine = machineFacts();
   process.stdout.write(machineHeader(machine));
@@ -134,6 +136,8 @@ async function main(): Promise<BenchFigures> {
   progress(`gate vs direct: ${GATE_CONNECTIONS} connections, ${GATE_SECONDS} s each`);
   const gate = gateFigures(GATE_SECONDS, GATE_CONNECTIONS, await benchGate({ seconds: GATE_SECONDS, connections: GATE_CONNECTIONS }));
 
+  const aws = await awsModel(progress);
+
   return {
     machine,
     loadAverageAfter: machineFacts().loadAverage,
@@ -141,6 +145,7 @@ async function main(): Promise<BenchFigures> {
     open: opens.figures,
     gate,
     dynamodb: { requestsPerPattern: OPERATION_REQUESTS, ...operations },
+    aws,
   };
 }
 
@@ -165,7 +170,7 @@ main().then(
   async (figures) => {
     clearTimeout(watchdog);
     await cleanups.run(progress);
-    finish(0, `${humanReport(figures)}${JSON.stringify(figures)}\n`);
+    finish(0, `${humanReport(figures)}${awsReport(figures.aws)}${JSON.stringify(figures)}\n`);
   },
   async (error: unknown) => {
     clearTimeout(watchdog);
