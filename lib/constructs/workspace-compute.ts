@@ -489,6 +489,11 @@ export class FargateWorkspaces extends Construct implements WorkspaceCompute {
             why: 'ecs:DescribeTasks is read-only and allowed only for tasks of this deployment cluster (task ARN under the cluster name and ecs:cluster condition)',
           },
           {
+            // DescribeTasks with include TAGS (reconciliation by tag), in case ECS authorizes the tags separately.
+            statement: new iam.PolicyStatement({ actions: ['ecs:ListTagsForResource'], resources: [tasks] }),
+            why: 'ecs:ListTagsForResource is read-only and allowed only on tasks under this deployment cluster name; task ids do not exist before the task runs',
+          },
+          {
             statement: new iam.PolicyStatement({ actions: ['ecs:ListTasks'], resources: ['*'], conditions: inCluster }),
             why: `ecs:ListTasks ${DESCRIBE_ONLY_STAR}; it is also limited to this cluster by the ecs:cluster condition`,
           },
