@@ -61,6 +61,9 @@ export function hostnameOf(label: string, deskDomain: string): string {
   return `${label}.${deskDomain}`;
 }
 
+/** Tag naming the home (EFS access point, local folder) an instance was launched with. */
+export const HOME_TAG = 'carrel:home';
+
 /** Tags every compute resource of a workspace carries; reconciliation reads them back. */
 export function workspaceTags(ws: Pick<Workspace, 'analysisId' | 'userId' | 'workspaceId' | 'generation'>, deploymentId: string): Record<string, string> {
   return {

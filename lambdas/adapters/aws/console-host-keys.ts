@@ -89,7 +89,8 @@ export interface WorkspaceInstanceFacts {
 }
 
 /** The `carrel:home` tag: the home (EFS access point) a workspace instance was launched with, if the launch tagged it. */
-export const HOME_TAG = 'carrel:home';
+export { HOME_TAG } from '../../core/lifecycle.js';
+import { HOME_TAG } from '../../core/lifecycle.js';
 
 /**
  * One DescribeInstances: the private address (a workspace published on its public address is still

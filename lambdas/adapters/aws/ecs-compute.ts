@@ -63,7 +63,8 @@ export interface FargateComputeOptions {
 /** The volume of the base task definition that holds the researcher's home. */
 export const HOME_VOLUME = 'home';
 /** Task and task definition tag naming the home's access point. */
-export const HOME_TAG = 'carrel:home';
+export { HOME_TAG } from '../../core/lifecycle.js';
+import { HOME_TAG } from '../../core/lifecycle.js';
 /** Task definition tag naming the base task definition revision it was copied from. */
 export const BASE_TAG = 'carrel:base-task-definition';
 /** StopTask reasons; the ECS event mapping tells a stop from a termination by them. */

@@ -1,7 +1,7 @@
 import type { WorkspaceDeps } from '../deps.js';
 import { NotAllowedError, NotFoundError } from '../errors.js';
 import { newHostLabel, newWorkspaceId } from '../ids.js';
-import { amend, describeError, failWorkspace, transition, update, workspaceTags } from '../lifecycle.js';
+import { amend, describeError, failWorkspace, HOME_TAG, transition, update, workspaceTags } from '../lifecycle.js';
 import { deadlineFor, dueAtFor } from '../policy.js';
 import type { Analysis, User } from '../ports.js';
 import { RELAUNCHABLE_STATES, type Workspace, type WorkspaceKey } from '../workspace.js';
@@ -83,7 +83,7 @@ async function launch(deps: WorkspaceDeps, ws: Workspace): Promise<Workspace> {
       workspace: ws,
       clientToken: `${ws.workspaceId}-${ws.generation}`,
       home,
-      tags: workspaceTags(ws, deps.deploymentId),
+      tags: { ...workspaceTags(ws, deps.deploymentId), [HOME_TAG]: home.homeId },
     }));
   } catch (error) {
     return (

@@ -37,6 +37,7 @@ describe('open', () => {
       'carrel:user': 'alice',
       'carrel:workspace': ws.workspaceId,
       'carrel:generation': '1',
+      'carrel:home': 'home-demo-alice',
     });
     assert.deepEqual(request.home, { homeId: 'home-demo-alice', created: true });
     assert.equal(ws.instanceId, [...f.compute.instances.keys()][0], 'the instance id is recorded');
