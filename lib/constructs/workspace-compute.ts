@@ -1,7 +1,8 @@
 /**
  * Workspace compute, one of two kinds per deployment:
  *  - Ec2Workspaces: the instance role and profile and the launch template the EC2 adapter launches from;
- *  - FargateWorkspaces: the cluster and the base task definition (`tool` + `gate` sidecar, volume `home`).
+ *  - FargateWorkspaces: the cluster and the base task definition (`tool` + `gate` sidecar + the short-lived
+ *    `ready` signal container, volume `home`).
  *
  * Each also says, per capability, which IAM statements a desk function needs to drive it
  * (lib/constructs/workspaces.ts attaches them); every statement is scoped to this deployment by resource ARN,
@@ -15,6 +16,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { ECS_GATE_CONTAINER, ECS_READY_CONTAINER, ECS_TOOL_CONTAINER } from '../../lambdas/adapters/aws/compute-event-mapping.js';
 import type { WorkspaceSizes } from '../../lambdas/adapters/aws/workspace-sizes.js';
 import type { CarrelConfig } from '../config.js';
 import { DEPLOYMENT_TAG, taskDefinitionFamily, workspaceRoleNames } from '../names.js';
@@ -227,7 +229,12 @@ export class Ec2Workspaces extends Construct implements WorkspaceCompute {
       case 'stop':
         return [onTagged('ec2:StopInstances', 'stopping (or hibernating) acts on workspaces the deployment launched')];
       case 'terminate':
-        return [onTagged('ec2:TerminateInstances', 'housekeeping terminates long-stopped and orphaned workspaces of this deployment only')];
+        return [
+          onTagged(
+            'ec2:TerminateInstances',
+            'housekeeping terminates long-stopped and orphaned workspaces, and a failed workspace is terminated (core failWorkspace), of this deployment only',
+          ),
+        ];
       case 'console':
         return [onTagged('ec2:GetConsoleOutput', 'the provisioner reads the SSH host key fingerprints cloud-init prints on the console')];
       case 'describe':
@@ -290,7 +297,11 @@ export interface FargateWorkspacesProps {
   readonly logRetention: logs.RetentionDays;
 }
 
-/** Names of the variables the gate container receives the certificate and key in (PEM; its entrypoint writes them to files). */
+/** CPU units and memory (MiB, soft reservation) of the `ready` container: it runs `node -e 0` once. */
+export const READY_CONTAINER_CPU = 16;
+export const READY_CONTAINER_MEMORY_MIB = 64;
+
+/** Names of the variables the gate container receives the certificate and key in (PEM; assets/gate/config.ts reads them). */
 export const GATE_TLS_SECRET_VARIABLES = { certificate: 'CARREL_GATE_TLS_CERT_PEM', privateKey: 'CARREL_GATE_TLS_KEY_PEM' } as const;
 
 export class FargateWorkspaces extends Construct implements WorkspaceCompute {
@@ -363,7 +374,7 @@ export class FargateWorkspaces extends Construct implements WorkspaceCompute {
     // No `environment` on either container: the adapter passes the per-workspace settings as RunTask overrides,
     // and the gate's certificate comes from Secrets Manager.
     const tool = this.taskDefinition.addContainer('tool', {
-      containerName: 'tool',
+      containerName: ECS_TOOL_CONTAINER,
       image: containerImage(this, 'ToolImage', props.settings.toolImage),
       essential: true,
       // Researchers install packages into the image's environment: the tool's root stays writable.
@@ -374,9 +385,10 @@ export class FargateWorkspaces extends Construct implements WorkspaceCompute {
     });
     tool.addMountPoints({ sourceVolume: 'home', containerPath: props.settings.homeMountPath, readOnly: false });
 
+    const gateImage = containerImage(this, 'GateImage', props.settings.gateImage);
     const gate = this.taskDefinition.addContainer('gate', {
-      containerName: 'gate',
-      image: containerImage(this, 'GateImage', props.settings.gateImage),
+      containerName: ECS_GATE_CONTAINER,
+      image: gateImage,
       essential: true,
       readonlyRootFilesystem: true,
       privileged: false,
@@ -386,7 +398,7 @@ export class FargateWorkspaces extends Construct implements WorkspaceCompute {
         [GATE_TLS_SECRET_VARIABLES.privateKey]: ecs.Secret.fromSecretsManager(props.certificateSecret, 'privateKey'),
       },
       // Healthy once the gate answers and the tool behind it does (`/__carrel/health` is 503 while the tool is
-      // down): the ECS event of a RUNNING task with a HEALTHY gate is what makes the workspace ready. Loopback
+      // down): the `ready` container below waits for it and turns it into an event. Loopback
       // has no name the certificate could match, hence no verification on this local probe.
       healthCheck: {
         command: [
@@ -403,6 +415,24 @@ export class FargateWorkspaces extends Construct implements WorkspaceCompute {
       logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: 'gate' }),
     });
     gate.addMountPoints({ sourceVolume: 'gate-tmp', containerPath: '/tmp', readOnly: false });
+
+    // The tool-ready signal. ECS sends no event when a container's health changes, but it does send one when a
+    // container stops: `ready` starts once the gate is HEALTHY (its health check passes only when the tool
+    // answers through it), exits 0 at once, and that RUNNING task event with `ready` STOPPED/0 is what
+    // compute-event-mapping.ts reads as tool-ready. Non-essential, so its exit leaves the task running.
+    const ready = this.taskDefinition.addContainer('ready', {
+      containerName: ECS_READY_CONTAINER,
+      image: gateImage,
+      essential: false,
+      entryPoint: ['node'],
+      command: ['-e', '0'],
+      readonlyRootFilesystem: true,
+      privileged: false,
+      cpu: READY_CONTAINER_CPU,
+      memoryReservationMiB: READY_CONTAINER_MEMORY_MIB,
+      logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: 'ready' }),
+    });
+    ready.addContainerDependencies({ container: gate, condition: ecs.ContainerDependencyCondition.HEALTHY });
     if (isEcrImage(props.settings.toolImage) || isEcrImage(props.settings.gateImage)) {
       Validations.of(this.executionRole.node.findChild('DefaultPolicy')).acknowledge({
         id: 'AwsSolutions-IAM5[Resource::*]',

@@ -175,7 +175,9 @@ export class Workspaces extends Construct {
       provisioner.grantActions(['dynamodb:Query'], [`${props.table.tableArn}/index/${TABLE_SCHEMA.instanceIndex.name}`]);
       provisioner.grantActions(['kms:Sign', 'kms:GetPublicKey'], [props.signingKey.keyArn]);
       provisioner.grantActions(['secretsmanager:GetSecretValue'], [this.sshKeySecret!.secretArn, this.certificateSecret.secretArn]);
-      this.grant(provisioner, ['describe', 'console']);
+      // A run that fails ends in core's failWorkspace, which terminates the instance and releases its
+      // hostname: the same tag-scoped terminate and ws-* record changes as housekeeping.
+      this.grant(provisioner, ['describe', 'console', 'terminate', 'dns']);
       this.provisioner = provisioner;
     }
 

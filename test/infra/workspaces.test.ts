@@ -9,6 +9,7 @@ import { FargateWorkspaces, GATE_TLS_SECRET_VARIABLES, type Ec2Workspaces } from
 import type { CarrelFunction } from '../../lib/lambda-function.js';
 import { loadConfig as loadDeskConfig } from '../../lambdas/handlers/config.js';
 import { loadProvisionerConfig } from '../../lambdas/handlers/provision.js';
+import { ECS_GATE_CONTAINER, ECS_READY_CONTAINER } from '../../lambdas/adapters/aws/compute-event-mapping.js';
 import { EC2_CONFIG, FARGATE_CONFIG, WORKSPACE_DESK, WORKSPACE_ZONE, actionsOf, buildTestApp, resourcesOf, type Statement } from './support.js';
 
 const ZONE = WORKSPACE_ZONE;
@@ -744,6 +745,34 @@ describe('AWS workspaces: EC2', () => {
     assert.deepEqual(allowing(statements, 'kms:Sign').map(resourcesOf), allowing(functionStatements(built, built.functions.open), 'kms:Sign').map(resourcesOf));
   });
 
+  it('lets the provisioner clean up a workspace that fails: terminate tagged instances, remove ws-* records of the desk zone', () => {
+    // Prepare: core's failWorkspace (on a failed run) terminates the instance and releases the hostname
+    const statements = functionStatements(built, built.workspaces.provisioner!);
+    const zone = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:route53:::hostedzone/${ZONE.zoneId}`]] };
+    const terminate = allowing(statements, 'ec2:TerminateInstances');
+    const change = allowing(statements, 'route53:ChangeResourceRecordSets');
+    const list = allowing(statements, 'route53:ListResourceRecordSets');
+
+    // Assess
+    assert.equal(terminate.length, 1);
+    assert.deepEqual(terminate[0]!.Condition, { StringEquals: { 'aws:ResourceTag/carrel:deployment': 'test' } });
+    assert.match(JSON.stringify(terminate[0]!.Resource), /:instance\/\*"/);
+    assert.equal(change.length, 1);
+    assert.deepEqual(resourcesOf(change[0]!), [zone]);
+    assert.deepEqual(change[0]!.Condition, {
+      'ForAllValues:StringLike': { 'route53:ChangeResourceRecordSetsNormalizedRecordNames': [`ws-*.${DESK}`] },
+      'ForAllValues:StringEquals': {
+        'route53:ChangeResourceRecordSetsRecordTypes': ['A'],
+        'route53:ChangeResourceRecordSetsActions': ['UPSERT', 'DELETE'],
+      },
+    });
+    assert.equal(list.length, 1);
+    assert.deepEqual(resourcesOf(list[0]!), [zone]);
+    for (const action of ['ec2:RunInstances', 'ec2:StartInstances', 'ec2:StopInstances', 'lambda:InvokeFunction']) {
+      assert.equal(allowing(statements, action).length, 0, `the provisioner needs no ${action}`);
+    }
+  });
+
   it('generates the SSH key at deploy time into its secret, which only the generator may write', () => {
     // Assess
     built.stateless.hasResourceProperties('Custom::CarrelProvisionerKey', {
@@ -813,7 +842,7 @@ describe('AWS workspaces: Fargate', () => {
     const gate = containers.find((c) => c.Name === 'gate')!;
 
     // Assess
-    assert.deepEqual(containers.map((c) => c.Name).sort(), ['gate', 'tool']);
+    assert.deepEqual(containers.map((c) => c.Name).sort(), ['gate', 'ready', 'tool']);
     assert.equal(tool.Image, 'quay.io/jupyter/minimal-notebook:2025-01-06');
     assert.deepEqual(tool.MountPoints, [{ ContainerPath: '/home/jovyan', ReadOnly: false, SourceVolume: 'home' }]);
     assert.equal(gate.Image, 'registry.example.org/carrel-gate:1.0.0');
@@ -834,6 +863,28 @@ describe('AWS workspaces: Fargate', () => {
       assert.equal(container.Environment, undefined, `${container.Name}: settings come as RunTask overrides`);
       assert.equal(container.LogConfiguration.LogDriver, 'awslogs', container.Name);
     }
+  });
+
+  it('signals tool-ready with a non-essential `ready` container that starts once the gate is HEALTHY and exits 0', () => {
+    // Prepare
+    const [task] = Object.values(built.stateless.findResources('AWS::ECS::TaskDefinition'));
+    const containers = task!.Properties.ContainerDefinitions as Array<Record<string, any>>;
+    const ready = containers.find((c) => c.Name === ECS_READY_CONTAINER);
+    const gate = containers.find((c) => c.Name === ECS_GATE_CONTAINER)!;
+
+    // Assess: the container the event mapping reads (ECS sends container stops, not health changes)
+    assert.ok(ready, `a container named ${ECS_READY_CONTAINER}`);
+    assert.equal(ready.Essential, false, 'its exit must not stop the task');
+    assert.deepEqual(ready.DependsOn, [{ ContainerName: ECS_GATE_CONTAINER, Condition: 'HEALTHY' }]);
+    assert.ok(gate.HealthCheck, 'HEALTHY needs the gate health check');
+    assert.equal(ready.Image, gate.Image, 'the gate image: node is there, nothing else to pull');
+    assert.deepEqual([...ready.EntryPoint, ...ready.Command], ['node', '-e', '0'], 'exits 0 at once, whatever the image entry point');
+    assert.deepEqual([ready.Cpu, ready.MemoryReservation, ready.Memory], [16, 64, undefined], 'minimal, and no hard limit that could kill node');
+    assert.equal(ready.ReadonlyRootFilesystem, true);
+    assert.equal(ready.Privileged, false);
+    assert.equal(ready.Secrets, undefined, 'no certificate');
+    assert.equal(ready.MountPoints, undefined, 'no home');
+    assert.deepEqual(ready.LogConfiguration.Options['awslogs-stream-prefix'], 'ready');
   });
 
   it('lets the task role mount only the homes through access points; only ECS of this account assumes it', () => {
