@@ -58,6 +58,8 @@ export interface CarrelFunctionProps {
   readonly retryAttempts?: number;
   /** How long an asynchronous event may wait to be processed. @default Duration.hours(6) (the Lambda default) */
   readonly maxEventAge?: Duration;
+  /** Where asynchronous events go that still fail after the retries (or grow too old). @default - dropped */
+  readonly onFailure?: lambda.IDestination;
   /**
    * Run the function in this VPC (its subnets and security groups below). @default - outside any VPC
    */
@@ -127,6 +129,7 @@ export class CarrelFunction extends NodejsFunction {
       logGroup,
       retryAttempts: props.retryAttempts,
       maxEventAge: props.maxEventAge,
+      onFailure: props.onFailure,
       vpc: props.vpc,
       vpcSubnets: props.vpcSubnets,
       securityGroups: props.securityGroups,

@@ -92,6 +92,7 @@ export class StatelessStack extends Stack {
       computeEvents: fns['compute-events'],
       computeKind: config.computeKind,
       ecsClusterArn: this.workspaces?.compute instanceof FargateWorkspaces ? this.workspaces.compute.cluster.clusterArn : undefined,
+      computeEventsDeadLetterQueue: this.functions.deadLetterQueues['compute-events'],
     });
 
     new CfnOutput(this, 'DeskUrl', {
@@ -100,5 +101,12 @@ export class StatelessStack extends Stack {
     });
     new CfnOutput(this, 'DistributionDomainName', { value: this.site.distribution.distributionDomainName });
     new CfnOutput(this, 'ApiEndpoint', { value: this.api.httpApi.apiEndpoint });
+    const deadLetters = this.functions.deadLetterQueues['compute-events'];
+    if (deadLetters) {
+      new CfnOutput(this, 'ComputeEventsDeadLetterQueue', {
+        description: 'State changes compute-events could not process after retries (AWS/SQS ApproximateNumberOfMessagesVisible)',
+        value: deadLetters.queueName,
+      });
+    }
   }
 }

@@ -3,7 +3,9 @@
  * workspaces) workspace actions its use case needs. The table below is the least-privilege contract: change
  * it together with the handler.
  */
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Validations } from 'aws-cdk-lib';
+import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as logs from 'aws-cdk-lib/aws-logs';
@@ -37,6 +39,11 @@ export interface FunctionSpec {
   readonly memorySize?: number;
   readonly retryAttempts?: number;
   readonly maxEventAge?: Duration;
+  /**
+   * Keep the asynchronous events the function still fails after its retries (and those EventBridge could not
+   * deliver) in an SQS dead-letter queue: encrypted, TLS only, kept 14 days (`deadLetterQueues[name]`).
+   */
+  readonly deadLetters?: boolean;
 }
 
 const { dueIndex, instanceIndex } = TABLE_SCHEMA;
@@ -99,6 +106,8 @@ export const FUNCTION_SPECS: Readonly<Record<EntryName, FunctionSpec>> = {
     // An instance's address on `running`, its hostname, then the provisioner (EC2).
     workspace: ['describe', 'dns', 'provision'],
     timeout: Duration.seconds(30),
+    // A state change lost for good would leave a workspace waiting for its deadline: keep it to look at.
+    deadLetters: true,
   },
 };
 
@@ -140,15 +149,20 @@ export function deskEnvironment(config: CarrelConfig, tableName: string, signing
 export class DeskFunctions extends Construct {
   /** The functions by entry name. */
   readonly functions: Readonly<Record<EntryName, CarrelFunction>>;
+  /** The dead-letter queues of the functions whose spec asks for one (`deadLetters`), by entry name. */
+  readonly deadLetterQueues: Readonly<Partial<Record<EntryName, sqs.Queue>>>;
 
   constructor(scope: Construct, id: string, props: DeskFunctionsProps) {
     super(scope, id);
     const { config, table, signingKey, workspaces } = props;
     const environment = deskEnvironment(config, table.tableName, signingKey.keyArn);
     const functions = {} as Record<EntryName, CarrelFunction>;
+    const deadLetterQueues: Partial<Record<EntryName, sqs.Queue>> = {};
 
     for (const name of ENTRY_NAMES) {
       const spec = FUNCTION_SPECS[name];
+      const deadLetters = spec.deadLetters ? deadLetterQueue(this, `${pascal(name)}DeadLetters`, name) : undefined;
+      if (deadLetters) deadLetterQueues[name] = deadLetters;
       const fn = new CarrelFunction(this, pascal(name), {
         name,
         description: `carrel ${config.deploymentId}: ${spec.description}`,
@@ -160,6 +174,7 @@ export class DeskFunctions extends Construct {
         entryDir: props.entryDir,
         retryAttempts: spec.retryAttempts,
         maxEventAge: spec.maxEventAge,
+        onFailure: deadLetters ? new destinations.SqsDestination(deadLetters) : undefined,
       });
       fn.grantActions(spec.tableActions, [table.tableArn]);
       if (spec.indexes?.length) {
@@ -175,7 +190,26 @@ export class DeskFunctions extends Construct {
       functions[name] = fn;
     }
     this.functions = functions;
+    this.deadLetterQueues = deadLetterQueues;
   }
+}
+
+/**
+ * A dead-letter queue: SSE-SQS (EventBridge can deliver to it without a key policy), TLS only, messages kept
+ * the longest SQS allows (14 days). No alarm: the queue's ApproximateNumberOfMessagesVisible metric shows
+ * what is in it.
+ */
+function deadLetterQueue(scope: Construct, id: string, name: EntryName): sqs.Queue {
+  const queue = new sqs.Queue(scope, id, {
+    encryption: sqs.QueueEncryption.SQS_MANAGED,
+    enforceSSL: true,
+    retentionPeriod: Duration.days(14),
+  });
+  Validations.of(queue).acknowledge({
+    id: 'AwsSolutions-SQS3',
+    reason: `This queue is itself the dead-letter queue of the ${name} function (its Lambda on-failure destination and its EventBridge targets' dead-letter queue); a dead-letter queue of a dead-letter queue would only move the same messages again.`,
+  });
+  return queue;
 }
 
 function pascal(name: string): string {

@@ -5,6 +5,7 @@ import type { IConstruct } from 'constructs';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { startedByFor } from '../../lambdas/adapters/aws/ecs-compute.js';
 import { TABLE_SCHEMA } from '../../lambdas/adapters/aws/table-schema.js';
 import { DESK_ROUTES } from '../../lib/constructs/desk-api.js';
 import { ENTRY_NAMES, type EntryName } from '../../lib/constructs/desk-functions.js';
@@ -417,18 +418,78 @@ describe('stateless stack', () => {
       });
     });
 
-    it('delivers EC2 instance and ECS task state changes to compute-events', () => {
+    it('delivers only the EC2 instance and ECS task state changes the mapping acts on to compute-events', () => {
       // Prepare
       const target = [Match.objectLike({ Arn: { 'Fn::GetAtt': [logicalId(functions['compute-events']), 'Arn'] } })];
+      const patterns = Object.values(template.findResources('AWS::Events::Rule'))
+        .map((rule) => rule.Properties.EventPattern)
+        .filter(Boolean);
 
       // Assess
-      template.hasResourceProperties('AWS::Events::Rule', {
-        EventPattern: { source: ['aws.ec2'], 'detail-type': ['EC2 Instance State-change Notification'] },
-        Targets: target,
+      assert.deepEqual(patterns, [
+        { source: ['aws.ec2'], 'detail-type': ['EC2 Instance State-change Notification'], detail: { state: ['running', 'stopped', 'terminated'] } },
+        { source: ['aws.ecs'], 'detail-type': ['ECS Task State Change'], detail: { startedBy: [startedByFor('test')], lastStatus: ['RUNNING', 'STOPPED'] } },
+      ]);
+      assert.equal(startedByFor('test'), 'carrel-test');
+      for (const pattern of patterns) template.hasResourceProperties('AWS::Events::Rule', { EventPattern: pattern, Targets: target });
+    });
+
+    describe('dead letters of compute-events', () => {
+      const queue = () => stack.functions.deadLetterQueues['compute-events']!;
+      const queueArn = () => ({ 'Fn::GetAtt': [logicalId(queue()), 'Arn'] });
+
+      it('is an encrypted queue that keeps messages 14 days and refuses requests without TLS', () => {
+        // Assess
+        assert.ok(queue(), 'compute-events has a dead-letter queue');
+        assert.deepEqual(Object.keys(stack.functions.deadLetterQueues), ['compute-events']);
+        template.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 24 * 3600 });
+        template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+          Queues: [{ Ref: logicalId(queue()) }],
+          PolicyDocument: {
+            Statement: Match.arrayWith([
+              Match.objectLike({ Effect: 'Deny', Action: 'sqs:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } }, Principal: { AWS: '*' } }),
+            ]),
+          },
+        });
       });
-      template.hasResourceProperties('AWS::Events::Rule', {
-        EventPattern: { source: ['aws.ecs'], 'detail-type': ['ECS Task State Change'] },
-        Targets: target,
+
+      it('receives the events compute-events still fails after Lambda’s retries (on-failure destination)', () => {
+        // Assess
+        template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+          FunctionName: { Ref: logicalId(functions['compute-events']) },
+          DestinationConfig: { OnFailure: { Destination: queueArn() } },
+        });
+        const send = statementsOf('compute-events').filter((s) => actionsOf(s).includes('sqs:SendMessage'));
+        assert.equal(send.length, 1);
+        assert.deepEqual(resourcesOf(send[0]!), [queueArn()]);
+        for (const name of ENTRY_NAMES.filter((n) => n !== 'compute-events')) assert.deepEqual(actionsFor(name, 'sqs'), [], name);
+      });
+
+      it('receives the state changes EventBridge could not deliver after its retries, from these rules only', () => {
+        // Prepare
+        const rules = Object.entries(template.findResources('AWS::Events::Rule')).filter(([, rule]) => rule.Properties.EventPattern);
+
+        // Assess
+        assert.equal(rules.length, 2);
+        for (const [, rule] of rules) {
+          assert.deepEqual(rule.Properties.Targets[0].DeadLetterConfig, { Arn: queueArn() });
+          assert.deepEqual(rule.Properties.Targets[0].RetryPolicy, { MaximumRetryAttempts: 10, MaximumEventAgeInSeconds: 3600 });
+        }
+        template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+          PolicyDocument: {
+            Statement: Match.arrayWith(
+              rules.map(([id]) =>
+                Match.objectLike({
+                  Effect: 'Allow',
+                  Action: 'sqs:SendMessage',
+                  Principal: { Service: 'events.amazonaws.com' },
+                  Condition: { ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': [id, 'Arn'] } } },
+                }),
+              ),
+            ),
+          },
+        });
+        template.hasOutput('ComputeEventsDeadLetterQueue', { Value: { 'Fn::GetAtt': [logicalId(queue()), 'QueueName'] } });
       });
     });
   });

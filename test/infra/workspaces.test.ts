@@ -10,6 +10,7 @@ import type { CarrelFunction } from '../../lib/lambda-function.js';
 import { loadConfig as loadDeskConfig } from '../../lambdas/handlers/config.js';
 import { loadProvisionerConfig } from '../../lambdas/handlers/provision.js';
 import { ECS_GATE_CONTAINER, ECS_READY_CONTAINER } from '../../lambdas/adapters/aws/compute-event-mapping.js';
+import { startedByFor } from '../../lambdas/adapters/aws/ecs-compute.js';
 import { EC2_CONFIG, FARGATE_CONFIG, WORKSPACE_DESK, WORKSPACE_ZONE, actionsOf, buildTestApp, resourcesOf, type Statement } from './support.js';
 
 const ZONE = WORKSPACE_ZONE;
@@ -785,12 +786,14 @@ describe('AWS workspaces: EC2', () => {
     assert.match(writers[0]!.policy, /ProvisionerKeyGenerator/);
   });
 
-  it('delivers EC2 state changes (the handler ignores untagged instances) and no ECS rule', () => {
+  it('delivers EC2 running, stopped and terminated only (the handler ignores untagged instances), and no ECS rule', () => {
+    // Prepare
+    const patterns = Object.values(built.stateless.findResources('AWS::Events::Rule')).map((r) => r.Properties.EventPattern).filter(Boolean);
+
     // Assess
-    built.stateless.hasResourceProperties('AWS::Events::Rule', {
-      EventPattern: { source: ['aws.ec2'], 'detail-type': ['EC2 Instance State-change Notification'] },
-    });
-    assert.equal(Object.values(built.stateless.findResources('AWS::Events::Rule')).filter((r) => JSON.stringify(r.Properties.EventPattern ?? {}).includes('aws.ecs')).length, 0);
+    assert.deepEqual(patterns, [
+      { source: ['aws.ec2'], 'detail-type': ['EC2 Instance State-change Notification'], detail: { state: ['running', 'stopped', 'terminated'] } },
+    ]);
   });
 });
 
@@ -927,17 +930,29 @@ describe('AWS workspaces: Fargate', () => {
     }
   });
 
-  it('delivers only this cluster’s task state changes, and no EC2 rule', () => {
-    // Assess
-    built.stateless.hasResourceProperties('AWS::Events::Rule', {
-      EventPattern: {
-        source: ['aws.ecs'],
-        'detail-type': ['ECS Task State Change'],
-        detail: { clusterArn: [{ 'Fn::GetAtt': [logicalId(built.statelessStack, compute.cluster), 'Arn'] }] },
-      },
-      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [logicalId(built.statelessStack, built.functions['compute-events']), 'Arn'] } })],
-    });
-    assert.equal(Object.values(built.stateless.findResources('AWS::Events::Rule')).filter((r) => JSON.stringify(r.Properties.EventPattern ?? {}).includes('aws.ec2')).length, 0);
+  it('delivers only RUNNING and STOPPED of the tasks this deployment started in this cluster, and no EC2 rule', () => {
+    // Prepare
+    const rules = Object.values(built.stateless.findResources('AWS::Events::Rule')).filter((r) => r.Properties.EventPattern);
+
+    // Assess: startedBy is the value FargateCompute runs tasks with (one definition for both)
+    assert.deepEqual(
+      rules.map((r) => r.Properties.EventPattern),
+      [
+        {
+          source: ['aws.ecs'],
+          'detail-type': ['ECS Task State Change'],
+          detail: {
+            clusterArn: [{ 'Fn::GetAtt': [logicalId(built.statelessStack, compute.cluster), 'Arn'] }],
+            startedBy: [startedByFor('test')],
+            lastStatus: ['RUNNING', 'STOPPED'],
+          },
+        },
+      ],
+    );
+    assert.deepEqual(rules[0]!.Properties.Targets.map((t: { Arn: unknown }) => t.Arn), [
+      { 'Fn::GetAtt': [logicalId(built.statelessStack, built.functions['compute-events']), 'Arn'] },
+    ]);
+    assert.ok(rules[0]!.Properties.Targets[0].DeadLetterConfig, 'undeliverable events are kept');
   });
 
   it('has no provisioner, no SSH key and no Lambda in the VPC', () => {
