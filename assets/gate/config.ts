@@ -1,7 +1,13 @@
 /**
  * The gate's configuration: read once from the environment at start, validated with zod, failing fast
  * with a message that names the offending setting. Names are the contract in docs/contracts.md.
+ *
+ * TLS comes one of two ways, never both: file paths (`CARREL_GATE_TLS_CERT` / `CARREL_GATE_TLS_KEY`, EC2:
+ * systemd credentials) or the PEM itself (`CARREL_GATE_TLS_CERT_PEM` / `CARREL_GATE_TLS_KEY_PEM`, Fargate:
+ * ECS injects them from Secrets Manager). Either way the certificate and key are parsed and checked to be a
+ * pair before the gate listens; no message ever contains their contents.
  */
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
@@ -28,8 +34,11 @@ export interface GateConfig {
   readonly agentToken?: string;
   readonly reportSeconds: number;
   readonly busyProbe: BusyProbeKind;
-  /** PEM contents (read from the configured paths), both or neither. */
-  readonly tls?: { readonly cert: string; readonly key: string };
+  /**
+   * PEM certificate (chain) and private key, both or neither: read from the configured paths (`files`) or
+   * taken from the PEM variables (`environment`).
+   */
+  readonly tls?: { readonly cert: string; readonly key: string; readonly source: 'files' | 'environment' };
 }
 
 export class GateConfigError extends Error {
@@ -54,7 +63,12 @@ const ENV = {
   busyProbe: 'CARREL_GATE_BUSY_PROBE',
   tlsCert: 'CARREL_GATE_TLS_CERT',
   tlsKey: 'CARREL_GATE_TLS_KEY',
+  tlsCertPem: 'CARREL_GATE_TLS_CERT_PEM',
+  tlsKeyPem: 'CARREL_GATE_TLS_KEY_PEM',
 } as const;
+
+/** The variables that carry the certificate and key as PEM text (the Fargate task injects them from Secrets Manager). */
+export const GATE_TLS_PEM_VARIABLES = { certificate: ENV.tlsCertPem, privateKey: ENV.tlsKeyPem } as const;
 
 /** Every environment variable the gate reads. */
 export const GATE_ENV_NAMES: readonly string[] = Object.values(ENV);
@@ -63,6 +77,12 @@ export const GATE_ENV_NAMES: readonly string[] = Object.values(ENV);
 const optionalText = z.preprocess((v) => (typeof v === 'string' && v.trim() === '' ? undefined : v), z.string().optional());
 const requiredText = (what: string) =>
   z.preprocess((v) => (typeof v === 'string' && v.trim() === '' ? undefined : v), z.string({ error: `is required (${what})` }));
+
+/** PEM text in a variable: blank counts as unset, and `\n` escapes (one-line env files) become newlines. */
+const pemText = z.preprocess(
+  (v) => (typeof v === 'string' ? (v.trim() === '' ? undefined : v.replace(/\\n/g, '\n').trim() + '\n') : v),
+  z.string().optional(),
+);
 
 const httpUrl = (what: string) =>
   z.string().transform((value, ctx) => {
@@ -103,6 +123,8 @@ const schema = z
     [ENV.busyProbe]: optionalText.pipe(z.enum(['jupyter', 'none']).optional()),
     [ENV.tlsCert]: optionalText,
     [ENV.tlsKey]: optionalText,
+    [ENV.tlsCertPem]: pemText,
+    [ENV.tlsKeyPem]: pemText,
   })
   .superRefine((env, ctx) => {
     if (env[ENV.activityUrl] && !env[ENV.agentToken]) {
@@ -111,9 +133,24 @@ const schema = z
     if (env[ENV.agentToken] && !env[ENV.activityUrl]) {
       ctx.addIssue({ code: 'custom', path: [ENV.activityUrl], message: `is required when ${ENV.agentToken} is set` });
     }
-    if (Boolean(env[ENV.tlsCert]) !== Boolean(env[ENV.tlsKey])) {
-      const missing = env[ENV.tlsCert] ? ENV.tlsKey : ENV.tlsCert;
-      ctx.addIssue({ code: 'custom', path: [missing], message: `is required when ${missing === ENV.tlsKey ? ENV.tlsCert : ENV.tlsKey} is set` });
+    const paths = [ENV.tlsCert, ENV.tlsKey].filter((name) => env[name]);
+    const pems = [ENV.tlsCertPem, ENV.tlsKeyPem].filter((name) => env[name]);
+    if (paths.length > 0 && pems.length > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [pems[0]!],
+        message: `cannot be combined with ${paths.join(' / ')}: give the certificate and key either as PEM (${ENV.tlsCertPem} and ${ENV.tlsKeyPem}) or as file paths (${ENV.tlsCert} and ${ENV.tlsKey}), not both`,
+      });
+      return;
+    }
+    for (const [cert, key] of [
+      [ENV.tlsCert, ENV.tlsKey],
+      [ENV.tlsCertPem, ENV.tlsKeyPem],
+    ] as const) {
+      if (Boolean(env[cert]) !== Boolean(env[key])) {
+        const [missing, present] = env[cert] ? [key, cert] : [cert, key];
+        ctx.addIssue({ code: 'custom', path: [missing], message: `is required when ${present} is set` });
+      }
     }
   });
 
@@ -127,6 +164,52 @@ function readPem(name: string, path: string): string {
   }
 }
 
+/**
+ * The certificate and key must parse and belong together (https would otherwise fail later, less clearly).
+ * Messages name the settings and never quote their contents.
+ */
+function checkTlsPair(cert: string, key: string, certName: string, keyName: string): void {
+  const problems: string[] = [];
+  let certificate: X509Certificate | undefined;
+  let privateKey: ReturnType<typeof createPrivateKey> | undefined;
+  try {
+    if (!/-----BEGIN CERTIFICATE-----/.test(cert)) throw new Error('not PEM');
+    certificate = new X509Certificate(cert);
+  } catch {
+    problems.push(`${certName}: is not a PEM certificate ("-----BEGIN CERTIFICATE-----")`);
+  }
+  try {
+    if (!/-----BEGIN ([A-Z]+ )?PRIVATE KEY-----/.test(key)) throw new Error('not PEM');
+    privateKey = createPrivateKey(key);
+  } catch {
+    problems.push(`${keyName}: is not an unencrypted PEM private key ("-----BEGIN PRIVATE KEY-----")`);
+  }
+  if (certificate && privateKey && !certificate.checkPrivateKey(privateKey)) {
+    problems.push(`${keyName}: does not match the certificate in ${certName}`);
+  }
+  if (problems.length > 0) throw new GateConfigError(`Invalid gate configuration:\n  ${problems.join('\n  ')}`);
+}
+
+type TlsSettings = Partial<Record<(typeof ENV)['tlsCert' | 'tlsKey' | 'tlsCertPem' | 'tlsKeyPem'], string>>;
+
+function tlsFrom(e: TlsSettings): GateConfig['tls'] {
+  const certPem = e[ENV.tlsCertPem];
+  const keyPem = e[ENV.tlsKeyPem];
+  if (certPem && keyPem) {
+    checkTlsPair(certPem, keyPem, ENV.tlsCertPem, ENV.tlsKeyPem);
+    return { cert: certPem, key: keyPem, source: 'environment' };
+  }
+  const certPath = e[ENV.tlsCert];
+  const keyPath = e[ENV.tlsKey];
+  if (certPath && keyPath) {
+    const cert = readPem(ENV.tlsCert, certPath);
+    const key = readPem(ENV.tlsKey, keyPath);
+    checkTlsPair(cert, key, `${ENV.tlsCert} ("${certPath}")`, `${ENV.tlsKey} ("${keyPath}")`);
+    return { cert, key, source: 'files' };
+  }
+  return undefined;
+}
+
 /** Reads and validates the gate's environment; throws `GateConfigError` naming each bad setting. */
 export function loadGateConfig(env: NodeJS.ProcessEnv = process.env): GateConfig {
   const picked = Object.fromEntries(GATE_ENV_NAMES.map((name) => [name, env[name]]));
@@ -137,8 +220,7 @@ export function loadGateConfig(env: NodeJS.ProcessEnv = process.env): GateConfig
   }
   const e = parsed.data;
   const hostname = e[ENV.hostname];
-  const certPath = e[ENV.tlsCert];
-  const keyPath = e[ENV.tlsKey];
+  const tls = tlsFrom(e);
   return {
     port: e[ENV.port],
     listenHost: e[ENV.listenHost] ?? '0.0.0.0',
@@ -152,6 +234,6 @@ export function loadGateConfig(env: NodeJS.ProcessEnv = process.env): GateConfig
     agentToken: e[ENV.agentToken],
     reportSeconds: e[ENV.reportSeconds] ?? 60,
     busyProbe: e[ENV.busyProbe] ?? 'none',
-    tls: certPath && keyPath ? { cert: readPem(ENV.tlsCert, certPath), key: readPem(ENV.tlsKey, keyPath) } : undefined,
+    tls,
   };
 }

@@ -400,7 +400,7 @@ export async function createGate(config: GateConfig, deps: GateDeps = {}): Promi
   log.info('gate listening', {
     port,
     host: config.listenHost,
-    tls: Boolean(config.tls),
+    tls: config.tls?.source ?? false,
     hostname: config.hostname,
     cookie: cookies.cookieName,
     upstream: config.upstream.origin,

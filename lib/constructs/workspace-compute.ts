@@ -16,6 +16,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { GATE_TLS_PEM_VARIABLES } from '../../assets/gate/config.js';
 import { ECS_GATE_CONTAINER, ECS_READY_CONTAINER, ECS_TOOL_CONTAINER } from '../../lambdas/adapters/aws/compute-event-mapping.js';
 import type { WorkspaceSizes } from '../../lambdas/adapters/aws/workspace-sizes.js';
 import type { CarrelConfig } from '../config.js';
@@ -301,8 +302,8 @@ export interface FargateWorkspacesProps {
 export const READY_CONTAINER_CPU = 16;
 export const READY_CONTAINER_MEMORY_MIB = 64;
 
-/** Names of the variables the gate container receives the certificate and key in (PEM; assets/gate/config.ts reads them). */
-export const GATE_TLS_SECRET_VARIABLES = { certificate: 'CARREL_GATE_TLS_CERT_PEM', privateKey: 'CARREL_GATE_TLS_KEY_PEM' } as const;
+/** Names of the variables the gate container receives the certificate and key in (PEM; the gate's own names). */
+export const GATE_TLS_SECRET_VARIABLES = GATE_TLS_PEM_VARIABLES;
 
 export class FargateWorkspaces extends Construct implements WorkspaceCompute {
   readonly kind = 'fargate' as const;
