@@ -7,7 +7,8 @@
 #   PROVISIONER_PUBLIC_KEY='ecdsa-sha2-nistp256 AAAA... carrel-provisioner' ./bake.sh   # or bake it in
 #
 # What it installs (and nothing at first boot needs the internet for it):
-#   - Jupyter Notebook and the Python kernel from Debian (the same tool the local runtime runs), git, curl;
+#   - Jupyter Notebook and the Python kernel from Debian (the same tool the local runtime runs), git, curl,
+#     iptables (provision.sh keeps every uid but root's and the gate's from the instance metadata service);
 #   - amazon-efs-utils (mount -t efs with TLS and IAM), built from a pinned release of aws/efs-utils;
 #   - Node.js (official tarball, SHA-256 checked) for the gate bundle, in /usr/local;
 #   - the carrel-provisioner account: SSH with the provisioner's key only (no pty, no forwarding), allowed
@@ -48,7 +49,7 @@ apt-get update
 apt-get -y upgrade
 apt-get -y install --no-install-recommends \
   jupyter-notebook python3-ipykernel python3-pip \
-  git curl ca-certificates openssl sudo openssh-server nfs-common util-linux xz-utils
+  git curl ca-certificates openssl sudo openssh-server nfs-common util-linux xz-utils iptables
 if [[ $INSTALL_R_KERNEL == true ]]; then
   apt-get -y install --no-install-recommends r-base-core r-cran-irkernel
 fi

@@ -82,7 +82,7 @@ export function workspaceImageComponent(options: WorkspaceImageOptions = {}): st
                 '/usr/local/bin/node --version',
                 'mount.efs --version',
                 'jupyter-notebook --version',
-                'git --version && curl --version && setpriv --version',
+                'git --version && curl --version && setpriv --version && iptables --version',
                 'sshd -t',
                 'visudo -c -q',
                 'test "$(getent passwd carrel-provisioner | cut -d: -f6)" = /home/carrel-provisioner',

@@ -8,12 +8,17 @@
 #
 # Steps:
 #   1. the researcher's group and user, with the fixed uid/gid of the home's EFS access point;
-#   2. the home: `mount -t efs -o tls,iam,accesspoint=<ap> <fs>:/ /home/<user>` (or an existing folder with
+#   2. the metadata firewall: only root and the gate's system user may reach the instance metadata service
+#      (169.254.169.254, fd00:ec2::254), so no researcher process can take the instance role's credentials
+#      (which may mount any home's access point): iptables/ip6tables owner rules, else an nftables table,
+#      each checked before it is added. The rules are also written to /etc/carrel/imds-firewall.rules;
+#      with --sysroot or --no-systemd (tests) only that file is written and no firewall is touched;
+#   3. the home: `mount -t efs -o tls,iam,accesspoint=<ap> <fs>:/ /home/<user>` (or an existing folder with
 #      --home-dir, for tests);
-#   3. first use only: the blank project (template, .carrel/data-api-key, git repository with its remote);
+#   4. first use only: the blank project (template, .carrel/data-api-key, git repository with its remote);
 #      a researcher's files are never overwritten;
-#   4. the gate: its bundle, its environment file /etc/carrel/gate.env and the TLS certificate (root-only);
-#   5. the systemd units carrel-tool (Jupyter as the researcher on 127.0.0.1) and carrel-gate (the gate as
+#   5. the gate: its bundle, its environment file /etc/carrel/gate.env and the TLS certificate (root-only);
+#   6. the systemd units carrel-tool (Jupyter as the researcher on 127.0.0.1) and carrel-gate (the gate as
 #      its own system user on the HTTPS port), (re)started when something they use changed, then a wait
 #      for the gate's health (which answers 200 only when the tool answers). --no-systemd writes the units
 #      but manages no service (tests; CI has no systemd).
@@ -22,6 +27,7 @@
 #   0 ready        2 bad arguments or inputs     3 the home could not be mounted or is not the user's
 #   4 user/group conflict     5 the blank project could not be filled     6 gate/tool files
 #   7 services did not start or the gate did not become healthy in time   8 not run as root
+#   9 the metadata firewall could not be set (no working iptables or nft)
 #   1 anything unexpected; any other failing command exits with its step's code, naming the step, the
 #     line and the command (never its arguments' values: commands are reported as written)
 set -Eeuo pipefail
@@ -223,7 +229,71 @@ if ! getent passwd "$gate_user" >/dev/null; then
   changed "created system user $gate_user"
 fi
 
-# ------------------------------------------------------------------------------------------ 2. the home
+# ------------------------------------------------------------------------------ 2. the metadata firewall
+at_step "setting the metadata firewall" 9
+gate_uid=$(id -u -- "$gate_user")
+# Every uid but root's (efs-utils mounts the home with the instance role) and the gate's is refused the
+# metadata service. One rule per address family: its two owner matches must both hold.
+imds_v4=(-d 169.254.169.254/32 -m owner ! --uid-owner 0 -m owner ! --uid-owner "$gate_uid" -m comment --comment carrel-imds -j REJECT)
+imds_v6=(-d fd00:ec2::254/128 -m owner ! --uid-owner 0 -m owner ! --uid-owner "$gate_uid" -m comment --comment carrel-imds -j REJECT)
+imds_nft_marker="carrel-imds: metadata for uid 0 and $gate_uid only"
+imds_nft_table="table inet carrel_imds {
+  chain output {
+    type filter hook output priority filter; policy accept;
+    ip daddr 169.254.169.254 meta skuid { 0, $gate_uid } accept
+    ip6 daddr fd00:ec2::254 meta skuid { 0, $gate_uid } accept
+    ip daddr 169.254.169.254 reject comment \"$imds_nft_marker\"
+    ip6 daddr fd00:ec2::254 reject comment \"$imds_nft_marker\"
+  }
+}"
+{
+  printf '# carrel: only root (uid 0) and the gate (%s, uid %s) may reach the instance metadata service.\n' "$gate_user" "$gate_uid"
+  printf '# Set by provision.sh at every provisioning, before any researcher process runs; not saved across\n'
+  printf '# reboots (a started instance is provisioned again). iptables/ip6tables:\n'
+  printf 'iptables -I OUTPUT 1 %s\n' "${imds_v4[*]}"
+  printf 'ip6tables -I OUTPUT 1 %s\n' "${imds_v6[*]}"
+  printf '# or, where iptables does not work, nftables:\n'
+  printf '%s\n' "$imds_nft_table"
+} >"$work/imds-firewall.rules"
+
+# imds_rule TOOL RULE...: put RULE first in OUTPUT unless it is there already.
+imds_rule() {
+  local tool=$1
+  shift
+  if ! "$tool" -w 10 -C OUTPUT "$@" 2>/dev/null; then
+    "$tool" -w 10 -I OUTPUT 1 "$@"
+    changed "$tool: instance metadata refused to every uid but 0 and $gate_uid"
+  fi
+}
+
+# imds_nft: the carrel_imds table, unless it is there with these uids. Declared, deleted and declared again
+# in one transaction, which replaces an older table atomically.
+imds_nft() {
+  if nft list table inet carrel_imds 2>/dev/null | grep -qF -- "comment \"$imds_nft_marker\""; then
+    return 0
+  fi
+  printf 'table inet carrel_imds\ndelete table inet carrel_imds\n%s\n' "$imds_nft_table" | nft -f -
+  changed "nft: instance metadata refused to every uid but 0 and $gate_uid"
+}
+
+if [[ -n $sysroot || $systemd -eq 0 ]]; then
+  : # test mode: only the rules file below; this machine's firewall is left alone
+elif command -v iptables >/dev/null && iptables -w 10 -S OUTPUT >/dev/null 2>&1; then
+  imds_rule iptables "${imds_v4[@]}"
+  if command -v ip6tables >/dev/null && ip6tables -w 10 -S OUTPUT >/dev/null 2>&1; then
+    imds_rule ip6tables "${imds_v6[@]}"
+  elif [[ -e /proc/net/if_inet6 ]]; then
+    fail 9 "IPv6 is on but ip6tables does not work: cannot keep researcher processes from fd00:ec2::254"
+  fi
+elif command -v nft >/dev/null; then
+  imds_nft
+else
+  fail 9 "neither iptables nor nft works: cannot keep researcher processes from the instance metadata service"
+fi
+ensure_dir "$etc" 755 root root
+put_file "$work/imds-firewall.rules" "$etc/imds-firewall.rules" 644 root root
+
+# ------------------------------------------------------------------------------------------ 3. the home
 at_step "mounting the home" 3
 if [[ -z $home_dir ]]; then
   if ! mountpoint -q -- "$home"; then
@@ -239,7 +309,7 @@ fi
 home_owner=$(stat -c '%u' -- "$home")
 [[ $home_owner == "$uid" ]] || fail 3 "the home $home belongs to uid $home_owner, not $uid"
 
-# ---------------------------------------------------------------------------- 3. first use: the project
+# ---------------------------------------------------------------------------- 4. first use: the project
 marker=$home/.carrel/project-initialized
 at_step "filling the blank project" 5
 if [[ ! -e $marker ]]; then
@@ -278,7 +348,7 @@ if [[ ! -e $marker ]]; then
   changed "the blank project is ready"
 fi
 
-# ------------------------------------------------------------------------------- 4. the gate's files
+# ------------------------------------------------------------------------------- 5. the gate's files
 at_step "installing the gate and tool files" 6
 ensure_dir "$etc" 755 root root
 ensure_dir "$etc/tls" 700 root root
@@ -319,7 +389,8 @@ while IFS= read -r line || [[ -n $line ]]; do
   [[ $line =~ ^(CARREL_GATE_[A-Z0-9_]+)=(.*)$ ]] || fail 2 "the gate environment has a line that is not CARREL_GATE_NAME=value"
   name=${BASH_REMATCH[1]} value=${BASH_REMATCH[2]}
   case "$name" in
-    CARREL_GATE_UPSTREAM | CARREL_GATE_UPSTREAM_AUTH | CARREL_GATE_TLS_CERT | CARREL_GATE_TLS_KEY | CARREL_GATE_BUSY_PROBE)
+    CARREL_GATE_UPSTREAM | CARREL_GATE_UPSTREAM_AUTH | CARREL_GATE_TLS_CERT | CARREL_GATE_TLS_KEY | \
+      CARREL_GATE_TLS_CERT_PEM | CARREL_GATE_TLS_KEY_PEM | CARREL_GATE_BUSY_PROBE)
       fail 2 "the gate environment must not set $name (the host sets it)" ;;
     CARREL_GATE_PORT)
       value=${value#\'} value=${value%\'}
@@ -338,7 +409,7 @@ done <"$gate_env"
 put_file "$work/gate.env" "$etc/gate.env" 600 root root
 ((wrote == 0)) || restart_gate=1
 
-# -------------------------------------------------------------------------------- 5. systemd units
+# -------------------------------------------------------------------------------- 6. systemd units
 if [[ -z $home_dir ]]; then
   mount_condition="RequiresMountsFor=$home
 ConditionPathIsMountPoint=$home"

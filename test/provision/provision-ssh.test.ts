@@ -265,6 +265,18 @@ describe('provisioning over SSH (real sshd on 127.0.0.1)', { skip }, () => {
         const verify = spawnSync(SYSTEMD_ANALYZE, ['verify', ...units], { encoding: 'utf8' });
         assert.equal(`${verify.stdout}${verify.stderr}`.trim(), '', 'systemd-analyze verify found problems');
       }
+      // the metadata firewall (test mode: written down, this machine's firewall untouched): every uid but
+      // root's and the gate's is refused 169.254.169.254 and fd00:ec2::254
+      const gateUid = run('id', ['-u', gateUser]).trim();
+      const rules = await stat(sys('etc/carrel/imds-firewall.rules'));
+      assert.deepEqual([rules.uid, rules.gid, rules.mode & 0o777], [0, 0, 0o644]);
+      const firewall = (await readFile(sys('etc/carrel/imds-firewall.rules'), 'utf8')).split('\n');
+      const owners = `-m owner ! --uid-owner 0 -m owner ! --uid-owner ${gateUid}`;
+      assert.ok(firewall.includes(`iptables -I OUTPUT 1 -d 169.254.169.254/32 ${owners} -m comment --comment carrel-imds -j REJECT`), firewall.join('\n'));
+      assert.ok(firewall.includes(`ip6tables -I OUTPUT 1 -d fd00:ec2::254/128 ${owners} -m comment --comment carrel-imds -j REJECT`), firewall.join('\n'));
+      assert.ok(firewall.includes(`    ip daddr 169.254.169.254 meta skuid { 0, ${gateUid} } accept`), 'the nftables form, for images without iptables');
+      assert.ok(result.changes.includes(`wrote ${sys('etc/carrel/imds-firewall.rules')}`));
+      assert.ok(!result.changes.some((c) => /iptables:|nft:/.test(c)), 'no firewall change in test mode');
       // the uploaded files (secrets among them) do not stay on the host
       assert.equal(existsSync(remoteDir), false);
     });
