@@ -101,6 +101,12 @@ export class StatelessStack extends Stack {
     });
     new CfnOutput(this, 'DistributionDomainName', { value: this.site.distribution.distributionDomainName });
     new CfnOutput(this, 'ApiEndpoint', { value: this.api.httpApi.apiEndpoint });
+    if (this.workspaces) {
+      new CfnOutput(this, 'GateCertificateSecretArn', {
+        description: 'Write the gates\' certificate here: {"certificate": PEM (chain) for *.<deskDomain>, "privateKey": PEM, "expiresAt": ISO date}',
+        value: this.workspaces.certificateSecret.secretArn,
+      });
+    }
     const deadLetters = this.functions.deadLetterQueues['compute-events'];
     if (deadLetters) {
       new CfnOutput(this, 'ComputeEventsDeadLetterQueue', {

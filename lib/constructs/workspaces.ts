@@ -56,7 +56,7 @@ export interface WorkspacesProps {
 export class Workspaces extends Construct {
   readonly compute: WorkspaceCompute;
   readonly zone: route53.IHostedZone;
-  /** `{certificate, privateKey, expiresAt}` of `*.<desk domain>` for the gates (written by ACME renewal). */
+  /** `{certificate, privateKey, expiresAt}` of `*.<desk domain>` for the gates (written by an operator; ACME renewal is a follow-up). */
   readonly certificateSecret: secretsmanager.Secret;
   /** EC2: the provisioner's SSH private key (written at deploy by the key custom resource). */
   readonly sshKeySecret?: secretsmanager.Secret;
@@ -79,7 +79,7 @@ export class Workspaces extends Construct {
     });
 
     this.certificateSecret = new secretsmanager.Secret(this, 'GateCertificate', {
-      description: `carrel ${config.deploymentId}: TLS certificate and key of *.${config.deskDomain} for workspace gates ({certificate, privateKey, expiresAt}); written by ACME DNS-01 renewal`,
+      description: `carrel ${config.deploymentId}: TLS certificate and key of *.${config.deskDomain} for workspace gates ({certificate, privateKey, expiresAt}); written by an operator (automatic ACME DNS-01 renewal is a follow-up)`,
       // A placeholder until the certificate is issued: no key material in the template.
       generateSecretString: {
         secretStringTemplate: JSON.stringify({ certificate: '', privateKey: '', expiresAt: '' }),
@@ -89,7 +89,7 @@ export class Workspaces extends Construct {
     Validations.of(this.certificateSecret).acknowledge({
       id: 'AwsSolutions-SMG4',
       reason:
-        'The gate certificate is renewed by ACME DNS-01 before it expires (its own schedule, driven by the certificate expiry, not a Secrets Manager rotation Lambda); the secret only carries the issued certificate and key.',
+        'The secret carries an issued certificate and its key, replaced before expiresAt by a new certificate from the CA (today by an operator; automatic ACME DNS-01 renewal on the hosted zone is a documented follow-up); a Secrets Manager rotation Lambda cannot issue a certificate.',
     });
 
     let provisionerPublicKey = '';

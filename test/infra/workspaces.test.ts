@@ -294,6 +294,11 @@ for (const [kind, config] of [
       }
     });
 
+    it('names the gate certificate secret in an output, for the operator to write the certificate into', () => {
+      // Assess
+      built.stateless.hasOutput('GateCertificateSecretArn', { Value: { Ref: logicalId(built.statelessStack, built.workspaces.certificateSecret) } });
+    });
+
     it('sets an environment the handlers accept (lambdas/handlers/config.ts, and provision.ts for the provisioner)', () => {
       // Prepare: the values CloudFormation resolves the references to, in the shapes AWS returns.
       const resources = built.stateless.toJSON().Resources as Resources;
