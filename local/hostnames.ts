@@ -9,7 +9,8 @@ import { readJson, writeFileAtomic } from './files.js';
  */
 export class LocalHostnames implements HostnamesPort {
   private records = new Map<string, string>();
-  private loaded = false;
+  /** One read of the file, shared by concurrent first callers (so none overwrites another's change). */
+  private loading?: Promise<void>;
   private readonly file: string;
 
   constructor(dataDir: string, readonly deskDomain: string) {
@@ -38,10 +39,11 @@ export class LocalHostnames implements HostnamesPort {
     return this.records.get(hostname.toLowerCase());
   }
 
-  private async load() {
-    if (this.loaded) return;
-    this.records = new Map(Object.entries((await readJson<Record<string, string>>(this.file)) ?? {}));
-    this.loaded = true;
+  private load(): Promise<void> {
+    this.loading ??= readJson<Record<string, string>>(this.file).then((stored) => {
+      this.records = new Map(Object.entries(stored ?? {}));
+    });
+    return this.loading;
   }
 
   private async save() {
