@@ -4,6 +4,7 @@ import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ComputeEvent, ComputePort, InstanceView, LaunchRequest, Log, Workspace } from '../lambdas/core/index.js';
 import { readJson, writeFileAtomic } from './files.js';
+import { jupyterLaunch } from './jupyter.js';
 import { freePort, isAlive, killGroups, readPidFile, spawnDetached, tail } from './processes.js';
 
 /** How the local "instance" is started: the tool and the gate as two detached processes. */
@@ -213,30 +214,9 @@ export class LocalCompute implements ComputePort {
     const [toolPort, gatePort] = [await freePort(), await freePort()];
     const toolToken = randomBytes(24).toString('hex');
     const hostname = `${ws.hostLabel}.${this.options.deskDomain}`;
-    const runtimeDir = join(dir, 'runtime');
-    await mkdir(runtimeDir, { recursive: true, mode: 0o700 });
+    await mkdir(join(dir, 'runtime'), { recursive: true, mode: 0o700 });
 
-    const args = [
-      '--no-browser',
-      '--ip=127.0.0.1',
-      `--port=${toolPort}`,
-      '--port-retries=0',
-      `--notebook-dir=${meta.home}`,
-      `--NotebookApp.token=${toolToken}`,
-      "--NotebookApp.password=''",
-      // The gate, not the tool, decides who may connect; the tool sees workspace host names.
-      '--NotebookApp.allow_remote_access=True',
-      ...(process.getuid?.() === 0 ? ['--allow-root'] : []),
-    ];
-    const toolEnv = {
-      PATH: process.env.PATH,
-      LANG: process.env.LANG ?? 'C.UTF-8',
-      HOME: meta.home,
-      JUPYTER_RUNTIME_DIR: runtimeDir,
-      JUPYTER_CONFIG_DIR: join(dir, 'jupyter-config'),
-      JUPYTER_DATA_DIR: join(dir, 'jupyter-data'),
-      IPYTHONDIR: join(dir, 'ipython'),
-    };
+    const { args, env: toolEnv } = jupyterLaunch({ port: toolPort, notebookDir: meta.home, token: toolToken, stateDir: dir });
     this.expectedExit.delete(meta.instanceId);
     const tool = spawnDetached(this.options.jupyterCommand, args, { cwd: meta.home, env: toolEnv, logFile: join(dir, 'tool.log'), pidFile: join(dir, 'tool.pid') });
     const toolFailure = new Promise<string>((resolve) => {

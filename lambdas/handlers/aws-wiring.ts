@@ -115,6 +115,19 @@ export function workspaceParts(config: DeskConfig, log: Log, clients: AwsClients
   };
 }
 
+type LazyParts = { readonly [K in keyof WorkspaceParts]: ReturnType<WorkspaceParts[K]> };
+
+/**
+ * `deps` with the workspace adapters of `parts` as properties built on first access (a getter each:
+ * spreading would build them all, and a status poll must not create an EC2 client).
+ */
+export function withWorkspaceParts<T extends object>(parts: WorkspaceParts, deps: T): T & LazyParts {
+  const lazy = Object.fromEntries(
+    (Object.keys(parts) as (keyof WorkspaceParts)[]).map((name) => [name, { get: () => parts[name](), enumerable: true }]),
+  );
+  return Object.defineProperties(deps, lazy) as T & LazyParts;
+}
+
 let app: AwsApp | undefined;
 
 /** The container's adapters, built on first use from `env` (process.env in Lambda). */
@@ -131,24 +144,9 @@ export function buildAwsApp(config: DeskConfig, clients: AwsClients = DEFAULT_CL
   const doc = dynamoDocumentClient();
   const signer: JwsSigner = config.signing.kind === 'kms' ? new KmsSigner(kmsClient(), config.signing.keyId) : new LocalKeySigner(config.signing.pem, 'desk');
   const parts = workspaceParts(config, log, clients);
-  const deps: AwsDeps = {
+  const deps: AwsDeps = withWorkspaceParts(parts, {
     store: new DynamoWorkspaceStore(doc, config.tableName),
     catalog: new DynamoAnalysisCatalog(doc, config.tableName),
-    get compute() {
-      return parts.compute();
-    },
-    get homes() {
-      return parts.homes();
-    },
-    get hostnames() {
-      return parts.hostnames();
-    },
-    get provisioner() {
-      return parts.provisioner();
-    },
-    get computeEventSources() {
-      return parts.computeEventSources();
-    },
     clock: systemClock,
     policy: config.policy,
     log,
@@ -163,7 +161,7 @@ export function buildAwsApp(config: DeskConfig, clients: AwsClients = DEFAULT_CL
     signer,
     verifier: lazyVerifier(signer),
     config,
-  };
+  });
   return { deps, logger };
 }
 
@@ -171,7 +169,7 @@ export function buildAwsApp(config: DeskConfig, clients: AwsClients = DEFAULT_CL
  * Reads the public key only when an agent token first needs checking (one KMS GetPublicKey per
  * container, and none at all in the functions that never verify).
  */
-function lazyVerifier(signer: JwsSigner): AgentTokenVerifier {
+export function lazyVerifier(signer: JwsSigner): AgentTokenVerifier {
   let verifier: Promise<TokenVerifier> | undefined;
   return {
     async verifyAgentToken(token, now) {

@@ -17,9 +17,7 @@ import { ConsoleHostKeys } from '../../lambdas/adapters/aws/console-host-keys.js
 import { KmsSigner } from '../../lambdas/adapters/aws/kms-signer.js';
 import { SecretsManagerProvisionSecrets } from '../../lambdas/adapters/aws/provisioner-secrets.js';
 import { OidcIdentity } from '../../lambdas/adapters/oidc-identity.js';
-import { TokenVerifier } from '../../lambdas/adapters/tokens.js';
-import type { AgentTokenVerifier } from '../../lambdas/handlers/app.js';
-import { workspaceParts, type AwsClients, type AwsDeps } from '../../lambdas/handlers/aws-wiring.js';
+import { lazyVerifier, withWorkspaceParts, workspaceParts, type AwsClients, type AwsDeps } from '../../lambdas/handlers/aws-wiring.js';
 import { loadConfig, type DeskConfig } from '../../lambdas/handlers/config.js';
 import { loadProvisionerConfig, makeProvisionHandler, type ProvisionAssets, type ProvisionOutcome } from '../../lambdas/handlers/provision.js';
 import type { LocalDynamo } from '../../local/dynamodb.js';
@@ -105,31 +103,9 @@ export class Deployment {
     const parts = workspaceParts(config, log, this.clients);
     if (config.signing.kind !== 'kms') throw new Error('the AWS model signs with KMS');
     const signer = new KmsSigner(world.kms, config.signing.keyId);
-    let verifier: Promise<TokenVerifier> | undefined;
-    const agentVerifier: AgentTokenVerifier = {
-      async verifyAgentToken(token, now) {
-        verifier ??= signer.publicKeyPem().then((pem) => TokenVerifier.fromPem(pem));
-        return (await verifier).verifyAgentToken(token, now);
-      },
-    };
-    return {
+    return withWorkspaceParts(parts, {
       store: new DynamoWorkspaceStore(this.dynamo.doc, this.dynamo.tableName),
       catalog: new DynamoAnalysisCatalog(this.dynamo.doc, this.dynamo.tableName),
-      get compute() {
-        return parts.compute();
-      },
-      get homes() {
-        return parts.homes();
-      },
-      get hostnames() {
-        return parts.hostnames();
-      },
-      get provisioner() {
-        return parts.provisioner();
-      },
-      get computeEventSources() {
-        return parts.computeEventSources();
-      },
       clock: world.clock,
       policy: config.policy,
       log,
@@ -143,9 +119,9 @@ export class Deployment {
         clock: world.clock,
       }),
       signer,
-      verifier: agentVerifier,
+      verifier: lazyVerifier(signer),
       config,
-    };
+    });
   }
 
   /** The provisioner function (lambdas/handlers/entry/provision.ts), one container. */

@@ -7,27 +7,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { jupyterLaunch } from '../../local/jupyter.js';
 import { freePort, killGroups, spawnDetached, tail } from '../../local/processes.js';
 import { call } from '../support/http.js';
 import type { Cleanups } from './cleanups.js';
-
-/**
- * What local/compute.ts (spawnProcesses) runs, argument for argument; keep the two in step.
- * (compute.ts does not export them: they are the compute adapter's business, not an API.)
- */
-export function jupyterArgs(options: { port: number; notebookDir: string; token: string }): string[] {
-  return [
-    '--no-browser',
-    '--ip=127.0.0.1',
-    `--port=${options.port}`,
-    '--port-retries=0',
-    `--notebook-dir=${options.notebookDir}`,
-    `--NotebookApp.token=${options.token}`,
-    "--NotebookApp.password=''",
-    '--NotebookApp.allow_remote_access=True',
-    ...(process.getuid?.() === 0 ? ['--allow-root'] : []),
-  ];
-}
 
 /** Milliseconds from spawning jupyter-notebook until GET /api/status with the token answers 200. */
 export async function timeJupyterAlone(command: string, cleanups: Cleanups, options: { pollMs: number; timeoutMs: number }): Promise<number> {
@@ -42,19 +25,11 @@ export async function timeJupyterAlone(command: string, cleanups: Cleanups, opti
   try {
     const port = await freePort();
     const token = randomBytes(24).toString('hex');
-    const env = {
-      PATH: process.env.PATH,
-      LANG: process.env.LANG ?? 'C.UTF-8',
-      HOME: home,
-      JUPYTER_RUNTIME_DIR: join(dir, 'runtime'),
-      JUPYTER_CONFIG_DIR: join(dir, 'jupyter-config'),
-      JUPYTER_DATA_DIR: join(dir, 'jupyter-data'),
-      IPYTHONDIR: join(dir, 'ipython'),
-    };
+    const { args, env } = jupyterLaunch({ port, notebookDir: home, token, stateDir: dir });
     await mkdir(env.JUPYTER_RUNTIME_DIR, { mode: 0o700 });
 
     const started = performance.now();
-    const child = spawnDetached(command, jupyterArgs({ port, notebookDir: home, token }), { cwd: home, env, logFile: join(dir, 'tool.log') });
+    const child = spawnDetached(command, args, { cwd: home, env, logFile: join(dir, 'tool.log') });
     pid = child.pid;
     let exited: string | undefined;
     child.once('error', (error) => (exited = `could not start ${command}: ${error.message}`));
