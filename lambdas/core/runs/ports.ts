@@ -1,0 +1,47 @@
+/**
+ * Ports of the enclave runs. Adapters: DynamoDB (adapters/aws/dynamo-run-store.ts), S3 and Step
+ * Functions later; locally a folder and the in-process state machine (local/enclave/).
+ */
+import type { Readable } from 'node:stream';
+import type { AuditEntry } from './audit.js';
+import type { Run, RunKey } from './run.js';
+
+/** Run records. Every write is conditional on the version the caller read (as the workspace store). */
+export interface RunStore {
+  get(key: RunKey): Promise<Run | undefined>;
+  /** Write `next` only if the stored run still has `expectedVersion` (null: does not exist yet). False when someone else won. */
+  put(next: Run, expectedVersion: number | null): Promise<boolean>;
+  /** The analysis's runs, newest first. */
+  listForAnalysis(analysisId: string, limit: number): Promise<readonly Run[]>;
+}
+
+/** Append-only audit log: entries are added, never changed or removed. */
+export interface AuditLog {
+  /** Adds the entry; throws ConflictError if an entry with the same id exists (never overwrites). */
+  append(entry: AuditEntry): Promise<void>;
+  /** The run's entries, oldest first. */
+  list(key: RunKey): Promise<readonly AuditEntry[]>;
+}
+
+/** Immutable blobs: submitted archives and manifests, collected outputs. */
+export interface ObjectStore {
+  /** Store a new object; refuses (ConflictError) to replace an existing key, since submissions are immutable. */
+  putNew(key: string, body: Buffer | Readable): Promise<void>;
+  get(key: string): Promise<Readable>;
+  /** A link that downloads `key` until `expiresAt`. */
+  link(key: string, expiresAt: Date): Promise<string>;
+}
+
+/** Completes a state machine step that waits for a callback (`.waitForTaskToken`). */
+export interface TaskTokens {
+  succeed(taskToken: string, output: Record<string, unknown>): Promise<void>;
+  fail(taskToken: string, error: string, cause: string): Promise<void>;
+}
+
+export type RunNotice = 'review-needed' | 'rejected' | 'withheld' | 'failed' | 'released';
+
+/** Tells people about a run (SES on AWS, an outbox folder locally). */
+export interface Notifier {
+  /** To the researcher who submitted, or (review-needed) to the reviewers. */
+  notify(notice: RunNotice, run: Run, detail: { readonly to: readonly string[]; readonly message: string; readonly link?: string }): Promise<void>;
+}

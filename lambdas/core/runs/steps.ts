@@ -1,0 +1,60 @@
+/**
+ * The contract between the enclave state machine and the code behind its Lambda steps: each Lambda
+ * task's payload carries `step` and the run's key, and `runStep` dispatches it to one use case. The
+ * CDK construct builds the payloads from these names; the step Lambda (AWS) and the local runner
+ * (local/enclave/) both call `runStep`, so the two never disagree on what a step does.
+ */
+import type { DisclosureChecker, OutputsCollector, RunDeps } from './deps.js';
+import type { ReviewStep, RunKey } from './run.js';
+import {
+  advanceRun,
+  checkDisclosure,
+  collectOutputs,
+  finishRun,
+  releaseRun,
+  requestReview,
+  verifyArchive,
+  type StepError,
+} from './use-cases.js';
+
+export const ENCLAVE_STEPS = ['verify-archive', 'request-review', 'advance', 'collect-outputs', 'check-disclosure', 'release', 'finish'] as const;
+export type EnclaveStep = (typeof ENCLAVE_STEPS)[number];
+
+export type StepInput = RunKey &
+  (
+    | { readonly step: 'verify-archive' }
+    | { readonly step: 'request-review'; readonly review: ReviewStep; readonly taskToken: string }
+    | { readonly step: 'advance'; readonly to: 'building' | 'running' }
+    | { readonly step: 'collect-outputs'; readonly exitCode: number }
+    | { readonly step: 'check-disclosure' }
+    | { readonly step: 'release' }
+    | { readonly step: 'finish'; readonly outcome: 'rejected' | 'withheld' | 'failed'; readonly error?: StepError }
+  );
+
+/** What a step returns to the state machine: small, since the run record holds the state. */
+export interface StepOutput {
+  readonly state: string;
+}
+
+export type StepDeps = RunDeps & { readonly collector: OutputsCollector; readonly checker: DisclosureChecker };
+
+export async function runStep(deps: StepDeps, input: StepInput): Promise<StepOutput> {
+  const key: RunKey = { analysisId: input.analysisId, runId: input.runId };
+  switch (input.step) {
+    case 'verify-archive':
+      await verifyArchive(deps, key);
+      return { state: 'submitted' };
+    case 'request-review':
+      return { state: (await requestReview(deps, key, input.review, input.taskToken)).state };
+    case 'advance':
+      return { state: (await advanceRun(deps, key, input.to)).state };
+    case 'collect-outputs':
+      return { state: (await collectOutputs(deps, key, input.exitCode)).state };
+    case 'check-disclosure':
+      return { state: (await checkDisclosure(deps, key)).state };
+    case 'release':
+      return { state: (await releaseRun(deps, key)).state };
+    case 'finish':
+      return { state: (await finishRun(deps, key, input.outcome, input.error)).state };
+  }
+}

@@ -1,0 +1,269 @@
+/**
+ * The enclave run use cases. The state machine's steps call them (through a step Lambda on AWS, through
+ * local handlers in local mode); the review console calls `decide`. Each moves the run record with one
+ * conditional write, appends to the audit log, and tells people what they need to know.
+ */
+import { CarrelError, NotFoundError, ValidationError, ConflictError } from '../errors.js';
+import type { User } from '../ports.js';
+import { SYSTEM_ACTOR, type AuditAction } from './audit.js';
+import type { DisclosureChecker, OutputsCollector, RunDeps, RunExecutions } from './deps.js';
+import { amendRun, transitionRun, updateRun } from './lifecycle.js';
+import { assertMatches, IntegrityError, parseManifest, type Manifest } from './manifest.js';
+import { assertMayReview, decisionsAt, reviewOutcome, type ReviewOutcome } from './policy.js';
+import { isTerminalRunState, type ReviewStep, type Run, type RunFailure, type RunKey, type RunObjects, type Verdict } from './run.js';
+
+/** The run's program exited with a failure; its outputs are not collected. */
+export class RunExitError extends CarrelError {}
+
+async function readRun(deps: Pick<RunDeps, 'runs'>, key: RunKey): Promise<Run> {
+  const run = await deps.runs.get(key);
+  if (!run) throw new NotFoundError(`No run ${key.runId} in analysis ${key.analysisId}`);
+  return run;
+}
+
+async function audit(deps: RunDeps, run: Run, action: AuditAction, extra: { actor?: string; step?: ReviewStep; comment?: string; manifestDigest?: string } = {}) {
+  await deps.audit.append({
+    analysisId: run.analysisId,
+    runId: run.runId,
+    entryId: deps.newId(),
+    at: deps.clock.now().toISOString(),
+    actor: extra.actor ?? SYSTEM_ACTOR,
+    action,
+    manifestDigest: extra.manifestDigest ?? run.outputsDigest ?? run.manifestDigest,
+    ...(extra.step ? { step: extra.step } : {}),
+    ...(extra.comment ? { comment: extra.comment } : {}),
+  });
+}
+
+async function readManifest(deps: RunDeps, key: string): Promise<Manifest> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of await deps.objects.get(key)) chunks.push(Buffer.from(chunk));
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch (error) {
+    throw new IntegrityError(`The manifest ${key} is not JSON`);
+  }
+  return parseManifest(json);
+}
+
+export interface SubmissionInput extends RunKey {
+  readonly submittedBy: string;
+  readonly description: string;
+  /** The manifest of the archive already stored at `objects.archiveKey` (and itself at `objects.manifestKey`). */
+  readonly manifest: Manifest;
+  readonly objects: RunObjects;
+}
+
+/** Record a stored submission as a new run (immutable from now on) and start its state machine. */
+export async function submitRun(deps: RunDeps & { readonly executions: RunExecutions }, input: SubmissionInput): Promise<Run> {
+  const description = input.description.trim();
+  if (!description || description.length > 500) throw new ValidationError('A submission needs a short description (1 to 500 characters)');
+  const now = deps.clock.now();
+  const at = now.toISOString();
+  const run: Run = {
+    analysisId: input.analysisId,
+    runId: input.runId,
+    state: 'submitted',
+    version: 1,
+    submittedBy: input.submittedBy,
+    description,
+    manifestDigest: input.manifest.digest,
+    objects: input.objects,
+    decisions: [],
+    createdAt: at,
+    stateEnteredAt: at,
+    deadlineAt: new Date(now.getTime() + deps.policy.deadlines.submitted).toISOString(),
+  };
+  if (!(await deps.runs.put(run, null))) throw new ConflictError(`Run ${input.runId} already exists`);
+  await audit(deps, run, 'submitted', { actor: input.submittedBy });
+  const { executionId } = await deps.executions.start(run);
+  const result = await updateRun(deps.runs, run, (current) => (current.executionId ? undefined : amendRun(current, { executionId })));
+  return result?.after ?? run;
+}
+
+/** Step: the stored archive is exactly what the submitted manifest says (refuses a tampered one). */
+export async function verifyArchive(deps: RunDeps, key: RunKey): Promise<{ readonly digest: string }> {
+  const run = await readRun(deps, key);
+  const manifest = await readManifest(deps, run.objects.manifestKey);
+  if (manifest.digest !== run.manifestDigest) {
+    throw new IntegrityError(`The stored manifest (digest ${manifest.digest}) is not the one submitted (${run.manifestDigest})`);
+  }
+  assertMatches(manifest, await deps.archives.manifestOf(run.objects.archiveKey), 'The submitted archive');
+  return { digest: manifest.digest };
+}
+
+/**
+ * Step (`.waitForTaskToken`): the run now waits for reviewers at `step`; keep the token the decision
+ * will complete. Idempotent: a retried step only replaces the token (the newest attempt is the one waiting).
+ */
+export async function requestReview(deps: RunDeps, key: RunKey, step: ReviewStep, taskToken: string): Promise<Run> {
+  const result = await updateRun(deps.runs, key, (current) => {
+    if (current.state === step) return current.taskToken === taskToken ? undefined : amendRun(current, { taskToken });
+    if (step === 'output-review' && !current.outputsDigest) throw new ConflictError('Outputs must be collected before their review');
+    return transitionRun(current, step, deps.clock.now(), deps.policy, { taskToken });
+  });
+  if (!result) return readRun(deps, key);
+  if (result.before.state !== step) {
+    await audit(deps, result.after, 'review-requested', { step });
+    const to = deps.reviewers.filter((r) => r !== result.after.submittedBy);
+    await deps.notifier.notify('review-needed', result.after, { to, message: `Run ${key.runId} of ${key.analysisId} waits for ${step}` });
+  }
+  return result.after;
+}
+
+export interface DecisionInput {
+  readonly step: ReviewStep;
+  readonly verdict: Verdict;
+  readonly comment: string;
+  /** The digest of the manifest the reviewer's page showed. */
+  readonly manifestDigest: string;
+}
+
+/**
+ * A reviewer decides at a review step. The decision is recorded on the run and in the audit log;
+ * once the step's outcome is reached (one rejection, or enough approvals from different reviewers)
+ * the waiting state machine step is completed with `{ outcome }`.
+ */
+export async function decide(deps: RunDeps, reviewer: User, key: RunKey, input: DecisionInput): Promise<{ readonly run: Run; readonly outcome: ReviewOutcome }> {
+  const comment = input.comment.trim();
+  if (input.verdict === 'reject' && !comment) throw new ValidationError('A rejection needs a comment saying what to change');
+  if (comment.length > 2000) throw new ValidationError('A comment has at most 2000 characters');
+  const result = await updateRun(deps.runs, key, (current) => {
+    assertMayReview(current, reviewer, input, deps.policy);
+    if (reviewOutcome(decisionsAt(current, input.step), deps.policy) !== 'pending') {
+      throw new ConflictError(`This ${input.step} is already decided`);
+    }
+    const decision = { step: input.step, reviewerId: reviewer.userId, verdict: input.verdict, comment, manifestDigest: input.manifestDigest, at: deps.clock.now().toISOString() };
+    return amendRun(current, { decisions: [...current.decisions, decision] });
+  });
+  if (!result) throw new NotFoundError(`No run ${key.runId} in analysis ${key.analysisId}`);
+  const run = result.after;
+  await audit(deps, run, input.verdict === 'approve' ? 'approved' : 'rejected', {
+    actor: reviewer.userId,
+    step: input.step,
+    comment,
+    manifestDigest: input.manifestDigest,
+  });
+  const outcome = reviewOutcome(decisionsAt(run, input.step), deps.policy);
+  if (outcome !== 'pending') {
+    if (!run.taskToken) throw new ConflictError(`Run ${key.runId} has no waiting step to complete`);
+    await deps.tokens.succeed(run.taskToken, { outcome, step: input.step });
+  }
+  return { run, outcome };
+}
+
+/**
+ * Step: the run moves on to `building` (only with its code approved) or `running`. Idempotent.
+ */
+export async function advanceRun(deps: RunDeps, key: RunKey, to: 'building' | 'running'): Promise<Run> {
+  const result = await updateRun(deps.runs, key, (current) => {
+    if (current.state === to) return undefined;
+    if (to === 'building' && reviewOutcome(decisionsAt(current, 'code-review'), deps.policy) !== 'approved') {
+      throw new ConflictError(`Run ${key.runId} cannot be built: its code is not approved`);
+    }
+    return transitionRun(current, to, deps.clock.now(), deps.policy);
+  });
+  return result?.after ?? readRun(deps, key);
+}
+
+/** Step: gather and hash the outputs of a run that exited with `exitCode`. */
+export async function collectOutputs(deps: RunDeps & { readonly collector: OutputsCollector }, key: RunKey, exitCode: number): Promise<Run> {
+  if (exitCode !== 0) throw new RunExitError(`The run exited with code ${exitCode}; its outputs were discarded`);
+  const entered = await updateRun(deps.runs, key, (current) =>
+    current.state === 'collecting' ? undefined : transitionRun(current, 'collecting', deps.clock.now(), deps.policy),
+  );
+  const run = entered?.after ?? (await readRun(deps, key));
+  const collected = await deps.collector.collect(run);
+  const result = await updateRun(deps.runs, key, (current) =>
+    amendRun(current, {
+      outputsDigest: collected.manifest.digest,
+      objects: { ...current.objects, outputsKey: collected.outputsKey, outputsManifestKey: collected.outputsManifestKey },
+    }),
+  );
+  return result!.after;
+}
+
+/** Step: automated disclosure checks; their findings are shown to output reviewers. */
+export async function checkDisclosure(deps: RunDeps & { readonly checker: DisclosureChecker }, key: RunKey): Promise<Run> {
+  const run = await readRun(deps, key);
+  const findings = await deps.checker.check(run);
+  const result = await updateRun(deps.runs, key, (current) =>
+    current.state === 'checking' ? amendRun(current, { findings }) : transitionRun(current, 'checking', deps.clock.now(), deps.policy, { findings }),
+  );
+  return result!.after;
+}
+
+/**
+ * Step: release approved outputs. Re-verifies that the stored outputs are byte for byte what the
+ * reviewers saw (their manifest digest), then makes an expiring link and tells the researcher.
+ */
+export async function releaseRun(deps: RunDeps, key: RunKey): Promise<Run> {
+  const run = await readRun(deps, key);
+  if (run.state === 'released') return run;
+  if (reviewOutcome(decisionsAt(run, 'output-review'), deps.policy) !== 'approved') {
+    throw new ConflictError(`Run ${key.runId} cannot be released: its outputs are not approved`);
+  }
+  const { outputsKey, outputsManifestKey } = run.objects;
+  if (!outputsKey || !outputsManifestKey || !run.outputsDigest) throw new IntegrityError('The run has no collected outputs');
+  const manifest = await readManifest(deps, outputsManifestKey);
+  if (manifest.digest !== run.outputsDigest) throw new IntegrityError(`The stored outputs manifest (${manifest.digest}) is not the one reviewed (${run.outputsDigest})`);
+  assertMatches(manifest, await deps.archives.manifestOf(outputsKey), 'The outputs archive');
+  const now = deps.clock.now();
+  const expiresAt = new Date(now.getTime() + deps.policy.releaseLinkTtlMs);
+  const link = await deps.objects.link(outputsKey, expiresAt);
+  const result = await updateRun(deps.runs, key, (current) =>
+    transitionRun(current, 'released', now, deps.policy, { releaseExpiresAt: expiresAt.toISOString() }),
+  );
+  const released = result!.after;
+  await audit(deps, released, 'released');
+  await deps.notifier.notify('released', released, { to: [released.submittedBy], message: `The outputs of run ${key.runId} are released until ${expiresAt.toISOString()}`, link });
+  return released;
+}
+
+/** The error a failed state machine step reports (`Error` name and `Cause` text), as Catch passes it. */
+export interface StepError {
+  readonly Error?: string;
+  readonly Cause?: string;
+}
+
+const TIMEOUT_ERRORS = new Set(['States.Timeout', 'States.HeartbeatTimeout']);
+
+/** Turn a step error into what the researcher is told: a kind and a message without internals. */
+export function failureOf(error: StepError | undefined, state: string): RunFailure {
+  const name = error?.Error ?? 'Error';
+  if (TIMEOUT_ERRORS.has(name)) return { kind: 'timed-out', message: `The run timed out while ${state}` };
+  let message = error?.Cause ?? '';
+  // Lambda reports `{"errorType","errorMessage","trace"}` as Cause: keep only the message.
+  try {
+    const parsed = JSON.parse(message) as { errorMessage?: unknown };
+    if (parsed && typeof parsed.errorMessage === 'string') message = parsed.errorMessage;
+  } catch {
+    // plain text cause
+  }
+  message = message.split('\n')[0]!.slice(0, 500) || `${name} while ${state}`;
+  return { kind: name === IntegrityError.name ? 'integrity' : 'error', message };
+}
+
+/**
+ * Step: end a run that will not be released: `rejected` (code review said no), `withheld` (output
+ * review said no) or `failed` (with the step error). Records, audits and tells the researcher. Idempotent.
+ */
+export async function finishRun(deps: RunDeps, key: RunKey, outcome: 'rejected' | 'withheld' | 'failed', error?: StepError): Promise<Run> {
+  const result = await updateRun(deps.runs, key, (current) => {
+    if (isTerminalRunState(current.state)) return undefined;
+    const patch = outcome === 'failed' ? { failure: failureOf(error, current.state) } : {};
+    return transitionRun(current, outcome, deps.clock.now(), deps.policy, patch);
+  });
+  if (!result) return readRun(deps, key);
+  const run = result.after;
+  const step: ReviewStep | undefined = outcome === 'rejected' ? 'code-review' : outcome === 'withheld' ? 'output-review' : undefined;
+  const comments = step ? decisionsAt(run, step).filter((d) => d.comment).map((d) => `${d.reviewerId}: ${d.comment}`) : [];
+  await audit(deps, run, outcome, { ...(step ? { step } : {}) });
+  const message =
+    outcome === 'failed'
+      ? `Run ${key.runId} failed: ${run.failure!.message}`
+      : `Run ${key.runId} was ${outcome === 'rejected' ? 'rejected at code review' : 'withheld at output review'}${comments.length ? `: ${comments.join('; ')}` : ''}`;
+  await deps.notifier.notify(outcome, run, { to: [run.submittedBy], message });
+  return run;
+}

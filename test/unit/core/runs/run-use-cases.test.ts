@@ -1,0 +1,312 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConflictError, NotAllowedError, ValidationError } from '../../../../lambdas/core/errors.js';
+import {
+  advanceRun,
+  buildManifest,
+  checkDisclosure,
+  collectOutputs,
+  decide,
+  DEFAULT_RUN_POLICY,
+  failureOf,
+  finishRun,
+  IntegrityError,
+  releaseRun,
+  requestReview,
+  RunExitError,
+  runStep,
+  verifyArchive,
+} from '../../../../lambdas/core/runs/index.js';
+import { users } from '../../../support/fakes.js';
+import { file, KEY, makeRunDeps, submitted, type FakeRunDeps } from '../../../support/run-fakes.js';
+
+const rob = { userId: 'rob', roles: ['reviewer'] };
+
+async function atCodeReview(f: FakeRunDeps) {
+  const run = await submitted(f);
+  await verifyArchive(f, KEY);
+  await requestReview(f, KEY, 'code-review', 'token-code');
+  return run;
+}
+
+async function atOutputReview(f: FakeRunDeps) {
+  const run = await atCodeReview(f);
+  await decide(f, users.rita, KEY, { step: 'code-review', verdict: 'approve', comment: '', manifestDigest: run.manifestDigest });
+  await advanceRun(f, KEY, 'building');
+  await advanceRun(f, KEY, 'running');
+  await collectOutputs(f, KEY, 0);
+  await checkDisclosure(f, KEY);
+  return requestReview(f, KEY, 'output-review', 'token-output');
+}
+
+describe('submit', () => {
+  it('records an immutable run with the manifest digest, audits it and starts the state machine', async () => {
+    // Prepare
+    const f = makeRunDeps();
+    // Act
+    const run = await submitted(f);
+    // Assess
+    assert.equal(run.state, 'submitted');
+    assert.equal(run.executionId, 'exec-run-1');
+    assert.equal(run.manifestDigest, buildManifest([file('analysis.py', 'print(1)\n'), file('README.md', '# demo\n')]).digest);
+    assert.deepEqual(f.executions.started, [KEY]);
+    assert.deepEqual(f.audit.entries.map((e) => [e.action, e.actor, e.manifestDigest]), [['submitted', 'alice', run.manifestDigest]]);
+  });
+
+  it('refuses a second submission with the same id and an empty description', async () => {
+    // Prepare
+    const f = makeRunDeps();
+    await submitted(f);
+    // Act / Assess
+    await assert.rejects(submitted(f), ConflictError);
+    const g = makeRunDeps();
+    const m = buildManifest([]);
+    await assert.rejects(
+      import('../../../../lambdas/core/runs/index.js').then(({ submitRun }) =>
+        submitRun(g, { ...KEY, submittedBy: 'alice', description: '  ', manifest: m, objects: { archiveKey: 'a', manifestKey: 'm' } }),
+      ),
+      ValidationError,
+    );
+    assert.equal(g.runs.records.size, 0);
+  });
+});
+
+describe('verify archive', () => {
+  it('passes when the archive holds exactly the manifest', async () => {
+    const f = makeRunDeps();
+    const run = await submitted(f);
+    assert.deepEqual(await verifyArchive(f, KEY), { digest: run.manifestDigest });
+  });
+
+  it('refuses a tampered archive, naming the changed file', async () => {
+    // Prepare
+    const f = makeRunDeps();
+    const run = await submitted(f);
+    f.archives.contents.set(run.objects.archiveKey, buildManifest([file('analysis.py', 'steal()\n'), file('README.md', '# demo\n')]));
+    // Act / Assess
+    await assert.rejects(verifyArchive(f, KEY), (e: unknown) => e instanceof IntegrityError && /changed: analysis\.py/.test(e.message));
+  });
+
+  it('refuses a swapped manifest (another digest than the one submitted)', async () => {
+    // Prepare
+    const f = makeRunDeps();
+    const run = await submitted(f);
+    const other = buildManifest([file('x.py', 'x')]);
+    f.objects.objects.set(run.objects.manifestKey, Buffer.from(JSON.stringify(other)));
+    // Act / Assess
+    await assert.rejects(verifyArchive(f, KEY), (e: unknown) => e instanceof IntegrityError && /not the one submitted/.test(e.message));
+  });
+});
+
+describe('review request', () => {
+  it('moves the run to code-review with the task token and tells the reviewers (never the submitter)', async () => {
+    // Prepare
+    const f = makeRunDeps({ reviewers: ['rita', 'alice'] });
+    await submitted(f);
+    // Act
+    const run = await requestReview(f, KEY, 'code-review', 'token-1');
+    // Assess
+    assert.equal(run.state, 'code-review');
+    assert.equal(run.taskToken, 'token-1');
+    assert.deepEqual(f.notifier.sent.map((s) => [s.notice, s.to]), [['review-needed', ['rita']]]);
+    assert.deepEqual(f.audit.entries.map((e) => e.action), ['submitted', 'review-requested']);
+  });
+
+  it('a retried request keeps the state and takes the newest token, without telling anyone twice', async () => {
+    // Prepare
+    const f = makeRunDeps();
+    await submitted(f);
+    await requestReview(f, KEY, 'code-review', 'token-1');
+    // Act
+    const again = await requestReview(f, KEY, 'code-review', 'token-2');
+    const same = await requestReview(f, KEY, 'code-review', 'token-2');
+    // Assess
+    assert.equal(again.taskToken, 'token-2');
+    assert.equal(same.version, again.version);
+    assert.equal(f.notifier.sent.length, 1);
+  });
+});
+
+describe('decide', () => {
+  it('an approval is recorded with the digest, audited, and completes the waiting step', async () => {
+    // Prepare
+    const f = makeRunDeps();
+    const run = await atCodeReview(f);
+    // Act
+    const { outcome, run: after } = await decide(f, users.rita, KEY, { step: 'code-review', verdict: 'approve', comment: 'fine', manifestDigest: run.manifestDigest });
+    // Assess
+    assert.equal(outcome, 'approved');
+    assert.deepEqual(after.decisions.map((d) => [d.reviewerId, d.verdict, d.manifestDigest]), [['rita', 'approve', run.manifestDigest]]);
+    assert.deepEqual(f.tokens.calls, [{ kind: 'succeed', token: 'token-code', output: { outcome: 'approved', step: 'code-review' } }]);
+    const last = f.audit.entries.at(-1)!;
+    assert.deepEqual([last.action, last.actor, last.step, last.manifestDigest, last.comment], ['approved', 'rita', 'code-review', run.manifestDigest, 'fine']);
+  });
+
+  it('self-review is refused and changes nothing', async () => {
+    // Prepare
+    const f = makeRunDeps();
+    const run = await atCodeReview(f);
+    const before = f.runs.peek(KEY);
+    const alice = { userId: 'alice', roles: ['researcher', 'reviewer'] };
+    // Act / Assess
+    await assert.rejects(decide(f, alice, KEY, { step: 'code-review', verdict: 'approve', comment: '', manifestDigest: run.manifestDigest }), NotAllowedError);
+    assert.deepEqual(f.runs.peek(KEY), before);
+    assert.equal(f.tokens.calls.length, 0);
+    assert.equal(f.audit.entries.length, 2);
+  });
+
+  it('two-approval mode: the first approval waits, a second from another reviewer completes the step', async () => {
+    // Prepare
+    const f = makeRunDeps({ policy: { ...DEFAULT_RUN_POLICY, requiredApprovals: 2 } });
+    const run = await atCodeReview(f);
+    const input = { step: 'code-review' as const, verdict: 'approve' as const, comment: '', manifestDigest: run.manifestDigest };
+    // Act
+    const first = await decide(f, users.rita, KEY, input);
+    const repeat = decide(f, users.rita, KEY, input);
+    await assert.rejects(repeat, ConflictError);
+    const second = await decide(f, rob, KEY, input);
+    // Assess
+    assert.equal(first.outcome, 'pending');
+    assert.equal(second.outcome, 'approved');
+    assert.equal(f.tokens.calls.length, 1);
+  });
+
+  it('a rejection needs a comment, completes the step with `rejected`, and a later decision is refused', async () => {
+    // Prepare
+    const f = makeRunDeps();
+    const run = await atCodeReview(f);
+    const input = { step: 'code-review' as const, verdict: 'reject' as const, manifestDigest: run.manifestDigest };
+    // Act
+    await assert.rejects(decide(f, users.rita, KEY, { ...input, comment: ' ' }), ValidationError);
+    const { outcome } = await decide(f, users.rita, KEY, { ...input, comment: 'do not print rows' });
+    // Assess
+    assert.equal(outcome, 'rejected');
+    assert.deepEqual(f.tokens.calls[0]!.output, { outcome: 'rejected', step: 'code-review' });
+    await assert.rejects(decide(f, rob, KEY, { ...input, verdict: 'approve', comment: '' }), ConflictError);
+  });
+});
+
+describe('steps after code review', () => {
+  it('building needs approved code', async () => {
+    const f = makeRunDeps();
+    await atCodeReview(f);
+    await assert.rejects(advanceRun(f, KEY, 'building'), (e: unknown) => e instanceof ConflictError && /not approved/.test(e.message));
+  });
+
+  it('a run that exited non-zero is not collected', async () => {
+    // Prepare
+    const f = makeRunDeps();
+    const run = await atCodeReview(f);
+    await decide(f, users.rita, KEY, { step: 'code-review', verdict: 'approve', comment: '', manifestDigest: run.manifestDigest });
+    await advanceRun(f, KEY, 'building');
+    await advanceRun(f, KEY, 'running');
+    // Act / Assess
+    await assert.rejects(collectOutputs(f, KEY, 3), RunExitError);
+    assert.equal(f.runs.peek(KEY).state, 'running');
+  });
+
+  it('collect and checks record the outputs digest and the findings; output review waits on them', async () => {
+    // Prepare
+    const f = makeRunDeps();
+    f.checker.findings = [{ path: 'result.csv', where: 'row 1, column n', rule: 'small-count', detail: '3 < 10' }];
+    // Act
+    const run = await atOutputReview(f);
+    // Assess
+    assert.equal(run.state, 'output-review');
+    assert.equal(run.outputsDigest, buildManifest(f.collector.files).digest);
+    assert.equal(run.findings?.length, 1);
+    assert.equal(run.taskToken, 'token-output');
+  });
+
+  it('release re-verifies the outputs, links them until the expiry, and tells the researcher', async () => {
+    // Prepare
+    const f = makeRunDeps();
+    const run = await atOutputReview(f);
+    await decide(f, users.rita, KEY, { step: 'output-review', verdict: 'approve', comment: '', manifestDigest: run.outputsDigest! });
+    // Act
+    const released = await releaseRun(f, KEY);
+    // Assess
+    assert.equal(released.state, 'released');
+    assert.equal(released.releaseExpiresAt, new Date(f.clock.now().getTime() + DEFAULT_RUN_POLICY.releaseLinkTtlMs).toISOString());
+    const mail = f.notifier.sent.at(-1)!;
+    assert.deepEqual([mail.notice, mail.to], ['released', ['alice']]);
+    assert.match(mail.link!, /outputs\.tar\.gz/);
+    assert.deepEqual(f.audit.entries.map((e) => e.action), ['submitted', 'review-requested', 'approved', 'review-requested', 'approved', 'released']);
+  });
+
+  it('release refuses outputs changed after review', async () => {
+    // Prepare
+    const f = makeRunDeps();
+    const run = await atOutputReview(f);
+    await decide(f, users.rita, KEY, { step: 'output-review', verdict: 'approve', comment: '', manifestDigest: run.outputsDigest! });
+    f.archives.contents.set(run.objects.outputsKey!, buildManifest([file('result.csv', 'n\n3\n')]));
+    // Act / Assess
+    await assert.rejects(releaseRun(f, KEY), IntegrityError);
+    assert.equal(f.runs.peek(KEY).state, 'output-review');
+  });
+
+  it('release refuses outputs nobody approved', async () => {
+    const f = makeRunDeps();
+    await atOutputReview(f);
+    await assert.rejects(releaseRun(f, KEY), ConflictError);
+  });
+});
+
+describe('finish', () => {
+  it('rejected: terminal, audited, the researcher gets the reviewers\' comments', async () => {
+    // Prepare
+    const f = makeRunDeps();
+    const run = await atCodeReview(f);
+    await decide(f, users.rita, KEY, { step: 'code-review', verdict: 'reject', comment: 'remove the row dump', manifestDigest: run.manifestDigest });
+    // Act
+    const done = await finishRun(f, KEY, 'rejected');
+    // Assess
+    assert.equal(done.state, 'rejected');
+    assert.equal(done.deadlineAt, undefined);
+    const mail = f.notifier.sent.at(-1)!;
+    assert.deepEqual([mail.notice, mail.to], ['rejected', ['alice']]);
+    assert.match(mail.message, /rita: remove the row dump/);
+  });
+
+  it('withheld from output review', async () => {
+    const f = makeRunDeps();
+    const run = await atOutputReview(f);
+    await decide(f, users.rita, KEY, { step: 'output-review', verdict: 'reject', comment: 'small cells', manifestDigest: run.outputsDigest! });
+    assert.equal((await finishRun(f, KEY, 'withheld')).state, 'withheld');
+  });
+
+  it('failed with a timeout is `timed-out`; finishing twice notifies once', async () => {
+    // Prepare
+    const f = makeRunDeps();
+    await atCodeReview(f);
+    // Act
+    const failed = await finishRun(f, KEY, 'failed', { Error: 'States.Timeout', Cause: '' });
+    await finishRun(f, KEY, 'failed', { Error: 'States.Timeout' });
+    // Assess
+    assert.deepEqual(failed.failure, { kind: 'timed-out', message: 'The run timed out while code-review' });
+    assert.equal(f.notifier.sent.filter((s) => s.notice === 'failed').length, 1);
+  });
+
+  it('a Lambda error cause is reduced to its message (no trace); an integrity error is `integrity`', () => {
+    const cause = JSON.stringify({ errorType: 'IntegrityError', errorMessage: 'The submitted archive does not match its manifest: changed: a.py', trace: ['at x'] });
+    assert.deepEqual(failureOf({ Error: 'IntegrityError', Cause: cause }, 'submitted'), {
+      kind: 'integrity',
+      message: 'The submitted archive does not match its manifest: changed: a.py',
+    });
+    assert.deepEqual(failureOf({ Error: 'RunExitError', Cause: 'The run exited with code 2\nstack' }, 'running'), { kind: 'error', message: 'The run exited with code 2' });
+  });
+});
+
+describe('runStep dispatch', () => {
+  it('routes each step payload to its use case and returns the new state', async () => {
+    // Prepare
+    const f = makeRunDeps();
+    await submitted(f);
+    // Act
+    const verified = await runStep(f, { ...KEY, step: 'verify-archive' });
+    const waiting = await runStep(f, { ...KEY, step: 'request-review', review: 'code-review', taskToken: 't' });
+    const failed = await runStep(f, { ...KEY, step: 'finish', outcome: 'failed', error: { Error: 'States.Timeout' } });
+    // Assess
+    assert.deepEqual([verified, waiting, failed], [{ state: 'submitted' }, { state: 'code-review' }, { state: 'failed' }]);
+  });
+});
