@@ -10,13 +10,14 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context } from 'aws-lambda';
 import { CarrelError, systemClock, TransientError, type ComputePort, type HomesPort, type HostnamesPort, type Log, type ProvisionerPort } from '../core/index.js';
-import { dynamoDocumentClient, ec2Client, ecsClient, efsClient, kmsClient, lambdaClient, route53Client } from '../adapters/aws/clients.js';
+import { dynamoDocumentClient, ec2Client, ecsClient, efsClient, iamClient, kmsClient, lambdaClient, route53Client } from '../adapters/aws/clients.js';
 import { ec2InstanceLookup, ec2PublicIpLookup } from '../adapters/aws/compute-event-mapping.js';
 import { DynamoAnalysisCatalog } from '../adapters/aws/dynamo-catalog.js';
 import { DynamoWorkspaceStore } from '../adapters/aws/dynamo-store.js';
 import { Ec2Compute } from '../adapters/aws/ec2-compute.js';
 import { FargateCompute } from '../adapters/aws/ecs-compute.js';
 import { EfsHomes } from '../adapters/aws/efs-homes.js';
+import { HomeTaskRoles, locationOfArn } from '../adapters/aws/iam-home-roles.js';
 import { KmsSigner } from '../adapters/aws/kms-signer.js';
 import { LambdaProvisioner } from '../adapters/aws/lambda-provisioner.js';
 import { Route53Hostnames } from '../adapters/aws/route53-hostnames.js';
@@ -43,9 +44,10 @@ export interface AwsClients {
   readonly efs: typeof efsClient;
   readonly route53: typeof route53Client;
   readonly lambda: typeof lambdaClient;
+  readonly iam: typeof iamClient;
 }
 
-const DEFAULT_CLIENTS: AwsClients = { ec2: ec2Client, ecs: ecsClient, efs: efsClient, route53: route53Client, lambda: lambdaClient };
+const DEFAULT_CLIENTS: AwsClients = { ec2: ec2Client, ecs: ecsClient, efs: efsClient, route53: route53Client, lambda: lambdaClient, iam: iamClient };
 
 /** The workspace adapters of a deployment, each built on first call. */
 export interface WorkspaceParts {
@@ -91,6 +93,7 @@ export function workspaceParts(config: DeskConfig, log: Log, clients: AwsClients
         ...network,
         assignPublicIp: address === 'public',
         fileSystemId: compute.fileSystemId,
+        homeRoles: new HomeTaskRoles(clients.iam(), { deploymentId, location: locationOfArn(compute.clusterArn), fileSystemId: compute.fileSystemId, log }),
         log,
       });
     }),

@@ -14,6 +14,7 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { EFSClient } from '@aws-sdk/client-efs';
+import { IAMClient } from '@aws-sdk/client-iam';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { Route53Client } from '@aws-sdk/client-route-53';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -110,6 +111,11 @@ export function efsClient(options: AwsClientOptions = {}): EFSClient {
   return memoized('efs', options, () => new EFSClient({ ...ADAPTIVE, ...baseConfig(options) }));
 }
 
+/** IAM (the Fargate home task roles, iam-home-roles.ts); a control plane with low rate limits too. */
+export function iamClient(options: AwsClientOptions = {}): IAMClient {
+  return memoized('iam', options, () => new IAMClient({ ...ADAPTIVE, ...baseConfig(options) }));
+}
+
 export function route53Client(options: AwsClientOptions = {}): Route53Client {
   return memoized('route53', options, () => new Route53Client({ ...ADAPTIVE, ...baseConfig(options) }));
 }
@@ -137,6 +143,7 @@ export function destroyClients(options?: AwsClientOptions): void {
 
 const TRANSIENT_NAMES = new Set([
   'ThrottlingException',
+  'Throttling', // IAM and other query-protocol services
   'ProvisionedThroughputExceededException',
   'RequestLimitExceeded',
   'LimitExceededException',

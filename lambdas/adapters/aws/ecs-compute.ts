@@ -16,6 +16,13 @@
  *
  * Fargate keeps nothing of a stopped task, so `stop` and `terminate` both StopTask (with different
  * reasons, which the event mapping reads), and `start` runs a replacement task whose ARN the record adopts.
+ *
+ * The task role. Every container of a task can read its role's credentials, so each home's task definition
+ * runs with that home's own role (iam-home-roles.ts), which may mount that home's access point only. The
+ * role is created with the home's first task definition revision; a revision whose task role is not the
+ * home's (registered before home roles existed) is replaced. IAM is eventually consistent: for a minute or
+ * two after CreateRole, ECS may refuse to assume the new role, so RunTask retries that refusal with backoff
+ * (bounded, ROLE_RETRY_DELAYS_MS) and then reports it as transient, which the page offers to retry.
  */
 import { createHash } from 'node:crypto';
 import {
@@ -28,6 +35,7 @@ import {
   RegisterTaskDefinitionCommand,
   RunTaskCommand,
   StopTaskCommand,
+  type RunTaskCommandInput,
   type ECSClient,
   type Failure,
   type RegisterTaskDefinitionCommandInput,
@@ -41,6 +49,7 @@ import { workspaceTags } from '../../core/lifecycle.js';
 import type { ComputePort, InstanceView, LaunchRequest, Log } from '../../core/ports.js';
 import type { Workspace, WorkspaceKey } from '../../core/workspace.js';
 import { attemptToken, ComputeError, computeFailure, NoCapacityError } from './ec2-compute.js';
+import type { HomeRole, HomeTaskRoles } from './iam-home-roles.js';
 import { sizeOf, type WorkspaceSizes } from './workspace-sizes.js';
 
 export interface FargateComputeOptions {
@@ -57,8 +66,19 @@ export interface FargateComputeOptions {
   readonly sizes: WorkspaceSizes;
   /** The homes file system (the access points belong to it). */
   readonly fileSystemId: string;
+  /** Each home's own task role (created with the home's task definition). */
+  readonly homeRoles: Pick<HomeTaskRoles, 'ensure' | 'roleArn'>;
   readonly log: Log;
+  /** Waits between RunTask attempts while a new role propagates (tests pass a fake). */
+  readonly sleep?: (ms: number) => Promise<void>;
 }
+
+/** Waits before retrying a RunTask that ECS refused because a just-created role was not assumable yet (about 11 s in all). */
+export const ROLE_RETRY_DELAYS_MS: readonly number[] = [1000, 2000, 4000, 4000];
+/** A role younger than this may still be propagating through IAM. */
+const ROLE_PROPAGATION_MS = 2 * 60_000;
+/** ECS's words when it cannot (yet) assume or pass a task role. */
+const ROLE_NOT_READY = /unable to assume the role|role .*(does not exist|is not valid|is invalid)/i;
 
 /** The volume of the base task definition that holds the researcher's home. */
 export const HOME_VOLUME = 'home';
@@ -94,6 +114,8 @@ interface HomeTaskDefinition {
   /** ARN of the revision (family:revision) to run. */
   readonly arn: string;
   readonly accessPointId: string;
+  /** The home role, when this container created or checked it (absent for a revision found as registered). */
+  readonly role?: HomeRole;
 }
 
 const digest = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -213,26 +235,24 @@ export class FargateCompute implements ComputePort {
       const clientToken = attemptToken(token, attempt);
       let out;
       try {
-        out = await this.ecs.send(
-          new RunTaskCommand({
-            cluster: this.options.clusterArn,
-            taskDefinition: definition.arn,
-            launchType: 'FARGATE',
-            count: 1,
-            networkConfiguration: {
-              awsvpcConfiguration: {
-                subnets: [subnet],
-                securityGroups: [...this.options.securityGroupIds],
-                assignPublicIp: this.options.assignPublicIp ? 'ENABLED' : 'DISABLED',
-              },
+        out = await this.runTask(definition, {
+          cluster: this.options.clusterArn,
+          taskDefinition: definition.arn,
+          launchType: 'FARGATE',
+          count: 1,
+          networkConfiguration: {
+            awsvpcConfiguration: {
+              subnets: [subnet],
+              securityGroups: [...this.options.securityGroupIds],
+              assignPublicIp: this.options.assignPublicIp ? 'ENABLED' : 'DISABLED',
             },
-            overrides: { cpu: String(size.cpu), memory: String(size.memoryMiB) },
-            clientToken,
-            startedBy: this.startedBy,
-            tags: taskTags,
-            enableExecuteCommand: false,
-          }),
-        );
+          },
+          overrides: { cpu: String(size.cpu), memory: String(size.memoryMiB) },
+          clientToken,
+          startedBy: this.startedBy,
+          tags: taskTags,
+          enableExecuteCommand: false,
+        });
       } catch (error) {
         // The token already started a task (with other parameters, e.g. a newer task definition): that task is the answer.
         if (error instanceof ConflictException && error.resourceIds?.[0]) return error.resourceIds[0];
@@ -259,6 +279,29 @@ export class FargateCompute implements ComputePort {
     this.options.log.warn('no Fargate capacity for a workspace in any subnet', { size: ws.size, misses });
     const n = this.options.subnetIds.length;
     throw new NoCapacityError(`There is no capacity for ${ws.size} workspaces right now (tried ${n} subnet${n === 1 ? '' : 's'}). Please try again in a few minutes.`);
+  }
+
+  /**
+   * RunTask; while the home role is new, ECS's refusal to assume it is IAM still propagating: wait and send
+   * the same request again (same client token), a bounded number of times, then give up as transient.
+   */
+  private async runTask(definition: HomeTaskDefinition, input: RunTaskCommandInput) {
+    const sleep = this.options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+    const fresh = definition.role !== undefined && Date.now() - definition.role.createdAt.getTime() < ROLE_PROPAGATION_MS;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.ecs.send(new RunTaskCommand(input));
+      } catch (error) {
+        const notReady = fresh && (error instanceof ClientException || error instanceof InvalidParameterException);
+        if (!notReady || !ROLE_NOT_READY.test((error as Error).message)) throw error;
+        const delay = ROLE_RETRY_DELAYS_MS[attempt];
+        if (delay === undefined) {
+          throw new TransientError(`The workspace's new task role is not usable yet (IAM is still propagating it); try again in a minute`, { cause: error });
+        }
+        this.options.log.warn('the new home task role is not assumable yet; retrying RunTask', { role: definition.role?.arn, attempt: attempt + 1, delayMs: delay });
+        await sleep(delay);
+      }
+    }
   }
 
   /**
@@ -290,13 +333,26 @@ export class FargateCompute implements ComputePort {
       throw new ComputeError(`The home of this workspace could not be found (no task definition ${family}); starting it afresh will find it again`);
     }
     const latestArn = latest?.definition.taskDefinitionArn;
-    if (latestArn && latestHome === home && tagValue(latest.tags, BASE_TAG) === base.taskDefinitionArn) return { arn: latestArn, accessPointId: home };
-    return { arn: await this.register(family, key, base, home), accessPointId: home };
+    const current =
+      latestArn &&
+      latestHome === home &&
+      tagValue(latest.tags, BASE_TAG) === base.taskDefinitionArn &&
+      latest.definition.taskRoleArn === this.options.homeRoles.roleArn(key);
+    if (current) return { arn: latestArn, accessPointId: home };
+    const role = await this.options.homeRoles.ensure(key, home);
+    return { arn: await this.register(family, key, base, home, role.arn), accessPointId: home, role };
   }
 
-  private async register(family: string, key: WorkspaceKey, base: TaskDefinition & { taskDefinitionArn: string }, accessPointId: string): Promise<string> {
+  private async register(
+    family: string,
+    key: WorkspaceKey,
+    base: TaskDefinition & { taskDefinitionArn: string },
+    accessPointId: string,
+    taskRoleArn: string,
+  ): Promise<string> {
     const input: RegisterTaskDefinitionCommandInput = { family, containerDefinitions: base.containerDefinitions };
     for (const field of COPIED) if (base[field] !== undefined) Object.assign(input, { [field]: base[field] });
+    input.taskRoleArn = taskRoleArn;
     input.volumes = (base.volumes ?? []).map((volume) => (volume.name === HOME_VOLUME ? this.homeVolume(accessPointId) : volume));
     input.tags = [
       { key: 'carrel:deployment', value: this.options.deploymentId },

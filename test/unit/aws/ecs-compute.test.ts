@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { afterEach, describe, it } from 'node:test';
+import { afterEach, beforeEach, describe, it } from 'node:test';
 import {
   AccessDeniedException,
   ClientException,
@@ -24,6 +24,16 @@ import {
   type TaskDefinition,
 } from '@aws-sdk/client-ecs';
 import { mockClient } from 'aws-sdk-client-mock';
+import {
+  CreateRoleCommand,
+  EntityAlreadyExistsException,
+  GetRoleCommand,
+  IAMClient,
+  PutRolePolicyCommand,
+  type CreateRoleCommandInput,
+  type Role,
+} from '@aws-sdk/client-iam';
+import { HomeTaskRoles, homeRoleName } from '../../../lambdas/adapters/aws/iam-home-roles.js';
 import { TransientError } from '../../../lambdas/core/errors.js';
 import { workspaceTags } from '../../../lambdas/core/lifecycle.js';
 import type { LaunchRequest, Log } from '../../../lambdas/core/ports.js';
@@ -40,6 +50,30 @@ const AP = 'fsap-0aaaaaaaaaaaaaaaa';
 
 const client = new ECSClient({ region: 'eu-west-2', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
 const ecs = mockClient(client);
+const iamSdk = new IAMClient({ region: 'eu-west-2', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+const iam = mockClient(iamSdk);
+const HOME_ROLE = `arn:aws:iam::123456789012:role/carrel/prod/homes/${homeRoleName('prod', { analysisId: 'demo', userId: 'alice' })}`;
+
+/** IAM as the home roles see it: CreateRole once per name (then EntityAlreadyExists), GetRole, PutRolePolicy. */
+function fakeIam(createdAt = new Date()) {
+  const roles = new Map<string, Role>();
+  iam.on(CreateRoleCommand).callsFake((input: CreateRoleCommandInput) => {
+    if (roles.has(input.RoleName!)) throw new EntityAlreadyExistsException({ message: `Role with name ${input.RoleName} already exists.`, $metadata: { httpStatusCode: 409 } });
+    const role: Role = {
+      RoleName: input.RoleName!,
+      Path: input.Path!,
+      RoleId: 'AROA' + String(roles.size).padStart(17, '0'),
+      Arn: `arn:aws:iam::123456789012:role${input.Path}${input.RoleName}`,
+      CreateDate: createdAt,
+      PermissionsBoundary: { PermissionsBoundaryType: 'Policy', PermissionsBoundaryArn: input.PermissionsBoundary },
+    };
+    roles.set(input.RoleName!, role);
+    return { Role: role };
+  });
+  iam.on(GetRoleCommand).callsFake((input: { RoleName: string }) => ({ Role: roles.get(input.RoleName) }));
+  iam.on(PutRolePolicyCommand).resolves({});
+  return roles;
+}
 
 const silent: Log = { info() {}, warn() {}, error() {} };
 
@@ -53,7 +87,9 @@ function fargate(patch: Partial<FargateComputeOptions> = {}) {
     assignPublicIp: false,
     sizes: { small: { instanceTypes: ['t4g.medium'], cpu: 1024, memoryMiB: 4096 }, ec2only: { instanceTypes: ['t4g.medium'] } },
     fileSystemId: FS,
+    homeRoles: new HomeTaskRoles(iamSdk, { deploymentId: 'prod', location: { partition: 'aws', region: 'eu-west-2', account: '123456789012' }, fileSystemId: FS, log: silent }),
     log: silent,
+    sleep: () => Promise.resolve(),
     ...patch,
   });
 }
@@ -88,7 +124,9 @@ function baseDefinition(arn = BASE_ARN): TaskDefinition {
  * ECS as the adapter sees it: task definitions by family (latest ACTIVE revision wins), RunTask
  * idempotent by client token, tasks that DescribeTasks knows.
  */
-function fakeEcs(options: { base?: TaskDefinition; failures?: (input: RunTaskCommandInput) => Failure[] | undefined } = {}) {
+function fakeEcs(
+  options: { base?: TaskDefinition; failures?: (input: RunTaskCommandInput) => Failure[] | undefined; refuse?: (input: RunTaskCommandInput) => Error | undefined } = {},
+) {
   const base = options.base ?? baseDefinition();
   const families = new Map<string, Array<{ definition: TaskDefinition; tags: Tag[] }>>();
   const tasksByToken = new Map<string, string>();
@@ -116,6 +154,8 @@ function fakeEcs(options: { base?: TaskDefinition; failures?: (input: RunTaskCom
     return { taskDefinition: definition, tags: input.tags };
   });
   ecs.on(RunTaskCommand).callsFake((input: RunTaskCommandInput) => {
+    const refusal = options.refuse?.(input);
+    if (refusal) throw refusal;
     const existing = tasksByToken.get(input.clientToken!);
     if (existing) return { tasks: [tasks.get(existing)], failures: [] };
     const failures = options.failures?.(input);
@@ -151,7 +191,11 @@ const runInputs = () => inputs<RunTaskCommandInput>(RunTaskCommand);
 const registerInputs = () => inputs<RegisterTaskDefinitionCommandInput>(RegisterTaskDefinitionCommand);
 
 describe('FargateCompute', () => {
-  afterEach(() => ecs.reset());
+  beforeEach(() => fakeIam());
+  afterEach(() => {
+    ecs.reset();
+    iam.reset();
+  });
 
   it('names the home’s task definition family after the deployment and a hash of the workspace key', () => {
     // Prepare
@@ -185,7 +229,7 @@ describe('FargateCompute', () => {
         {
           family,
           containerDefinitions: base.containerDefinitions,
-          taskRoleArn: base.taskRoleArn,
+          taskRoleArn: HOME_ROLE,
           executionRoleArn: base.executionRoleArn,
           networkMode: 'awsvpc',
           requiresCompatibilities: ['FARGATE'],
@@ -475,6 +519,118 @@ describe('FargateCompute', () => {
         await assert.rejects(launching, (error) => error instanceof ComputeError && !(error instanceof TransientError) && message.test(error.message));
       });
     }
+
+    describe('the home task role', () => {
+      const notAssumable = () =>
+        new ClientException({
+          message: `ECS was unable to assume the role '${HOME_ROLE}' that was provided for this task. Please verify that the role being passed has the proper trust relationship and permissions and that your IAM user has permissions to pass this role.`,
+          $metadata: { httpStatusCode: 400 },
+        });
+
+      it('creates the home’s role once, however many launches and cold starts, and runs every task with it', async () => {
+        // Prepare
+        fakeEcs();
+
+        // Act
+        await fargate().launch(launchRequest());
+        await fargate().launch(launchRequest());
+        const warm = fargate();
+        await warm.launch(launchRequest());
+        await warm.launch(launchRequest());
+
+        // Assess
+        assert.equal(iam.commandCalls(CreateRoleCommand).length, 1);
+        assert.equal(iam.commandCalls(PutRolePolicyCommand).length, 1);
+        assert.deepEqual(registerInputs().map((input) => input.taskRoleArn), [HOME_ROLE]);
+      });
+
+      it('replaces a revision that still runs with the deployment’s shared task role', async () => {
+        // Prepare
+        const { families } = fakeEcs();
+        const family = fargate().familyOf(launchRequest().workspace);
+        families.set(family, [
+          {
+            definition: {
+              ...baseDefinition(),
+              taskDefinitionArn: `arn:aws:ecs:${REGION_ACCOUNT}:task-definition/${family}:1`,
+              volumes: [{ name: 'home', efsVolumeConfiguration: { fileSystemId: FS, authorizationConfig: { accessPointId: AP } } }],
+            },
+            tags: [{ key: 'carrel:base-task-definition', value: BASE_ARN }],
+          },
+        ]);
+
+        // Act
+        await fargate().launch(launchRequest());
+
+        // Assess
+        assert.deepEqual(registerInputs().map((input) => input.taskRoleArn), [HOME_ROLE]);
+        assert.equal(runInputs()[0]?.taskDefinition, `arn:aws:ecs:${REGION_ACCOUNT}:task-definition/${family}:2`);
+      });
+
+      it('retries RunTask with the same token while ECS cannot assume the new role yet, then runs the task', async () => {
+        // Prepare
+        let refusals = 2;
+        const { tasks } = fakeEcs({ refuse: () => (refusals-- > 0 ? notAssumable() : undefined) });
+        const waits: number[] = [];
+        const compute = fargate({ sleep: (ms) => (waits.push(ms), Promise.resolve()) });
+
+        // Act
+        const launched = await compute.launch(launchRequest());
+
+        // Assess
+        assert.equal(launched.instanceId, [...tasks.keys()][0]);
+        assert.equal(tasks.size, 1);
+        assert.deepEqual(waits, [1000, 2000]);
+        assert.equal(runInputs().length, 3);
+        assert.equal(new Set(runInputs().map((input) => input.clientToken)).size, 1, 'every attempt sends the same client token');
+      });
+
+      it('gives up as transient after the bounded retries', async () => {
+        // Prepare
+        fakeEcs();
+        const waits: number[] = [];
+        ecs.on(RunTaskCommand).rejects(notAssumable());
+
+        // Act
+        const launching = fargate({ sleep: (ms) => (waits.push(ms), Promise.resolve()) }).launch(launchRequest());
+
+        // Assess
+        await assert.rejects(launching, (error) => error instanceof TransientError && /task role is not usable yet/.test(error.message));
+        assert.deepEqual(waits, [1000, 2000, 4000, 4000]);
+        assert.equal(runInputs().length, 5);
+      });
+
+      it('does not retry a refused role that is not new: that is a configuration problem', async () => {
+        // Prepare
+        iam.reset();
+        fakeIam(new Date(Date.now() - 3600_000));
+        fakeEcs();
+        ecs.on(RunTaskCommand).rejects(notAssumable());
+
+        // Act
+        const launching = fargate().launch(launchRequest());
+
+        // Assess
+        await assert.rejects(launching, (error) => error instanceof ComputeError && !(error instanceof TransientError) && /unable to assume the role/.test(error.message));
+        assert.equal(runInputs().length, 1);
+      });
+
+      it('registers and runs nothing when IAM refuses to create the role', async () => {
+        // Prepare
+        fakeEcs();
+        iam.on(CreateRoleCommand).rejects(
+          Object.assign(new Error('User is not authorized to perform: iam:CreateRole'), { name: 'AccessDenied', $fault: 'client', $metadata: { httpStatusCode: 403 } }),
+        );
+
+        // Act
+        const launching = fargate().launch(launchRequest());
+
+        // Assess
+        await assert.rejects(launching, (error) => error instanceof ComputeError && /Creating the home task role carrel-prod-home-[0-9a-f]{16} failed/.test(error.message));
+        assert.equal(registerInputs().length, 0);
+        assert.equal(runInputs().length, 0);
+      });
+    });
 
     it('refuses a base task definition without a home volume', async () => {
       // Prepare
