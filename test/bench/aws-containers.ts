@@ -93,6 +93,7 @@ export class Deployment {
       efs: () => world.efs,
       route53: () => world.route53,
       lambda: () => world.lambda,
+      iam: () => world.iam,
     };
   }
 

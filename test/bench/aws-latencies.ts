@@ -62,6 +62,12 @@ export const API_CALLS = {
   'EFS CreateAccessPoint': figure(0.2, 'estimate', 'EFS publishes no API latencies', 'A control-plane write that answers at once (the access point is `creating`, usable within seconds, long before a mount).'),
   'ECS RunTask': figure(0.5, 'estimate', 'ECS publishes no API latencies', 'Places the task (it answers PROVISIONING); more work than a describe call.'),
   'ECS *': figure(0.15, 'estimate', 'ECS publishes no API latencies', 'DescribeTaskDefinition, RegisterTaskDefinition, DescribeTasks, ListTasks: control-plane metadata calls.'),
+  'IAM *': figure(
+    0.3,
+    'estimate',
+    'IAM publishes no API latencies',
+    'CreateRole, PutRolePolicy, GetRole (once per home): IAM is a global control plane served from us-east-1, so a cross-region round trip is included.',
+  ),
   'Route 53 *': figure(
     0.15,
     'estimate',

@@ -15,7 +15,7 @@
  */
 import { apiCallFigure, type Figure } from './aws-latencies.js';
 
-export type Service = 'DynamoDB' | 'KMS' | 'EC2' | 'ECS' | 'EFS' | 'Route 53' | 'Lambda' | 'Secrets Manager';
+export type Service = 'DynamoDB' | 'KMS' | 'EC2' | 'ECS' | 'EFS' | 'IAM' | 'STS' | 'Route 53' | 'Lambda' | 'Secrets Manager';
 
 export interface Step {
   readonly id: number;

@@ -51,6 +51,7 @@ import {
   type TaskDefinition,
 } from '@aws-sdk/client-ecs';
 import { AccessPointAlreadyExists, CreateAccessPointCommand, EFSClient, type CreateAccessPointCommandInput } from '@aws-sdk/client-efs';
+import { CreateRoleCommand, EntityAlreadyExistsException, GetRoleCommand, IAMClient, PutRolePolicyCommand, type CreateRoleCommandInput, type Role } from '@aws-sdk/client-iam';
 import { GetPublicKeyCommand, KMSClient, SignCommand, type SignCommandInput } from '@aws-sdk/client-kms';
 import { InvokeCommand, LambdaClient, type InvokeCommandInput } from '@aws-sdk/client-lambda';
 import {
@@ -139,6 +140,9 @@ export class ModelWorld {
   readonly route53 = new Route53Client({ region: 'us-east-1', credentials: CREDENTIALS });
   readonly lambda = new LambdaClient({ region: REGION, credentials: CREDENTIALS });
   readonly kms = new KMSClient({ region: REGION, credentials: CREDENTIALS });
+  readonly iam = new IAMClient({ region: REGION, credentials: CREDENTIALS });
+  /** IAM roles by name (the Fargate home task roles). */
+  readonly roles = new Map<string, Role>();
   readonly secrets = new SecretsManagerClient({ region: REGION, credentials: CREDENTIALS });
   private readonly mocks: AwsStub<any, any, any>[] = [];
 
@@ -228,7 +232,7 @@ export class ModelWorld {
 
   restore(): void {
     for (const mock of this.mocks) mock.restore();
-    for (const client of [this.ec2, this.ecs, this.efs, this.route53, this.lambda, this.kms, this.secrets]) client.destroy();
+    for (const client of [this.ec2, this.ecs, this.efs, this.route53, this.lambda, this.kms, this.iam, this.secrets]) client.destroy();
   }
 
   // ------------------------------------------------------------------------------------------ mocks
@@ -278,6 +282,23 @@ export class ModelWorld {
       return { task: this.taskShape(task, false) };
     });
 
+    const iam = this.mock(this.iam, 'IAM');
+    this.on(iam, 'IAM', CreateRoleCommand, (input: CreateRoleCommandInput) => {
+      if (this.roles.has(input.RoleName!)) throw new EntityAlreadyExistsException({ message: `Role with name ${input.RoleName} already exists.`, $metadata: meta(409) });
+      const role: Role = {
+        RoleName: input.RoleName!,
+        Path: input.Path!,
+        RoleId: `AROA${this.id('', 17).toUpperCase()}`,
+        Arn: `arn:aws:iam::${ACCOUNT}:role${input.Path}${input.RoleName}`,
+        CreateDate: new Date(this.clockBase + this.timeline.now() * 1000),
+        PermissionsBoundary: { PermissionsBoundaryType: 'PermissionsBoundaryPolicy', PermissionsBoundaryArn: input.PermissionsBoundary },
+      };
+      this.roles.set(input.RoleName!, role);
+      return { Role: role };
+    });
+    this.on(iam, 'IAM', GetRoleCommand, (input: { RoleName: string }) => ({ Role: this.roles.get(input.RoleName) }));
+    this.on(iam, 'IAM', PutRolePolicyCommand, () => ({}));
+
     const efs = this.mock(this.efs, 'EFS');
     this.on(efs, 'EFS', CreateAccessPointCommand, (input: CreateAccessPointCommandInput) => this.createAccessPoint(input));
 
@@ -314,7 +335,7 @@ export class ModelWorld {
     });
   }
 
-  private mock(client: EC2Client | ECSClient | EFSClient | Route53Client | LambdaClient | KMSClient | SecretsManagerClient, service: Service): AwsStub<any, any, any> {
+  private mock(client: EC2Client | ECSClient | EFSClient | IAMClient | Route53Client | LambdaClient | KMSClient | SecretsManagerClient, service: Service): AwsStub<any, any, any> {
     const stub = mockClient(client as never) as unknown as AwsStub<any, any, any>;
     stub.onAnyCommand().callsFake(() => {
       this.unanswered.push(service);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { IAMClient } from '@aws-sdk/client-iam';
 import { after, afterEach, describe, it } from 'node:test';
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { ECSClient } from '@aws-sdk/client-ecs';
@@ -65,6 +66,7 @@ function countingClients() {
     efs: make('efs', () => new EFSClient(config)),
     route53: make('route53', () => new Route53Client(config)),
     lambda: make('lambda', () => new LambdaClient(config)),
+    iam: make('iam', () => new IAMClient(config)),
   };
   return { clients, made };
 }

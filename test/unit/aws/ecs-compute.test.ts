@@ -65,7 +65,7 @@ function fakeIam(createdAt = new Date()) {
       RoleId: 'AROA' + String(roles.size).padStart(17, '0'),
       Arn: `arn:aws:iam::123456789012:role${input.Path}${input.RoleName}`,
       CreateDate: createdAt,
-      PermissionsBoundary: { PermissionsBoundaryType: 'Policy', PermissionsBoundaryArn: input.PermissionsBoundary },
+      PermissionsBoundary: { PermissionsBoundaryType: 'PermissionsBoundaryPolicy', PermissionsBoundaryArn: input.PermissionsBoundary },
     };
     roles.set(input.RoleName!, role);
     return { Role: role };

@@ -40,7 +40,7 @@ function fakeIam() {
       RoleId: 'AROAEXAMPLE',
       Arn: `arn:aws:iam::123456789012:role${input.Path}${input.RoleName}`,
       CreateDate: CREATED,
-      PermissionsBoundary: { PermissionsBoundaryType: 'Policy', PermissionsBoundaryArn: input.PermissionsBoundary },
+      PermissionsBoundary: { PermissionsBoundaryType: 'PermissionsBoundaryPolicy', PermissionsBoundaryArn: input.PermissionsBoundary },
     };
     made.set(input.RoleName!, role);
     return { Role: role };
