@@ -1,0 +1,228 @@
+/**
+ * Archives of a folder (a researcher's home, a run's outputs): tar + gzip, streamed, with the manifest
+ * computed from the archive's own bytes, so the manifest describes exactly what was archived even while
+ * the folder changes underneath. Only regular files and folders go in; symlinks, devices and the
+ * excluded patterns stay out. Reading an archive refuses anything else it holds.
+ *
+ * No AWS SDK here: the object store adapters (S3, a local folder) carry the bytes.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, type Stats } from 'node:fs';
+import { lstat, mkdir, readdir } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
+import { PassThrough, Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import * as tar from 'tar';
+import { ValidationError } from '../core/errors.js';
+import { assertMatches, buildManifest, IntegrityError, type Manifest, type ManifestEntry } from '../core/runs/manifest.js';
+import type { ArchiveReader } from '../core/runs/deps.js';
+import type { ObjectStore } from '../core/runs/ports.js';
+
+/**
+ * What a home archive leaves out by default: version control, caches, checkpoints and the synthetic
+ * data folder (the run gets the real data instead). Deployments configure their own list.
+ */
+export const DEFAULT_EXCLUDES: readonly string[] = ['.git', '__pycache__', '.ipynb_checkpoints', '.cache', '*.pyc', '.Rproj.user', 'data/synthetic'];
+
+/**
+ * A matcher for exclusion patterns, gitignore-like and deliberately small:
+ * - a pattern without `/` matches any file or folder of that name at any depth (`*` and `?` wildcards);
+ * - a pattern with `/` matches that path from the archive's root, and everything under it.
+ */
+export function excluder(patterns: readonly string[]): (relPath: string) => boolean {
+  const toRegex = (glob: string) =>
+    glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]');
+  const names: RegExp[] = [];
+  const paths: RegExp[] = [];
+  for (const raw of patterns) {
+    const p = raw.trim().replace(/^\/+|\/+$/g, '');
+    if (!p) continue;
+    if (p.split('/').some((s) => s === '..')) throw new ValidationError(`Exclusion pattern may not contain '..': ${raw}`);
+    if (p.includes('/')) paths.push(new RegExp(`^${toRegex(p)}(/.*)?$`));
+    else names.push(new RegExp(`^${toRegex(p)}$`));
+  }
+  return (relPath) => {
+    const path = relPath === '.' ? '' : relPath.replace(/^\.\//, '');
+    if (!path) return false;
+    if (paths.some((r) => r.test(path))) return true;
+    return path.split('/').some((segment) => names.some((r) => r.test(segment)));
+  };
+}
+
+function archivePath(entryPath: string): string {
+  return entryPath.replace(/^\.\//, '').replace(/\/$/, '');
+}
+
+const FILE_TYPES = new Set(['File', 'OldFile', 'ContiguousFile']);
+
+/**
+ * The manifest of a tar.gz stream, hashing every file as it streams by (bounded memory). Refuses
+ * (IntegrityError) an archive holding links, devices, bad paths or the same path twice.
+ */
+export async function manifestOfArchive(archive: Readable): Promise<Manifest> {
+  const entries: ManifestEntry[] = [];
+  const pending: Promise<void>[] = [];
+  let refused: IntegrityError | undefined;
+  const parser = new tar.Parser({
+    strict: true,
+    onReadEntry: (entry) => {
+      const path = archivePath(entry.path);
+      if (entry.type === 'Directory' || path === '') {
+        entry.resume();
+        return;
+      }
+      if (!FILE_TYPES.has(entry.type)) {
+        refused ??= new IntegrityError(`The archive holds a ${entry.type} at ${path}; only files and folders are allowed`);
+        entry.resume();
+        return;
+      }
+      const hash = createHash('sha256');
+      let size = 0;
+      pending.push(
+        new Promise<void>((resolve, reject) => {
+          entry.on('data', (chunk: Buffer) => {
+            size += chunk.length;
+            hash.update(chunk);
+          });
+          entry.on('end', () => {
+            entries.push({ path, size, sha256: hash.digest('hex') });
+            resolve();
+          });
+          entry.on('error', reject);
+        }),
+      );
+    },
+  });
+  try {
+    await pipeline(archive, parser);
+    await Promise.all(pending);
+  } catch (error) {
+    throw new IntegrityError(`The archive cannot be read: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  if (refused) throw refused;
+  try {
+    return buildManifest(entries);
+  } catch (error) {
+    throw new IntegrityError(`The archive is not acceptable: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+export interface ArchiveOptions {
+  /** Exclusion patterns (see `excluder`); default DEFAULT_EXCLUDES. */
+  readonly exclude?: readonly string[];
+}
+
+/**
+ * Archive `root` into `destination` (a file, an upload stream) and return the manifest of the bytes
+ * written: the tar.gz stream is teed into the destination and into `manifestOfArchive`.
+ */
+export async function writeArchive(root: string, destination: Writable, options: ArchiveOptions = {}): Promise<Manifest> {
+  const excluded = excluder(options.exclude ?? DEFAULT_EXCLUDES);
+  const packed = tar.c(
+    {
+      gzip: true,
+      cwd: root,
+      portable: true,
+      noMtime: true,
+      // Only files and folders; `excluded` sees the path relative to root.
+      filter: (path: string, stat: Stats | tar.ReadEntry) => {
+        const s = stat as Stats;
+        if (excluded(path)) return false;
+        return s.isFile() || s.isDirectory();
+      },
+    },
+    ['.'],
+  ) as unknown as Readable;
+  const toManifest = new PassThrough();
+  const toDestination = new PassThrough();
+  packed.on('data', (chunk: Buffer) => {
+    const a = toManifest.write(chunk);
+    const b = toDestination.write(chunk);
+    if (!a || !b) {
+      packed.pause();
+      let waiting = (a ? 0 : 1) + (b ? 0 : 1);
+      const resume = () => --waiting === 0 && packed.resume();
+      if (!a) toManifest.once('drain', resume);
+      if (!b) toDestination.once('drain', resume);
+    }
+  });
+  packed.on('end', () => {
+    toManifest.end();
+    toDestination.end();
+  });
+  packed.on('error', (error) => {
+    toManifest.destroy(error);
+    toDestination.destroy(error);
+  });
+  const [manifest] = await Promise.all([manifestOfArchive(toManifest), pipeline(toDestination, destination)]);
+  return manifest;
+}
+
+/** Walk `root` and hash its regular files (no archive): the manifest of a folder as it is now. */
+export async function manifestOfFolder(root: string): Promise<Manifest> {
+  const entries: ManifestEntry[] = [];
+  async function walk(dir: string): Promise<void> {
+    for (const name of (await readdir(dir)).sort()) {
+      const full = join(dir, name);
+      const stat = await lstat(full);
+      const rel = relative(root, full).split(sep).join('/');
+      if (stat.isDirectory()) await walk(full);
+      else if (stat.isFile()) {
+        const hash = createHash('sha256');
+        for await (const chunk of createReadStream(full)) hash.update(chunk as Buffer);
+        entries.push({ path: rel, size: stat.size, sha256: hash.digest('hex') });
+      } else throw new IntegrityError(`${rel} is neither a file nor a folder`);
+    }
+  }
+  await walk(root);
+  return buildManifest(entries);
+}
+
+/**
+ * Extract `archive` into the empty folder `destination` and check the result is exactly `expected`
+ * (IntegrityError naming the differences otherwise). Only files and folders are extracted; tar's own
+ * guards keep every path inside `destination`.
+ */
+export async function extractVerified(archive: Readable, destination: string, expected: Manifest): Promise<void> {
+  await mkdir(destination, { recursive: true });
+  if ((await readdir(destination)).length > 0) throw new ValidationError(`${destination} is not empty`);
+  const unpack = tar.x({
+    cwd: destination,
+    strict: true,
+    preservePaths: false,
+    filter: (_path: string, entry: Stats | tar.ReadEntry) => {
+      const type = (entry as tar.ReadEntry).type;
+      return type === 'Directory' || FILE_TYPES.has(type);
+    },
+  }) as unknown as Writable;
+  try {
+    await pipeline(archive, unpack);
+  } catch (error) {
+    throw new IntegrityError(`The archive cannot be extracted: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  assertMatches(expected, await manifestOfFolder(destination), 'The extracted archive');
+}
+
+/** ArchiveReader over an object store: streams the stored archive through `manifestOfArchive`. */
+export class StoredArchiveReader implements ArchiveReader {
+  constructor(private readonly objects: ObjectStore) {}
+  async manifestOf(archiveKey: string): Promise<Manifest> {
+    return manifestOfArchive(await this.objects.get(archiveKey));
+  }
+}
+
+/** Collect an in-memory stream (small things only: manifests). */
+export async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  await pipeline(
+    stream,
+    new Writable({
+      write(chunk, _enc, done) {
+        chunks.push(Buffer.from(chunk));
+        done();
+      },
+    }),
+  );
+  return Buffer.concat(chunks);
+}
+
