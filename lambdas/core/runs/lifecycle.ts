@@ -1,4 +1,5 @@
 import { ConcurrentUpdateError, ConflictError } from '../errors.js';
+import { randomLabel } from '../ids.js';
 import { runDeadlineFor, type RunPolicy } from './policy.js';
 import type { RunStore } from './ports.js';
 import { canTransitionRun, type Run, type RunKey, type RunState } from './run.js';
@@ -50,4 +51,13 @@ export async function updateRun(
     if (await runs.put(next, current.version)) return { before: current, after: next };
   }
   throw new ConcurrentUpdateError(`Run ${key.analysisId}/${key.runId} kept changing; try again`);
+}
+
+/**
+ * A new run id: the submission time (UTC, to the second) then 10 random characters, so ids sort by
+ * submission time (the store lists an analysis's runs newest first by id) and cannot be guessed.
+ */
+export function newRunId(now: Date): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'z').toLowerCase();
+  return `r${stamp}-${randomLabel(10)}`;
 }

@@ -1,0 +1,151 @@
+/**
+ * Enclave runs and their audit log on the single DynamoDB table (docs/data-model.md). As for
+ * workspaces, every write is one single-item conditional write (dynalite has no transactions):
+ * - a run is replaced only if its `version` still matches (or created only if absent);
+ * - an audit entry is only ever created (`attribute_not_exists`), never updated or deleted.
+ * Run items never carry `dueShard` or `instanceId`, so they stay out of the workspace indexes.
+ */
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient, type PutCommandInput } from '@aws-sdk/lib-dynamodb';
+import { ConflictError } from '../../core/errors.js';
+import type { AuditEntry } from '../../core/runs/audit.js';
+import type { AuditLog, RunStore } from '../../core/runs/ports.js';
+import type { Run, RunKey } from '../../core/runs/run.js';
+import { rethrowAwsError } from './clients.js';
+import { TABLE_SCHEMA } from './table-schema.js';
+import { workspacePk } from './dynamo-store.js';
+
+type Item = Record<string, unknown>;
+
+const RUN_PREFIX = 'RUN#';
+/** Attributes that exist only for the table, never part of a core `Run` or `AuditEntry`. */
+const INTERNAL = [TABLE_SCHEMA.partitionKey, TABLE_SCHEMA.sortKey, 'type'] as const;
+
+/** A run lives in its analysis's partition, beside the analysis and its workspaces. */
+export function runItemKey(key: RunKey): { pk: string; sk: string } {
+  return { pk: workspacePk(key.analysisId), sk: `${RUN_PREFIX}${key.runId}` };
+}
+
+/** A run's audit log is its own partition, read oldest first. */
+export function auditPk(key: RunKey): string {
+  return `AUDIT#${key.analysisId}#${key.runId}`;
+}
+
+export function auditItemKey(entry: AuditEntry): { pk: string; sk: string } {
+  return { pk: auditPk(entry), sk: `${entry.at}#${entry.entryId}` };
+}
+
+function strip(item: Item): Item {
+  const out: Item = { ...item };
+  for (const name of INTERNAL) delete out[name];
+  return out;
+}
+
+function defined(item: Item): Item {
+  for (const [name, value] of Object.entries(item)) if (value === undefined) delete item[name];
+  return item;
+}
+
+export class DynamoRunStore implements RunStore {
+  constructor(
+    private readonly doc: DynamoDBDocumentClient,
+    private readonly tableName: string,
+  ) {}
+
+  /** One strongly consistent GetItem. */
+  async get(key: RunKey): Promise<Run | undefined> {
+    try {
+      const out = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: runItemKey(key), ConsistentRead: true }));
+      return out.Item ? (strip(out.Item) as unknown as Run) : undefined;
+    } catch (error) {
+      return rethrowAwsError(error, 'Reading the run');
+    }
+  }
+
+  /** One conditional PutItem: create-if-absent (null) or replace-if-version-matches. */
+  async put(next: Run, expectedVersion: number | null): Promise<boolean> {
+    const item = defined({ ...next, ...runItemKey(next), type: 'run' });
+    const condition: Pick<PutCommandInput, 'ConditionExpression' | 'ExpressionAttributeNames' | 'ExpressionAttributeValues'> =
+      expectedVersion === null
+        ? { ConditionExpression: 'attribute_not_exists(#pk)', ExpressionAttributeNames: { '#pk': TABLE_SCHEMA.partitionKey } }
+        : { ConditionExpression: '#version = :expected', ExpressionAttributeNames: { '#version': 'version' }, ExpressionAttributeValues: { ':expected': expectedVersion } };
+    try {
+      await this.doc.send(new PutCommand({ TableName: this.tableName, Item: item, ...condition }));
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      return rethrowAwsError(error, 'Writing the run');
+    }
+  }
+
+  /** One Query on the analysis's partition, `sk` beginning with `RUN#`, descending: newest first (ids sort by time). */
+  async listForAnalysis(analysisId: string, limit: number): Promise<readonly Run[]> {
+    if (limit <= 0) return [];
+    try {
+      const out = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
+          ExpressionAttributeNames: { '#pk': TABLE_SCHEMA.partitionKey, '#sk': TABLE_SCHEMA.sortKey },
+          ExpressionAttributeValues: { ':pk': workspacePk(analysisId), ':prefix': RUN_PREFIX },
+          ScanIndexForward: false,
+          Limit: limit,
+        }),
+      );
+      return (out.Items ?? []).map((item) => strip(item) as unknown as Run);
+    } catch (error) {
+      return rethrowAwsError(error, "Listing the analysis's runs");
+    }
+  }
+}
+
+export class DynamoAuditLog implements AuditLog {
+  constructor(
+    private readonly doc: DynamoDBDocumentClient,
+    private readonly tableName: string,
+  ) {}
+
+  /** One PutItem that only creates: an existing entry is never overwritten (ConflictError). */
+  async append(entry: AuditEntry): Promise<void> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: defined({ ...entry, ...auditItemKey(entry), type: 'audit' }),
+          ConditionExpression: 'attribute_not_exists(#pk)',
+          ExpressionAttributeNames: { '#pk': TABLE_SCHEMA.partitionKey },
+        }),
+      );
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) {
+        throw new ConflictError(`Audit entry ${entry.entryId} of run ${entry.runId} already exists; entries are never rewritten`, { cause: error });
+      }
+      return rethrowAwsError(error, 'Appending to the audit log');
+    }
+  }
+
+  /** Query on the run's audit partition, oldest first, following pages. */
+  async list(key: RunKey): Promise<readonly AuditEntry[]> {
+    const entries: AuditEntry[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    try {
+      do {
+        const out = await this.doc.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            KeyConditionExpression: '#pk = :pk',
+            ExpressionAttributeNames: { '#pk': TABLE_SCHEMA.partitionKey },
+            ExpressionAttributeValues: { ':pk': auditPk(key) },
+            ConsistentRead: true,
+            ExclusiveStartKey: startKey,
+          }),
+        );
+        entries.push(...(out.Items ?? []).map((item) => strip(item) as unknown as AuditEntry));
+        startKey = out.LastEvaluatedKey;
+      } while (startKey);
+    } catch (error) {
+      return rethrowAwsError(error, 'Reading the audit log');
+    }
+    return entries;
+  }
+}
