@@ -9,7 +9,7 @@ import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { NodejsFunction, OutputFormat, SourceMapMode, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 
@@ -34,6 +34,31 @@ const ESM_BANNER = [
   'const __filename = __carrelFileURLToPath(import.meta.url);',
   'const __dirname = __carrelDirname(__filename);',
 ].join(' ');
+
+/**
+ * How every carrel Lambda is bundled (CarrelFunction passes this to NodejsFunction; the bundle-size test and
+ * benchmark run esbuild with the same options). An ESM bundle minified with source maps: with `module`
+ * first in mainFields esbuild reads the SDK's ES modules, whose `sideEffects: false` lets it drop what a
+ * function never references, so a function carries only the SDK clients its entry point wires.
+ */
+export function carrelBundling(props: Pick<CarrelFunctionProps, 'optionalNativeAddons' | 'afterBundling'> = {}): BundlingOptions {
+  return {
+    format: OutputFormat.ESM,
+    mainFields: ['module', 'main'],
+    target: 'node24',
+    minify: true,
+    sourceMap: true,
+    sourceMapMode: SourceMapMode.DEFAULT,
+    sourcesContent: false,
+    banner: ESM_BANNER,
+    // Bundle the AWS SDK too: the versions the tests ran against, not whatever the runtime ships.
+    externalModules: props.optionalNativeAddons ? ['*.node'] : [],
+    forceDockerBundling: false,
+    commandHooks: props.afterBundling
+      ? { beforeBundling: () => [], beforeInstall: () => [], afterBundling: props.afterBundling }
+      : undefined,
+  };
+}
 
 export interface CarrelFunctionProps {
   /** Entry point name: bundles `<entryDir>/<name>.ts`; also names the service in the logs. */
@@ -141,22 +166,7 @@ export class CarrelFunction extends NodejsFunction {
         NODE_OPTIONS: '--enable-source-maps',
         ...props.environment,
       },
-      bundling: {
-        format: OutputFormat.ESM,
-        mainFields: ['module', 'main'],
-        target: 'node24',
-        minify: true,
-        sourceMap: true,
-        sourceMapMode: SourceMapMode.DEFAULT,
-        sourcesContent: false,
-        banner: ESM_BANNER,
-        // Bundle the AWS SDK too: the versions the tests ran against, not whatever the runtime ships.
-        externalModules: props.optionalNativeAddons ? ['*.node'] : [],
-        forceDockerBundling: false,
-        commandHooks: props.afterBundling
-          ? { beforeBundling: () => [], beforeInstall: () => [], afterBundling: props.afterBundling }
-          : undefined,
-      },
+      bundling: carrelBundling(props),
     });
     this.entryName = props.name;
     this.functionLogGroup = logGroup;

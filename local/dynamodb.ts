@@ -9,7 +9,8 @@ import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { destroyClients, dynamoClient, dynamoDocumentClient, localAwsOptions } from '../lambdas/adapters/aws/clients.js';
+import { destroyClients, localAwsOptions } from '../lambdas/adapters/aws/clients/base.js';
+import { dynamoClient, dynamoDocumentClient } from '../lambdas/adapters/aws/clients/dynamodb.js';
 import { createTable } from '../lambdas/adapters/aws/create-table.js';
 
 type DynaliteFactory = (options?: {

@@ -3,31 +3,37 @@
  * environment, and wraps a handler factory into a Lambda handler. Entry points (entry/*.ts) are one
  * line each on top of this. A bad setting fails the container's start with a message naming it.
  *
- * Workspace adapters (compute, homes, hostnames, provisioner, the compute-event mapping) are built on
- * first use: a function builds only what it touches (a status poll never creates an EC2 client), and
- * building one creates no connection (SDK clients connect on their first request).
+ * This module wires what every function uses (the DynamoDB store and catalog, the KMS signer, OIDC) and
+ * nothing else. Each entry point passes a WorkspaceKit with only the workspace parts its function uses
+ * (aws-parts/*.ts, one module per part): a bundle then holds only those SDK clients, so a status poll's
+ * function carries no EC2, ECS, EFS, Route 53 or Lambda client (cold starts on the researcher's path).
+ *
+ * Workspace adapters are built on first use: a function builds only what it touches, and building one
+ * creates no connection (SDK clients connect on their first request).
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context } from 'aws-lambda';
 import { CarrelError, systemClock, TransientError, type ComputePort, type HomesPort, type HostnamesPort, type Log, type ProvisionerPort } from '../core/index.js';
-import { dynamoDocumentClient, ec2Client, ecsClient, efsClient, iamClient, kmsClient, lambdaClient, route53Client } from '../adapters/aws/clients.js';
-import { ec2InstanceLookup, ec2PublicIpLookup } from '../adapters/aws/compute-event-mapping.js';
+import { dynamoDocumentClient } from '../adapters/aws/clients/dynamodb.js';
+import { kmsClient } from '../adapters/aws/clients/kms.js';
 import { DynamoAnalysisCatalog } from '../adapters/aws/dynamo-catalog.js';
 import { DynamoWorkspaceStore } from '../adapters/aws/dynamo-store.js';
-import { Ec2Compute } from '../adapters/aws/ec2-compute.js';
-import { FargateCompute } from '../adapters/aws/ecs-compute.js';
-import { EfsHomes } from '../adapters/aws/efs-homes.js';
-import { HomeTaskRoles, locationOfArn } from '../adapters/aws/iam-home-roles.js';
 import { KmsSigner } from '../adapters/aws/kms-signer.js';
-import { LambdaProvisioner } from '../adapters/aws/lambda-provisioner.js';
-import { Route53Hostnames } from '../adapters/aws/route53-hostnames.js';
 import { OidcIdentity } from '../adapters/oidc-identity.js';
 import { LocalKeySigner, TokenVerifier, type JwsSigner } from '../adapters/tokens.js';
 import type { AgentTokenVerifier, AppDeps } from './app.js';
-import { ConfigError, loadConfig, type DeskConfig } from './config.js';
+import { ConfigError, loadConfig, type DeskConfig, type WorkspacesConfig } from './config.js';
 import type { ComputeEventSources } from './events.js';
 import { powertoolsLog } from './powertools-log.js';
-import { UnconfiguredCompute, UnconfiguredHomes, UnconfiguredHostnames } from './unconfigured.js';
+import {
+  NotWiredCompute,
+  NotWiredHomes,
+  NotWiredHostnames,
+  NotWiredProvisioner,
+  UnconfiguredCompute,
+  UnconfiguredHomes,
+  UnconfiguredHostnames,
+} from './unconfigured.js';
 
 /** AppDeps plus what only the AWS wiring knows: how raw EC2/ECS events are mapped. */
 export type AwsDeps = AppDeps & { readonly computeEventSources?: ComputeEventSources };
@@ -37,17 +43,28 @@ export interface AwsApp {
   readonly logger: Logger;
 }
 
-/** The SDK client factories the workspace adapters use (clients.ts; a test may pass its own). */
-export interface AwsClients {
-  readonly ec2: typeof ec2Client;
-  readonly ecs: typeof ecsClient;
-  readonly efs: typeof efsClient;
-  readonly route53: typeof route53Client;
-  readonly lambda: typeof lambdaClient;
-  readonly iam: typeof iamClient;
+/** What a workspace part is built from: the validated configuration and the function's log. */
+export interface PartContext {
+  readonly config: DeskConfig;
+  readonly log: Log;
 }
 
-const DEFAULT_CLIENTS: AwsClients = { ec2: ec2Client, ecs: ecsClient, efs: efsClient, route53: route53Client, lambda: lambdaClient, iam: iamClient };
+type Configured<K extends keyof WorkspacesConfig> = NonNullable<WorkspacesConfig[K]>;
+
+/**
+ * How a function builds the workspace parts it uses, each from its configured settings (aws-parts/*.ts:
+ * awsCompute, efsHomes, route53Hostnames, lambdaProvisioner, awsComputeEventSources). A part the deployment
+ * leaves unconfigured is the unconfigured stand-in whatever the kit says; a configured part missing from
+ * the kit is a NotWired stand-in that fails when used (a wiring bug, not a deployment's choice).
+ */
+export interface WorkspaceKit {
+  readonly compute?: (compute: Configured<'compute'>, context: PartContext) => ComputePort;
+  readonly homes?: (homes: Configured<'homes'>, context: PartContext) => HomesPort;
+  readonly hostnames?: (hostnames: Configured<'hostnames'>, context: PartContext) => HostnamesPort;
+  /** The provisioner function's name (EC2 compute only). */
+  readonly provisioner?: (functionName: string, context: PartContext) => ProvisionerPort;
+  readonly computeEventSources?: (compute: Configured<'compute'>, context: PartContext) => ComputeEventSources;
+}
 
 /** The workspace adapters of a deployment, each built on first call. */
 export interface WorkspaceParts {
@@ -56,6 +73,7 @@ export interface WorkspaceParts {
   readonly hostnames: () => HostnamesPort;
   /** EC2 only: Fargate tasks and the local runtime prepare themselves. */
   readonly provisioner: () => ProvisionerPort | undefined;
+  /** Undefined without compute, and in functions that do not map raw events (only compute-events reads it). */
   readonly computeEventSources: () => ComputeEventSources | undefined;
 }
 
@@ -72,49 +90,31 @@ function once<T>(make: () => T): () => T {
 }
 
 /**
- * Compute, homes, hostnames, provisioner and event mapping for `config.workspaces`: EC2 or Fargate compute
- * when COMPUTE_KIND is set, EFS homes when EFS_FILE_SYSTEM_ID is, Route 53 hostnames when HOSTED_ZONE_ID
- * is; the unconfigured stand-ins otherwise (an open then fails with the reason).
+ * Compute, homes, hostnames, provisioner and event mapping for `config.workspaces`, built by `kit`: compute
+ * when COMPUTE_KIND is set, homes when EFS_FILE_SYSTEM_ID is, hostnames when HOSTED_ZONE_ID is; the
+ * unconfigured stand-ins otherwise (an open then fails with the reason).
  */
-export function workspaceParts(config: DeskConfig, log: Log, clients: AwsClients = DEFAULT_CLIENTS): WorkspaceParts {
-  const { compute, homes, hostnames, address, gatePort } = config.workspaces;
-  const { deploymentId } = config;
+export function workspaceParts(config: DeskConfig, log: Log, kit: WorkspaceKit = {}): WorkspaceParts {
+  const { compute, homes, hostnames } = config.workspaces;
+  const context: PartContext = { config, log };
   return {
     compute: once((): ComputePort => {
       if (!compute) return new UnconfiguredCompute();
-      const network = { subnetIds: compute.subnetIds, securityGroupIds: compute.securityGroupIds, sizes: compute.sizes };
-      if (compute.kind === 'ec2') {
-        return new Ec2Compute(clients.ec2(), { deploymentId, launchTemplateId: compute.launchTemplateId, ...network, hibernate: compute.hibernate, log });
-      }
-      return new FargateCompute(clients.ecs(), {
-        deploymentId,
-        clusterArn: compute.clusterArn,
-        taskDefinitionArn: compute.taskDefinitionArn,
-        ...network,
-        assignPublicIp: address === 'public',
-        fileSystemId: compute.fileSystemId,
-        homeRoles: new HomeTaskRoles(clients.iam(), { deploymentId, location: locationOfArn(compute.clusterArn), fileSystemId: compute.fileSystemId, log }),
-        log,
-      });
+      return kit.compute ? kit.compute(compute, context) : new NotWiredCompute();
     }),
-    homes: once((): HomesPort =>
-      homes ? new EfsHomes(clients.efs(), { deploymentId, fileSystemId: homes.fileSystemId, uid: homes.uid, gid: homes.gid, log }) : new UnconfiguredHomes(),
-    ),
-    hostnames: once((): HostnamesPort =>
-      hostnames
-        ? new Route53Hostnames(clients.route53(), { hostedZoneId: hostnames.hostedZoneId, deskDomain: config.deskDomain, ttlSeconds: hostnames.ttlSeconds })
-        : new UnconfiguredHostnames(config.deskDomain),
-    ),
-    provisioner: once(() =>
-      compute?.kind === 'ec2' && compute.provisionerFunctionName ? new LambdaProvisioner(clients.lambda(), compute.provisionerFunctionName) : undefined,
-    ),
-    computeEventSources: once((): ComputeEventSources | undefined => {
-      if (compute?.kind === 'ec2') return { ec2: { lookup: ec2InstanceLookup(() => clients.ec2(), { deploymentId, address, gatePort }) } };
-      if (compute?.kind === 'fargate') {
-        return { ecs: { deploymentId, gatePort, address, ...(address === 'public' ? { publicIp: ec2PublicIpLookup(() => clients.ec2()) } : {}) } };
-      }
-      return undefined;
+    homes: once((): HomesPort => {
+      if (!homes) return new UnconfiguredHomes();
+      return kit.homes ? kit.homes(homes, context) : new NotWiredHomes();
     }),
+    hostnames: once((): HostnamesPort => {
+      if (!hostnames) return new UnconfiguredHostnames(config.deskDomain);
+      return kit.hostnames ? kit.hostnames(hostnames, context) : new NotWiredHostnames(config.deskDomain);
+    }),
+    provisioner: once((): ProvisionerPort | undefined => {
+      if (compute?.kind !== 'ec2' || !compute.provisionerFunctionName) return undefined;
+      return kit.provisioner ? kit.provisioner(compute.provisionerFunctionName, context) : new NotWiredProvisioner();
+    }),
+    computeEventSources: once((): ComputeEventSources | undefined => (compute && kit.computeEventSources ? kit.computeEventSources(compute, context) : undefined)),
   };
 }
 
@@ -133,20 +133,23 @@ export function withWorkspaceParts<T extends object>(parts: WorkspaceParts, deps
 
 let app: AwsApp | undefined;
 
-/** The container's adapters, built on first use from `env` (process.env in Lambda). */
-export function awsApp(env: Readonly<Record<string, string | undefined>> = process.env): AwsApp {
-  app ??= buildAwsApp(loadConfig(env));
+/**
+ * The container's adapters, built on first use from `env` (process.env in Lambda), with the workspace
+ * parts of `kit` (the entry point's: one entry point per container).
+ */
+export function awsApp(kit: WorkspaceKit = {}, env: Readonly<Record<string, string | undefined>> = process.env): AwsApp {
+  app ??= buildAwsApp(loadConfig(env), kit);
   return app;
 }
 
 /** The adapters for `config` (awsApp builds them once per container; tests build their own). */
-export function buildAwsApp(config: DeskConfig, clients: AwsClients = DEFAULT_CLIENTS): AwsApp {
+export function buildAwsApp(config: DeskConfig, kit: WorkspaceKit = {}): AwsApp {
   if (!config.oidc.jwksUrl) throw new ConfigError(["OIDC_JWKS_URL is required on AWS (the identity provider's JWKS endpoint)"]);
   const logger = new Logger({ serviceName: config.serviceName ?? 'carrel-desk', ...(config.logLevel ? { logLevel: config.logLevel as 'INFO' } : {}) });
   const log = powertoolsLog(logger);
   const doc = dynamoDocumentClient();
   const signer: JwsSigner = config.signing.kind === 'kms' ? new KmsSigner(kmsClient(), config.signing.keyId) : new LocalKeySigner(config.signing.pem, 'desk');
-  const parts = workspaceParts(config, log, clients);
+  const parts = workspaceParts(config, log, kit);
   const deps: AwsDeps = withWorkspaceParts(parts, {
     store: new DynamoWorkspaceStore(doc, config.tableName),
     catalog: new DynamoAnalysisCatalog(doc, config.tableName),
@@ -190,10 +193,14 @@ export function lazyVerifier(signer: JwsSigner): AgentTokenVerifier {
 
 /**
  * A Lambda handler from a handler factory. The adapters are built when the module loads (so a bad
- * setting fails the container at once, naming it); the Lambda context goes into every log line.
+ * setting fails the container at once, naming it); the Lambda context goes into every log line. `kit`: the
+ * workspace parts this function uses (none for a function that only reads and writes records).
  */
-export function awsHandler<E, R>(make: (deps: AwsDeps) => (event: E, context?: Context) => Promise<R>): (event: E, context?: Context) => Promise<R> {
-  const { deps, logger } = awsApp();
+export function awsHandler<E, R>(
+  make: (deps: AwsDeps) => (event: E, context?: Context) => Promise<R>,
+  kit: WorkspaceKit = {},
+): (event: E, context?: Context) => Promise<R> {
+  const { deps, logger } = awsApp(kit);
   const handler = make(deps);
   return (event, context) => {
     if (context) logger.addContext(context);

@@ -4,7 +4,7 @@
  * or change something throws, so an open fails visibly with the reason (naming the setting); listings
  * return nothing, which is true: these adapters never created anything.
  */
-import type { ComputePort, HomeRef, HomesPort, HostnamesPort, InstanceView, LaunchRequest, Workspace, WorkspaceKey } from '../core/index.js';
+import type { ComputePort, HomeRef, HomesPort, HostnamesPort, InstanceView, LaunchRequest, ProvisionerPort, Workspace, WorkspaceKey } from '../core/index.js';
 
 export const NOT_CONFIGURED = 'compute is not configured for this deployment';
 
@@ -51,5 +51,59 @@ export class UnconfiguredHostnames implements HostnamesPort {
   }
   async list(): Promise<readonly string[]> {
     return [];
+  }
+}
+
+/**
+ * A part the deployment configures but this Lambda function was not built with (its entry point's
+ * WorkspaceKit leaves it out, so its bundle lacks that SDK client): reaching it is a wiring bug.
+ */
+export class NotWiredError extends Error {
+  constructor(part: string) {
+    super(`${part} is not wired into this function (add it to the WorkspaceKit of its entry point in lambdas/handlers/entry/)`);
+    this.name = 'NotWiredError';
+  }
+}
+
+export class NotWiredCompute implements ComputePort {
+  async launch(): Promise<{ readonly instanceId: string }> {
+    throw new NotWiredError('compute');
+  }
+  async start(): Promise<void> {
+    throw new NotWiredError('compute');
+  }
+  async stop(): Promise<void> {
+    throw new NotWiredError('compute');
+  }
+  async terminate(): Promise<void> {
+    throw new NotWiredError('compute');
+  }
+  async listTagged(): Promise<readonly InstanceView[]> {
+    throw new NotWiredError('compute');
+  }
+}
+
+export class NotWiredHomes implements HomesPort {
+  async ensure(): Promise<HomeRef> {
+    throw new NotWiredError('homes');
+  }
+}
+
+export class NotWiredHostnames implements HostnamesPort {
+  constructor(readonly deskDomain: string) {}
+  async assign(): Promise<void> {
+    throw new NotWiredError('hostnames');
+  }
+  async release(): Promise<void> {
+    throw new NotWiredError('hostnames');
+  }
+  async list(): Promise<readonly string[]> {
+    throw new NotWiredError('hostnames');
+  }
+}
+
+export class NotWiredProvisioner implements ProvisionerPort {
+  async provision(): Promise<void> {
+    throw new NotWiredError('provisioner');
   }
 }

@@ -17,7 +17,8 @@ import { ConsoleHostKeys } from '../../lambdas/adapters/aws/console-host-keys.js
 import { KmsSigner } from '../../lambdas/adapters/aws/kms-signer.js';
 import { SecretsManagerProvisionSecrets } from '../../lambdas/adapters/aws/provisioner-secrets.js';
 import { OidcIdentity } from '../../lambdas/adapters/oidc-identity.js';
-import { lazyVerifier, withWorkspaceParts, workspaceParts, type AwsClients, type AwsDeps } from '../../lambdas/handlers/aws-wiring.js';
+import { lazyVerifier, withWorkspaceParts, workspaceParts, type AwsDeps, type WorkspaceKit } from '../../lambdas/handlers/aws-wiring.js';
+import { allWorkspaceParts } from '../../lambdas/handlers/aws-parts/all.js';
 import { loadConfig, type DeskConfig } from '../../lambdas/handlers/config.js';
 import { loadProvisionerConfig, makeProvisionHandler, type ProvisionAssets, type ProvisionOutcome } from '../../lambdas/handlers/provision.js';
 import type { LocalDynamo } from '../../local/dynamodb.js';
@@ -77,7 +78,7 @@ export class KeptLog implements Log {
 
 export class Deployment {
   readonly config: DeskConfig;
-  private readonly clients: AwsClients;
+  private readonly kit: WorkspaceKit;
 
   constructor(
     readonly kind: ComputeKind,
@@ -87,21 +88,21 @@ export class Deployment {
     readonly log: KeptLog,
   ) {
     this.config = loadConfig(deskEnvironment(kind, world.keyArn));
-    this.clients = {
+    this.kit = allWorkspaceParts({
       ec2: () => world.ec2,
       ecs: () => world.ecs,
       efs: () => world.efs,
       route53: () => world.route53,
       lambda: () => world.lambda,
       iam: () => world.iam,
-    };
+    });
   }
 
   /** One Lambda execution environment's adapters (what `buildAwsApp` builds once per container). */
   container(): AwsDeps {
     const { config, world } = this;
     const log: Log = this.log;
-    const parts = workspaceParts(config, log, this.clients);
+    const parts = workspaceParts(config, log, this.kit);
     if (config.signing.kind !== 'kms') throw new Error('the AWS model signs with KMS');
     const signer = new KmsSigner(world.kms, config.signing.keyId);
     return withWorkspaceParts(parts, {

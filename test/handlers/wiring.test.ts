@@ -13,7 +13,8 @@ import { EfsHomes } from '../../lambdas/adapters/aws/efs-homes.js';
 import { LambdaProvisioner } from '../../lambdas/adapters/aws/lambda-provisioner.js';
 import { Route53Hostnames } from '../../lambdas/adapters/aws/route53-hostnames.js';
 import { LocalKeySigner } from '../../lambdas/adapters/tokens.js';
-import { buildAwsApp, type AwsClients } from '../../lambdas/handlers/aws-wiring.js';
+import { buildAwsApp } from '../../lambdas/handlers/aws-wiring.js';
+import { allWorkspaceParts, type AwsClients } from '../../lambdas/handlers/aws-parts/all.js';
 import { ConfigError, loadConfig } from '../../lambdas/handlers/config.js';
 import { makeComputeEventsHandler } from '../../lambdas/handlers/events.js';
 import { UnconfiguredCompute, UnconfiguredHomes, UnconfiguredHostnames } from '../../lambdas/handlers/unconfigured.js';
@@ -68,7 +69,7 @@ function countingClients() {
     lambda: make('lambda', () => new LambdaClient(config)),
     iam: make('iam', () => new IAMClient(config)),
   };
-  return { clients, made };
+  return { clients: allWorkspaceParts(clients), made };
 }
 
 describe('AWS wiring', () => {

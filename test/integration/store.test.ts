@@ -10,7 +10,8 @@ import { ProvisionedThroughputExceededException, ResourceNotFoundException } fro
 import { mockClient } from 'aws-sdk-client-mock';
 import { TransientError } from '../../lambdas/core/errors.js';
 import type { Workspace, WorkspaceState } from '../../lambdas/core/workspace.js';
-import { destroyClients, dynamoDocumentClient, localAwsOptions } from '../../lambdas/adapters/aws/clients.js';
+import { destroyClients, localAwsOptions } from '../../lambdas/adapters/aws/clients/base.js';
+import { dynamoDocumentClient } from '../../lambdas/adapters/aws/clients/dynamodb.js';
 import { DynamoAnalysisCatalog } from '../../lambdas/adapters/aws/dynamo-catalog.js';
 import { DynamoWorkspaceStore, dueShardOf, workspaceItemKey } from '../../lambdas/adapters/aws/dynamo-store.js';
 import { countOperations, type OperationCounter } from '../../lambdas/adapters/aws/operation-counter.js';

@@ -30,7 +30,7 @@ import { DescribeInstancesCommand, DescribeNetworkInterfacesCommand, type EC2Cli
 import { z } from 'zod';
 import { TransientError } from '../../core/errors.js';
 import type { ComputeEvent } from '../../core/ports.js';
-import { isTransientAwsError } from './clients.js';
+import { isTransientAwsError } from './clients/errors.js';
 import { startedByFor, STOP_REASON, TERMINATE_REASON } from './ecs-compute.js';
 
 export const EC2_STATE_CHANGE = 'EC2 Instance State-change Notification';

@@ -14,7 +14,7 @@
  * the answer is empty.
  */
 import { DescribeInstancesCommand, GetConsoleOutputCommand, type EC2Client } from '@aws-sdk/client-ec2';
-import { rethrowAwsError } from './clients.js';
+import { rethrowAwsError } from './clients/errors.js';
 
 export const FINGERPRINTS_BEGIN = '-----BEGIN SSH HOST KEY FINGERPRINTS-----';
 export const FINGERPRINTS_END = '-----END SSH HOST KEY FINGERPRINTS-----';

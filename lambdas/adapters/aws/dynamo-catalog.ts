@@ -8,7 +8,7 @@
  */
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Analysis, AnalysisCatalog, User } from '../../core/ports.js';
-import { rethrowAwsError } from './clients.js';
+import { rethrowAwsError } from './clients/errors.js';
 
 type Item = Record<string, unknown>;
 

@@ -7,7 +7,7 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient, type PutCommandInput } from '@aws-sdk/lib-dynamodb';
 import type { WorkspaceStore } from '../../core/ports.js';
 import type { Workspace, WorkspaceKey } from '../../core/workspace.js';
-import { rethrowAwsError } from './clients.js';
+import { rethrowAwsError } from './clients/errors.js';
 import { DUE_SHARDS, TABLE_SCHEMA } from './table-schema.js';
 
 type Item = Record<string, unknown>;

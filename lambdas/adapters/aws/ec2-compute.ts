@@ -26,7 +26,7 @@ import {
 import { CarrelError, TransientError } from '../../core/errors.js';
 import type { ComputePort, InstanceView, LaunchRequest, Log } from '../../core/ports.js';
 import type { Workspace } from '../../core/workspace.js';
-import { isTransientAwsError } from './clients.js';
+import { isTransientAwsError } from './clients/errors.js';
 import { sizeOf, type WorkspaceSizes } from './workspace-sizes.js';
 
 /** A compute call failed in a way that retrying will not fix (configuration, permissions, a bad request). */

@@ -19,7 +19,7 @@ import {
 import { CarrelError, TransientError, ValidationError } from '../../core/errors.js';
 import { silentLog, type HomeRef, type HomesPort, type Log } from '../../core/ports.js';
 import type { WorkspaceKey } from '../../core/workspace.js';
-import { isTransientAwsError } from './clients.js';
+import { isTransientAwsError } from './clients/errors.js';
 
 /** A home could not be created, and retrying will not help (limits, configuration, permissions). */
 export class HomeError extends CarrelError {}

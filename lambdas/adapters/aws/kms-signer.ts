@@ -18,7 +18,7 @@ import {
 } from '@aws-sdk/client-kms';
 import { CarrelError, TransientError } from '../../core/errors.js';
 import type { JwsSigner } from '../tokens.js';
-import { isTransientAwsError } from './clients.js';
+import { isTransientAwsError } from './clients/errors.js';
 
 /** Bytes of each of r and s for P-256. */
 const COORDINATE_BYTES = 32;
@@ -34,7 +34,7 @@ export class KmsSigner implements JwsSigner {
   private publicKey?: Promise<string>;
 
   /**
-   * @param kms a KMS client (created once per container, see clients.ts)
+   * @param kms a KMS client (created once per container, see clients/kms.ts)
    * @param key the key id, key ARN, alias name or alias ARN that KMS calls use
    */
   constructor(

@@ -12,7 +12,7 @@ import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import { CarrelError, TransientError } from '../../core/errors.js';
 import type { ProvisionerPort } from '../../core/ports.js';
 import type { Workspace } from '../../core/workspace.js';
-import { isTransientAwsError } from './clients.js';
+import { isTransientAwsError } from './clients/errors.js';
 
 /** What the provisioner Lambda receives. */
 export interface ProvisionRequest {

@@ -7,7 +7,7 @@
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
 import { CarrelError } from '../../core/errors.js';
-import { rethrowAwsError } from './clients.js';
+import { rethrowAwsError } from './clients/errors.js';
 
 export interface GateCertificate {
   /** PEM, leaf first (a full chain is fine). */

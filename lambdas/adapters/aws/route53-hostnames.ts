@@ -25,7 +25,7 @@ import {
 } from '@aws-sdk/client-route-53';
 import { CarrelError, TransientError } from '../../core/errors.js';
 import type { HostnamesPort } from '../../core/ports.js';
-import { rethrowAwsError } from './clients.js';
+import { rethrowAwsError } from './clients/errors.js';
 
 export interface Route53HostnamesOptions {
   /** The hosted zone of the desk domain (with or without the `/hostedzone/` prefix). */

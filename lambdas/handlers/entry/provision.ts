@@ -2,7 +2,7 @@
  * Lambda entry point: the provisioner (asynchronous invocation `{ analysisId, userId, generation }`, from
  * LambdaProvisioner). Runs in the VPC, next to the workspaces. See docs/contracts.md ("The provisioner").
  *
- * Wiring: the desk's adapters (awsApp: store, homes, hostnames, compute, KMS signer, config) plus the
+ * Wiring: the desk's adapters (awsApp: store, EFS homes, Route 53 hostnames, EC2 compute, KMS signer, config) plus the
  * provisioner's own settings (loadProvisionerConfig), Secrets Manager for its two secrets, EC2 for the
  * console output (and, for public workspaces, the private address), and node-ssh. provision.sh, gate.mjs
  * and template/ are read from PROVISION_ASSETS_DIR (default: this bundle's folder, where
@@ -11,11 +11,15 @@
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Context } from 'aws-lambda';
-import { ec2Client, secretsManagerClient } from '../../adapters/aws/clients.js';
+import { ec2Client } from '../../adapters/aws/clients/ec2.js';
+import { secretsManagerClient } from '../../adapters/aws/clients/secrets-manager.js';
 import { ConsoleHostKeys, describeWorkspaceInstance, HOME_TAG, type WorkspaceInstanceFacts } from '../../adapters/aws/console-host-keys.js';
 import { SecretsManagerProvisionSecrets } from '../../adapters/aws/provisioner-secrets.js';
 import { SshProvisioning } from '../../adapters/ssh-provisioning.js';
 import { awsApp } from '../aws-wiring.js';
+import { ec2Compute } from '../aws-parts/ec2-compute.js';
+import { efsHomes } from '../aws-parts/homes.js';
+import { route53Hostnames } from '../aws-parts/hostnames.js';
 import { loadProvisionAssets, loadProvisionerConfig, makeProvisionHandler, type ProvisionAssets } from '../provision.js';
 
 function once<T>(load: () => Promise<T>): () => Promise<T> {
@@ -29,7 +33,8 @@ function once<T>(load: () => Promise<T>): () => Promise<T> {
   };
 }
 
-const { deps, logger } = awsApp();
+// EC2 only (the provisioner exists for EC2 compute); reporting may fail a workspace, which cleans up.
+const { deps, logger } = awsApp({ compute: ec2Compute(), homes: efsHomes(), hostnames: route53Hostnames() });
 const provisioner = loadProvisionerConfig();
 const ec2 = ec2Client();
 const assetsDir = provisioner.assetsDir ?? dirname(fileURLToPath(import.meta.url));
