@@ -11,7 +11,7 @@ import { ConflictError } from '../../core/errors.js';
 import type { AuditEntry } from '../../core/runs/audit.js';
 import type { AuditLog, RunStore } from '../../core/runs/ports.js';
 import type { Run, RunKey } from '../../core/runs/run.js';
-import { rethrowAwsError } from './clients.js';
+import { rethrowAwsError } from './clients/errors.js';
 import { TABLE_SCHEMA } from './table-schema.js';
 import { workspacePk } from './dynamo-store.js';
 
