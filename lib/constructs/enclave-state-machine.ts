@@ -1,0 +1,204 @@
+/**
+ * The enclave state machine, defined once: AWS deploys it, and the local runtime runs the very same
+ * synthesized definition (local/enclave/). JSONPath only (local execution ignores JSONata and variables).
+ *
+ *   VerifyArchive → RequestCodeReview (task token) → CodeDecision
+ *     approved → MarkBuilding → BuildImage (CodeBuild .sync) → MarkRunning → RunInEnclave (ECS .sync)
+ *       → CollectOutputs → CheckDisclosure → RequestOutputReview (task token) → OutputDecision
+ *         approved → Release → Released
+ *         else     → Withhold → Withheld
+ *     else → Reject → Rejected
+ *   any task fails (Catch States.ALL, after its Retry) → FailRun (records + notifies) → Failed
+ *
+ * Every Lambda task's payload is a core `StepInput` (lambdas/core/runs/steps.ts): `step` plus the run's
+ * key. The run record holds the state; the execution's JSON carries only the key, the review outcomes,
+ * the run's exit code and, on failure, the error. Task timeouts come from the same `RunPolicy` the
+ * record's deadlines use.
+ */
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as codebuild from 'aws-cdk-lib/aws-codebuild';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { Construct } from 'constructs';
+import { DEFAULT_RUN_POLICY, type RunPolicy } from '../../lambdas/core/runs/policy.js';
+import type { EnclaveStep } from '../../lambdas/core/runs/steps.js';
+
+/** Errors a Lambda step throws when a retry may help (core TransientError, a lost conditional write). */
+export const TRANSIENT_STEP_ERRORS = ['TransientError', 'ConcurrentUpdateError'] as const;
+/**
+ * Service errors of the .sync integrations worth retrying (capacity, throttling), as Step Functions names
+ * them (`<Service>.<Exception>`). A failed build or a crashed run is not among them: retrying would not help.
+ */
+export const TRANSIENT_BUILD_ERRORS = ['CodeBuild.AccountLimitExceededException', 'CodeBuild.ThrottlingException'] as const;
+export const TRANSIENT_RUN_ERRORS = ['ECS.AmazonECSException', 'ECS.ServerException', 'ECS.LimitExceededException', 'ECS.ThrottlingException'] as const;
+
+/** Timeout of the quick Lambda steps (verify, advance, release, finish). */
+export const STEP_TIMEOUT = Duration.minutes(5);
+/** Lambda's own ceiling: collect and check get their policy deadline, capped here. */
+const LAMBDA_MAX = Duration.minutes(15);
+
+export interface EnclaveStateMachineProps {
+  /** Names the state machine and its log group. */
+  readonly deploymentId: string;
+  /** The function behind each Lambda step (one function may serve several steps). */
+  readonly steps: Readonly<Record<EnclaveStep, lambda.IFunction>>;
+  /** Builds the run image from the approved archive (environment: RUN_ID, ANALYSIS_ID). */
+  readonly buildProject: codebuild.IProject;
+  /** Where the run executes. */
+  readonly cluster: ecs.ICluster;
+  /** The run's Fargate task: one container, whose exit code is the run's. */
+  readonly runTask: ecs.FargateTaskDefinition;
+  readonly runContainer: ecs.ContainerDefinition;
+  /** Isolated subnets (no route out) for the run. */
+  readonly runSubnets: ec2.SubnetSelection;
+  /** Security groups of the run (no egress). */
+  readonly runSecurityGroups: readonly ec2.ISecurityGroup[];
+  /** Deadlines become task timeouts. @default DEFAULT_RUN_POLICY */
+  readonly policy?: RunPolicy;
+  /** Retention of the execution log. @default logs.RetentionDays.ONE_YEAR */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+const seconds = (ms: number) => Duration.seconds(Math.ceil(ms / 1000));
+
+export class EnclaveStateMachine extends Construct {
+  readonly stateMachine: sfn.StateMachine;
+  readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: EnclaveStateMachineProps) {
+    super(scope, id);
+    const policy = props.policy ?? DEFAULT_RUN_POLICY;
+    const key = { analysisId: sfn.JsonPath.stringAt('$.analysisId'), runId: sfn.JsonPath.stringAt('$.runId') };
+
+    const failed = new sfn.Fail(this, 'Failed', { error: 'RunFailed', cause: 'The run failed; the researcher was notified' });
+    // Reached only if recording the failure itself keeps failing: the execution's own failure is then the signal.
+    const failedUnnotified = new sfn.Fail(this, 'FailedUnnotified', { error: 'RunFailedUnnotified', cause: 'The run failed and the failure could not be recorded' });
+
+    const lambdaStep = (name: string, step: EnclaveStep, extra: Record<string, unknown>, timeout: Duration, options: Partial<tasks.LambdaInvokeProps> = {}) => {
+      const task = new tasks.LambdaInvoke(this, name, {
+        lambdaFunction: props.steps[step],
+        payload: sfn.TaskInput.fromObject({ step, ...key, ...extra }),
+        resultPath: sfn.JsonPath.DISCARD,
+        taskTimeout: sfn.Timeout.duration(timeout),
+        retryOnServiceExceptions: true,
+        ...options,
+      });
+      task.addRetry({ errors: [...TRANSIENT_STEP_ERRORS], interval: Duration.seconds(2), maxAttempts: 4, backoffRate: 2, jitterStrategy: sfn.JitterType.FULL });
+      return task;
+    };
+
+    const failRun = lambdaStep('FailRun', 'finish', { outcome: 'failed', error: sfn.JsonPath.objectAt('$.error') }, STEP_TIMEOUT);
+    failRun.addCatch(failedUnnotified, { errors: [sfn.Errors.ALL], resultPath: '$.finishError' });
+    failRun.next(failed);
+    const catchAll = <T extends sfn.TaskStateBase>(task: T): T => {
+      task.addCatch(failRun, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
+      return task;
+    };
+
+    const reviewStep = (name: string, review: 'code-review' | 'output-review', resultPath: string) =>
+      catchAll(
+        lambdaStep(name, 'request-review', { review, taskToken: sfn.JsonPath.taskToken }, seconds(policy.deadlines[review]), {
+          integrationPattern: sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+          // The decision completes the step with `{ outcome, step }`.
+          resultPath,
+        }),
+      );
+
+    const verify = catchAll(lambdaStep('VerifyArchive', 'verify-archive', {}, STEP_TIMEOUT));
+    const codeReview = reviewStep('RequestCodeReview', 'code-review', '$.codeReview');
+    const markBuilding = catchAll(lambdaStep('MarkBuilding', 'advance', { to: 'building' }, STEP_TIMEOUT));
+
+    const environment = { RUN_ID: sfn.JsonPath.stringAt('$.runId'), ANALYSIS_ID: sfn.JsonPath.stringAt('$.analysisId') };
+    const build = catchAll(
+      new tasks.CodeBuildStartBuild(this, 'BuildImage', {
+        project: props.buildProject,
+        integrationPattern: sfn.IntegrationPattern.RUN_JOB,
+        environmentVariablesOverride: Object.fromEntries(
+          Object.entries(environment).map(([name, value]) => [name, { type: codebuild.BuildEnvironmentVariableType.PLAINTEXT, value }]),
+        ),
+        resultPath: sfn.JsonPath.DISCARD,
+        taskTimeout: sfn.Timeout.duration(seconds(policy.deadlines.building)),
+      }),
+    );
+    build.addRetry({ errors: [...TRANSIENT_BUILD_ERRORS], interval: Duration.seconds(30), maxAttempts: 3, backoffRate: 2, jitterStrategy: sfn.JitterType.FULL });
+
+    const markRunning = catchAll(lambdaStep('MarkRunning', 'advance', { to: 'running' }, STEP_TIMEOUT));
+    const run = catchAll(
+      new tasks.EcsRunTask(this, 'RunInEnclave', {
+        integrationPattern: sfn.IntegrationPattern.RUN_JOB,
+        cluster: props.cluster,
+        taskDefinition: props.runTask,
+        launchTarget: new tasks.EcsFargateLaunchTarget({ platformVersion: ecs.FargatePlatformVersion.LATEST }),
+        subnets: props.runSubnets,
+        securityGroups: [...props.runSecurityGroups],
+        assignPublicIp: false,
+        containerOverrides: [
+          {
+            containerDefinition: props.runContainer,
+            environment: Object.entries(environment).map(([name, value]) => ({ name, value })),
+          },
+        ],
+        // A stopped task is a finished .sync step whatever its exit code: collect decides on the code.
+        resultSelector: { 'exitCode.$': '$.Containers[0].ExitCode' },
+        resultPath: '$.run',
+        taskTimeout: sfn.Timeout.duration(seconds(policy.deadlines.running)),
+      }),
+    );
+    run.addRetry({ errors: [...TRANSIENT_RUN_ERRORS], interval: Duration.seconds(30), maxAttempts: 3, backoffRate: 2, jitterStrategy: sfn.JitterType.FULL });
+
+    const capped = (ms: number) => (ms > LAMBDA_MAX.toMilliseconds() ? LAMBDA_MAX : seconds(ms));
+    const collect = catchAll(lambdaStep('CollectOutputs', 'collect-outputs', { exitCode: sfn.JsonPath.numberAt('$.run.exitCode') }, capped(policy.deadlines.collecting)));
+    const check = catchAll(lambdaStep('CheckDisclosure', 'check-disclosure', {}, capped(policy.deadlines.checking)));
+    const outputReview = reviewStep('RequestOutputReview', 'output-review', '$.outputReview');
+    const release = catchAll(lambdaStep('Release', 'release', {}, STEP_TIMEOUT));
+    const withhold = catchAll(lambdaStep('Withhold', 'finish', { outcome: 'withheld' }, STEP_TIMEOUT));
+    const reject = catchAll(lambdaStep('Reject', 'finish', { outcome: 'rejected' }, STEP_TIMEOUT));
+
+    // Anything but an explicit approval is treated as a rejection: nothing runs or leaves without one.
+    const approved = (path: string) => sfn.Condition.stringEquals(path, 'approved');
+    const definition = verify
+      .next(codeReview)
+      .next(
+        new sfn.Choice(this, 'CodeDecision')
+          .when(
+            approved('$.codeReview.outcome'),
+            markBuilding
+              .next(build)
+              .next(markRunning)
+              .next(run)
+              .next(collect)
+              .next(check)
+              .next(outputReview)
+              .next(
+                new sfn.Choice(this, 'OutputDecision')
+                  .when(approved('$.outputReview.outcome'), release.next(new sfn.Succeed(this, 'Released')))
+                  .otherwise(withhold.next(new sfn.Succeed(this, 'Withheld'))),
+              ),
+          )
+          .otherwise(reject.next(new sfn.Succeed(this, 'Rejected'))),
+      );
+
+    this.logGroup = new logs.LogGroup(this, 'Log', {
+      logGroupName: `/aws/vendedlogs/states/carrel-${props.deploymentId}-enclave`,
+      retention: props.logRetention ?? logs.RetentionDays.ONE_YEAR,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    const total = Object.values(policy.deadlines).reduce((sum, ms) => sum + ms, 0);
+    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      stateMachineName: `carrel-${props.deploymentId}-enclave`,
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      definitionBody: sfn.DefinitionBody.fromChainable(definition),
+      comment: 'carrel enclave run: code review, build, run, collect, checks, output review, release',
+      // Every state has its own timeout; this is the backstop (the sum of every deadline, plus an hour).
+      timeout: Duration.millis(total + 3_600_000),
+      tracingEnabled: true,
+      // Execution data holds only run keys, outcomes and error messages, never secrets or file contents.
+      logs: { destination: this.logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
+    });
+  }
+}

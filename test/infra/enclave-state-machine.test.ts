@@ -1,0 +1,153 @@
+/**
+ * The enclave state machine as synthesized from its one construct: a valid ASL definition (asl-validator),
+ * JSONPath only, every Task with Retry, Catch States.ALL and TimeoutSeconds, every terminal state reached
+ * only after a notifying step, timeouts from the run policy, and the least-privilege role.
+ */
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { before, describe, it } from 'node:test';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { DEFAULT_RUN_POLICY } from '../../lambdas/core/runs/policy.js';
+import { ENCLAVE_STEPS } from '../../lambdas/core/runs/steps.js';
+import { enclaveStack, localFunctionArn, resolvedDefinition } from '../../local/enclave/definition.js';
+
+const aslValidator = createRequire(import.meta.url)('asl-validator') as (
+  definition: unknown,
+  options?: { checkPaths?: boolean; checkArn?: boolean },
+) => { isValid: boolean; errorsText: (separator?: string) => string };
+
+type State = {
+  Type: string;
+  Resource?: string;
+  Next?: string;
+  End?: boolean;
+  Default?: string;
+  Choices?: { Next: string }[];
+  Catch?: { ErrorEquals: string[]; Next: string }[];
+  Retry?: { ErrorEquals: string[] }[];
+  TimeoutSeconds?: number;
+  Parameters?: { Payload?: { step?: string } };
+  [other: string]: unknown;
+};
+type Definition = { StartAt: string; States: Record<string, State>; [other: string]: unknown };
+
+let template: Template;
+let definition: Definition;
+
+before(() => {
+  template = Template.fromStack(enclaveStack().stack);
+  definition = resolvedDefinition(template) as Definition;
+});
+
+const tasks = () => Object.entries(definition.States).filter(([, s]) => s.Type === 'Task');
+const edges = (s: State) => [s.Next, s.Default, ...(s.Choices ?? []).map((c) => c.Next), ...(s.Catch ?? []).map((c) => c.Next)].filter((n): n is string => !!n);
+
+describe('enclave state machine definition', () => {
+  it('is valid ASL (asl-validator, with ARN and path checks)', () => {
+    // Act
+    const result = aslValidator(structuredClone(definition), { checkArn: true, checkPaths: true });
+    // Assess
+    assert.equal(result.isValid, true, result.errorsText('\n'));
+  });
+
+  it('is JSONPath only: no JSONata, no variables', () => {
+    const text = JSON.stringify(definition);
+    assert.equal(definition.QueryLanguage, undefined);
+    for (const field of ['"QueryLanguage"', '"Assign"', '"Arguments"', '"Output"', '{%']) assert.equal(text.includes(field), false, field);
+  });
+
+  it('every Task has a Retry, a Catch of States.ALL and a TimeoutSeconds', () => {
+    // Prepare
+    const all = tasks();
+    // Assess
+    assert.equal(all.length, 13);
+    for (const [name, state] of all) {
+      assert.ok((state.Retry ?? []).length > 0, `${name} has no Retry`);
+      assert.ok((state.Catch ?? []).some((c) => c.ErrorEquals.includes('States.ALL')), `${name} does not catch States.ALL`);
+      assert.ok(Number.isInteger(state.TimeoutSeconds) && state.TimeoutSeconds! > 0, `${name} has no TimeoutSeconds`);
+    }
+  });
+
+  it('retries only what is transient: never States.ALL or States.TaskFailed', () => {
+    for (const [name, state] of tasks()) {
+      for (const retrier of state.Retry!) {
+        assert.equal(retrier.ErrorEquals.some((e) => e === 'States.ALL' || e === 'States.TaskFailed'), false, name);
+      }
+    }
+  });
+
+  it('every path ends in a terminal state, reached only through a step that records and notifies', () => {
+    // Prepare: who leads into each state
+    const into = new Map<string, string[]>();
+    for (const [name, state] of Object.entries(definition.States)) for (const next of edges(state)) into.set(next, [...(into.get(next) ?? []), name]);
+    const terminals = Object.entries(definition.States).filter(([, s]) => s.Type === 'Succeed' || s.Type === 'Fail' || s.End);
+    // Assess
+    assert.deepEqual(terminals.map(([n]) => n).sort(), ['Failed', 'FailedUnnotified', 'Rejected', 'Released', 'Withheld']);
+    for (const [name] of terminals) {
+      for (const from of into.get(name) ?? []) {
+        const step = definition.States[from]!.Parameters?.Payload?.step;
+        assert.ok(step === 'finish' || step === 'release', `${name} is reached from ${from}, which notifies nobody`);
+      }
+    }
+    // Only the failure step's own Catch skips the notification (nothing is left to notify with).
+    assert.deepEqual(into.get('FailedUnnotified'), ['FailRun']);
+    // Every non-terminal state leads somewhere, and every state is reachable from StartAt.
+    const seen = new Set<string>();
+    const walk = (n: string) => {
+      if (seen.has(n)) return;
+      seen.add(n);
+      edges(definition.States[n]!).forEach(walk);
+    };
+    walk(definition.StartAt);
+    assert.equal(seen.size, Object.keys(definition.States).length);
+  });
+
+  it('waits for reviewers with a task token, for as long as the policy allows', () => {
+    for (const [name, review] of [['RequestCodeReview', 'code-review'], ['RequestOutputReview', 'output-review']] as const) {
+      const state = definition.States[name]!;
+      assert.equal(state.Resource, 'arn:aws:states:::lambda:invoke.waitForTaskToken');
+      assert.deepEqual((state.Parameters!.Payload as Record<string, unknown>)['taskToken.$'], '$$.Task.Token');
+      assert.equal(state.TimeoutSeconds, DEFAULT_RUN_POLICY.deadlines[review] / 1000);
+    }
+  });
+
+  it('task timeouts follow the run policy', () => {
+    // Prepare
+    const policy = { ...DEFAULT_RUN_POLICY, deadlines: { ...DEFAULT_RUN_POLICY.deadlines, 'code-review': 3_600_000, running: 600_000 } };
+    // Act
+    const custom = resolvedDefinition(Template.fromStack(enclaveStack(policy).stack)) as Definition;
+    // Assess
+    assert.equal(custom.States.RequestCodeReview!.TimeoutSeconds, 3600);
+    assert.equal(custom.States.RunInEnclave!.TimeoutSeconds, 600);
+    assert.equal(custom.States.BuildImage!.TimeoutSeconds, 3600);
+  });
+
+  it('builds with CodeBuild and runs on Fargate without a public IP, both as .sync jobs', () => {
+    assert.equal(definition.States.BuildImage!.Resource, 'arn:aws:states:::codebuild:startBuild.sync');
+    const run = definition.States.RunInEnclave!;
+    assert.equal(run.Resource, 'arn:aws:states:::ecs:runTask.sync');
+    const network = (run.Parameters as unknown as { NetworkConfiguration: { AwsvpcConfiguration: Record<string, unknown> } }).NetworkConfiguration.AwsvpcConfiguration;
+    assert.notEqual(network.AssignPublicIp, 'ENABLED');
+  });
+});
+
+describe('enclave state machine resources', () => {
+  it('logs every execution event and traces with X-Ray', () => {
+    template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      StateMachineType: 'STANDARD',
+      TracingConfiguration: { Enabled: true },
+      LoggingConfiguration: Match.objectLike({ Level: 'ALL' }),
+    });
+  });
+
+  it('its role may invoke exactly the step functions, and has no wildcard action', () => {
+    // Prepare
+    const policies = Object.values(template.findResources('AWS::IAM::Policy'));
+    const statements = policies.flatMap((p) => (p as { Properties: { PolicyDocument: { Statement: { Action: string | string[]; Resource: unknown }[] } } }).Properties.PolicyDocument.Statement);
+    const invoke = statements.filter((s) => [s.Action].flat().includes('lambda:InvokeFunction'));
+    const invoked = new Set(invoke.flatMap((s) => [s.Resource].flat()).filter((r): r is string => typeof r === 'string' && !r.endsWith(':*')));
+    // Assess
+    assert.deepEqual([...invoked].sort(), ENCLAVE_STEPS.map(localFunctionArn).sort());
+    for (const s of statements) for (const action of [s.Action].flat()) assert.ok(action !== '*' && !action.endsWith(':*'), `wildcard action ${action}`);
+  });
+});
