@@ -42,9 +42,9 @@ export class HostnameError extends CarrelError {}
 const WORKSPACE_LABEL = /^ws-[a-z0-9]{16}$/;
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 /** Route 53 answers a DELETE of a record that is not there (any more) with this InvalidChangeBatch message. */
-const NOT_FOUND = /but it was not found/i;
+export const NOT_FOUND = /but it was not found/i;
 /** ... and a DELETE whose values no longer match (someone UPSERTed in between) with this one. */
-const VALUES_CHANGED = /values provided do not match the current values/i;
+export const VALUES_CHANGED = /values provided do not match the current values/i;
 const RELEASE_ATTEMPTS = 3;
 const ROUTE53_TRANSIENT = new Set(['Throttling', 'ThrottlingException', 'PriorRequestNotComplete']);
 
@@ -121,16 +121,8 @@ export class Route53Hostnames implements HostnamesPort {
     await this.send(what, () => this.route53.send(new ChangeResourceRecordSetsCommand(input)));
   }
 
-  private async send<T>(what: string, run: () => Promise<T>): Promise<T> {
-    try {
-      return await run();
-    } catch (error) {
-      const name = error && typeof error === 'object' ? (error as { name?: string }).name : undefined;
-      if (name && ROUTE53_TRANSIENT.has(name)) {
-        throw new TransientError(`${what} failed for now: ${(error as Error).message}`, { cause: error });
-      }
-      rethrowAwsError(error, what);
-    }
+  private send<T>(what: string, run: () => Promise<T>): Promise<T> {
+    return route53Send(what, run);
   }
 
   /** `hostname.` (the record name), after checking it is a workspace name in the desk domain. */
@@ -151,7 +143,21 @@ function ipOf(address: string): string {
   return ip;
 }
 
-function invalidChangeMessages(error: unknown): readonly string[] {
+/** Run a Route 53 call; throttling, PriorRequestNotComplete, 5xx and timeouts become TransientError. */
+export async function route53Send<T>(what: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    const name = error && typeof error === 'object' ? (error as { name?: string }).name : undefined;
+    if (name && ROUTE53_TRANSIENT.has(name)) {
+      throw new TransientError(`${what} failed for now: ${(error as Error).message}`, { cause: error });
+    }
+    rethrowAwsError(error, what);
+  }
+}
+
+/** The reasons of an InvalidChangeBatch (none for any other error). */
+export function invalidChangeMessages(error: unknown): readonly string[] {
   if (!error || typeof error !== 'object' || (error as { name?: string }).name !== 'InvalidChangeBatch') return [];
   const e = error as { messages?: string[]; message?: string };
   return [...(e.messages ?? []), e.message ?? ''];
