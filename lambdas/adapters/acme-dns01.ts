@@ -111,7 +111,8 @@ function certificateOf(chain: string, privateKey: string): IssuedCertificate {
   }
 }
 
-function mapAcmeError(error: unknown, name: string, directoryUrl: string): Error {
+/** ACME failures as carrel errors (exported for tests: acme-client itself retries a network error for over a minute). */
+export function mapAcmeError(error: unknown, name: string, directoryUrl: string): Error {
   if (error instanceof CarrelError) return error;
   const e = (error ?? {}) as { code?: string; isAxiosError?: boolean; response?: unknown; message?: string };
   const message = e.message ?? String(error);
