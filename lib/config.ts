@@ -143,6 +143,21 @@ const carrelConfigBase = z
     gatePort: port.default(443),
     /** TTL of `ws-*` records. */
     hostnameTtlSeconds: wholeSeconds(60, 10),
+    /**
+     * With workspaces: the gates' `*.<deskDomain>` certificate, issued at deploy and renewed daily with ACME DNS-01
+     * on `hostedZone` (lib/constructs/gate-certificate-renewal.ts).
+     */
+    gateCertificate: z
+      .object({
+        /** The ACME CA. Let's Encrypt production by default; its staging directory to try a deployment. */
+        acmeDirectoryUrl: httpsUrl.default('https://acme-v02.api.letsencrypt.org/directory'),
+        /** Contact address of the ACME account (the CA may write about problems with it). */
+        contactEmail: z.email({ error: 'must be an email address' }).optional(),
+        /** Renew when the certificate expires within this many days. */
+        renewBeforeDays: z.number().int({ error: 'must be a whole number of days' }).min(1, { error: 'must be at least 1' }).max(60, { error: 'must be at most 60' }).default(30),
+      })
+      .strict()
+      .prefault({}),
     /** Homes: one EFS file system, an access point per analysis and researcher. */
     homes: z
       .object({

@@ -12,6 +12,7 @@ import { DeskApi } from './constructs/desk-api.js';
 import { DeskFunctions, deskEnvironment } from './constructs/desk-functions.js';
 import { DeskSchedules } from './constructs/desk-schedules.js';
 import { DeskSite } from './constructs/desk-site.js';
+import { GateCertificateRenewal } from './constructs/gate-certificate-renewal.js';
 import { FargateWorkspaces } from './constructs/workspace-compute.js';
 import type { WorkspaceHomes } from './constructs/workspace-homes.js';
 import type { WorkspaceNetwork } from './constructs/workspace-network.js';
@@ -32,6 +33,8 @@ export interface StatelessStackProps extends StackProps {
 export class StatelessStack extends Stack {
   /** AWS workspaces (compute, zone, certificate, provisioner); absent with `computeKind: none`. */
   readonly workspaces?: Workspaces;
+  /** With workspaces: the ACME DNS-01 renewal of the gates' certificate (daily and at deploy). */
+  readonly gateCertificateRenewal?: GateCertificateRenewal;
   readonly functions: DeskFunctions;
   readonly api: DeskApi;
   readonly site: DeskSite;
@@ -54,6 +57,18 @@ export class StatelessStack extends Stack {
         signingKey: props.signingKey,
         deskEnvironment: deskEnvironment(config, props.table.tableName, props.signingKey.keyArn),
         logRetention,
+        entryDir: props.entryDir,
+      });
+      this.gateCertificateRenewal = new GateCertificateRenewal(this, 'GateCertificateRenewal', {
+        deploymentId: config.deploymentId,
+        deskDomain: config.deskDomain,
+        zone: this.workspaces.zone,
+        certificateSecret: this.workspaces.certificateSecret,
+        acmeDirectoryUrl: config.gateCertificate.acmeDirectoryUrl,
+        contactEmail: config.gateCertificate.contactEmail,
+        renewBeforeDays: config.gateCertificate.renewBeforeDays,
+        logRetention,
+        logLevel: config.logLevel,
         entryDir: props.entryDir,
       });
     }
@@ -103,7 +118,7 @@ export class StatelessStack extends Stack {
     new CfnOutput(this, 'ApiEndpoint', { value: this.api.httpApi.apiEndpoint });
     if (this.workspaces) {
       new CfnOutput(this, 'GateCertificateSecretArn', {
-        description: 'Write the gates\' certificate here: {"certificate": PEM (chain) for *.<deskDomain>, "privateKey": PEM, "expiresAt": ISO date}',
+        description: 'The gates\' certificate {"certificate": PEM chain for *.<deskDomain>, "privateKey": PEM, "expiresAt": ISO date}, renewed daily with ACME DNS-01',
         value: this.workspaces.certificateSecret.secretArn,
       });
     }
