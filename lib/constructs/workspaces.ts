@@ -5,9 +5,8 @@
  * exactly the IAM statements of the capabilities it uses.
  *
  * The gate certificate (`*.<desk domain>`, secret `{certificate, privateKey, expiresAt}`) is issued and
- * renewed with ACME DNS-01 on the hosted zone (acme-client): a scheduled renewal function that writes this
- * secret is a follow-up; until it exists an operator writes it once (any CA's certificate for the wildcard
- * name will do). The provisioner installs it on EC2 workspaces; Fargate injects it into the gate container.
+ * renewed with ACME DNS-01 on the hosted zone by GateCertificateRenewal (gate-certificate-renewal.ts, at
+ * deploy and daily). The provisioner installs it on EC2 workspaces; Fargate injects it into the gate container.
  */
 import { CustomResource, Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -56,7 +55,7 @@ export interface WorkspacesProps {
 export class Workspaces extends Construct {
   readonly compute: WorkspaceCompute;
   readonly zone: route53.IHostedZone;
-  /** `{certificate, privateKey, expiresAt}` of `*.<desk domain>` for the gates (written by an operator; ACME renewal is a follow-up). */
+  /** `{certificate, privateKey, expiresAt}` of `*.<desk domain>` for the gates (written at deploy and renewed daily by GateCertificateRenewal). */
   readonly certificateSecret: secretsmanager.Secret;
   /** EC2: the provisioner's SSH private key (written at deploy by the key custom resource). */
   readonly sshKeySecret?: secretsmanager.Secret;
@@ -79,7 +78,7 @@ export class Workspaces extends Construct {
     });
 
     this.certificateSecret = new secretsmanager.Secret(this, 'GateCertificate', {
-      description: `carrel ${config.deploymentId}: TLS certificate and key of *.${config.deskDomain} for workspace gates ({certificate, privateKey, expiresAt}); written by an operator (automatic ACME DNS-01 renewal is a follow-up)`,
+      description: `carrel ${config.deploymentId}: TLS certificate and key of *.${config.deskDomain} for workspace gates ({certificate, privateKey, expiresAt}); issued and renewed with ACME DNS-01`,
       // A placeholder until the certificate is issued: no key material in the template.
       generateSecretString: {
         secretStringTemplate: JSON.stringify({ certificate: '', privateKey: '', expiresAt: '' }),
@@ -89,7 +88,7 @@ export class Workspaces extends Construct {
     Validations.of(this.certificateSecret).acknowledge({
       id: 'AwsSolutions-SMG4',
       reason:
-        'The secret carries an issued certificate and its key, replaced before expiresAt by a new certificate from the CA (today by an operator; automatic ACME DNS-01 renewal on the hosted zone is a documented follow-up); a Secrets Manager rotation Lambda cannot issue a certificate.',
+        'The secret carries an issued certificate and its key, replaced before expiresAt by a new certificate from the CA (by the ACME DNS-01 renewal function, daily, within gateCertificate.renewBeforeDays of expiry); a Secrets Manager rotation Lambda cannot issue a certificate.',
     });
 
     let provisionerPublicKey = '';
