@@ -18,7 +18,7 @@ import { CarrelError, TransientError } from '../../core/errors.js';
 import type { CertificateStorePort, CurrentCertificate, IssuedCertificate } from '../../core/use-cases/renew-certificate.js';
 import type { AccountKeySource } from '../acme-dns01.js';
 import { certificateFacts } from '../x509-names.js';
-import { isTransientAwsError } from './clients.js';
+import { isTransientAwsError } from './clients/errors.js';
 
 /** A secret cannot be read or written for a reason retrying will not fix. */
 export class CertificateStoreError extends CarrelError {}
