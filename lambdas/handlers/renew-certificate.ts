@@ -5,8 +5,11 @@
  * - the daily EventBridge schedule: a renewal that fails throws, so Lambda's retries and the log show it;
  *   tomorrow's run tries again, long before the certificate expires;
  * - the deploy's custom resource (`Custom::CarrelGateCertificate`), so a fresh deployment has a certificate:
- *   Create and Update run the renewal and answer CloudFormation SUCCESS, or FAILED with the reason (the
- *   deployment then stops with that reason); Delete does nothing (the secret goes with its own resource).
+ *   Create and Update run the renewal. A Create that fails answers FAILED with the reason, so the first
+ *   deployment stops with it. An Update that fails answers SUCCESS and logs the error: CloudFormation's
+ *   rollback would send another Update to the same function, which would fail the same way and leave the
+ *   stack in UPDATE_ROLLBACK_FAILED; the daily run tries again. Delete does nothing (the secret goes with
+ *   its own resource).
  *
  * Settings come from the environment, validated once (loadRenewCertificateConfig).
  */
@@ -101,12 +104,13 @@ export function makeRenewCertificateHandler(deps: RenewCertificateHandlerDeps, c
         const result = await renew();
         response = { ...base, Status: 'SUCCESS', PhysicalResourceId: physicalId, Data: { ExpiresAt: result.expiresAt.toISOString() } };
       } catch (error) {
-        response = {
-          ...base,
-          Status: 'FAILED',
-          PhysicalResourceId: physicalId,
-          Reason: `The gate certificate for ${config.name} could not be issued: ${describeError(error)}`.slice(0, 1000),
-        };
+        const reason = `The gate certificate for ${config.name} could not be issued: ${describeError(error)}`.slice(0, 1000);
+        if (event.RequestType === 'Create') {
+          response = { ...base, Status: 'FAILED', PhysicalResourceId: physicalId, Reason: reason };
+        } else {
+          deps.log.error('the renewal at deploy failed; the deployment goes on and the daily run tries again', { name: config.name, error: describeError(error) });
+          response = { ...base, Status: 'SUCCESS', PhysicalResourceId: physicalId, Data: { Warning: reason } };
+        }
       }
     }
     await deps.respond(event.ResponseURL, JSON.stringify(response));

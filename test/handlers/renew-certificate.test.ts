@@ -44,6 +44,7 @@ describe('renew-certificate settings', () => {
 function setup(held: CurrentCertificate, issue: () => Promise<IssuedCertificate>) {
   const responses: { url: string; body: Record<string, unknown> }[] = [];
   const saved: IssuedCertificate[] = [];
+  const log = new FakeLog();
   const authority: CertificateAuthorityPort & { calls: number } = {
     calls: 0,
     async issue() {
@@ -56,12 +57,12 @@ function setup(held: CurrentCertificate, issue: () => Promise<IssuedCertificate>
       store: { current: async () => held, save: async (c) => void saved.push(c) },
       authority,
       clock: new FakeClock(T0),
-      log: new FakeLog(),
+      log,
       respond: async (url, body) => void responses.push({ url, body: JSON.parse(body) }),
     },
     { name: NAME, renewBeforeDays: 30 },
   );
-  return { handler, responses, saved, authority };
+  return { handler, responses, saved, authority, log };
 }
 
 const issued = async (): Promise<IssuedCertificate> => ({ certificate: 'C', privateKey: 'K', expiresAt: new Date(T0.getTime() + 90 * 86_400_000), names: [NAME] });
@@ -112,15 +113,26 @@ describe('renew-certificate handler', () => {
     });
   });
 
-  it('a failed issuance at deploy answers FAILED with the reason (and does not throw)', async () => {
+  it('a failed issuance at the first deploy (Create) answers FAILED with the reason (and does not throw)', async () => {
     // Prepare
     const { handler, responses } = setup({ missing: 'placeholder' }, async () => Promise.reject(new Error('No TXT records found for DNS challenge')));
     // Act
-    await handler(cfnEvent('Update'));
+    await handler(cfnEvent('Create'));
     // Assess
     assert.equal(responses[0]!.body.Status, 'FAILED');
     assert.equal(responses[0]!.body.PhysicalResourceId, 'gate-certificate:*.desk.example.org');
     assert.equal(responses[0]!.body.Reason, 'The gate certificate for *.desk.example.org could not be issued: No TXT records found for DNS challenge');
+  });
+
+  it('a failed issuance at a later deploy (Update) is logged and answers SUCCESS, so a rollback cannot get stuck on it', async () => {
+    // Prepare
+    const { handler, responses, log } = setup({ missing: 'placeholder' }, async () => Promise.reject(new Error('No TXT records found for DNS challenge')));
+    // Act
+    await handler(cfnEvent('Update'));
+    // Assess
+    assert.equal(responses[0]!.body.Status, 'SUCCESS');
+    assert.deepEqual(responses[0]!.body.Data, { Warning: 'The gate certificate for *.desk.example.org could not be issued: No TXT records found for DNS challenge' });
+    assert.equal(log.find('the renewal at deploy failed', 'error').length, 1);
   });
 
   it('Delete touches nothing and answers SUCCESS', async () => {
