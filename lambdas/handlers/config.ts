@@ -3,7 +3,7 @@
  * A bad or missing setting fails at start with a message that names it.
  */
 import { createPrivateKey } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { DEFAULT_POLICY, type LifecyclePolicy } from '../core/index.js';
 import { workspaceSizesSchema, type WorkspaceSizes } from '../adapters/aws/workspace-sizes.js';
 

@@ -1,5 +1,5 @@
 /** Non-HTTP entry points: the housekeeping schedule and compute state changes. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { handleComputeEvent, housekeepingPass, type EventOutcome, type HousekeepingReport, type WorkspaceDeps } from '../core/index.js';
 import {
   EC2_STATE_CHANGE,

@@ -3,7 +3,7 @@
  * where errors become HTTP statuses.
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   CarrelError,
   ConcurrentUpdateError,

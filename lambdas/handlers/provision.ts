@@ -11,7 +11,7 @@
  */
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { describeError, handleComputeEvent, TransientError, type Workspace, type WorkspaceDeps } from '../core/index.js';
 import type { HostKeySource } from '../adapters/aws/console-host-keys.js';
 import type { ProvisionSecrets } from '../adapters/aws/provisioner-secrets.js';

@@ -2,7 +2,7 @@
  * What the desk accepts, as zod schemas. Messages are predicates that follow the field's name
  * (`analysisId must be ...`), so every 400 says what was wrong.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const ANALYSIS_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
 export const USER_ID = /^[A-Za-z0-9][A-Za-z0-9._@+|:=-]{0,127}$/;

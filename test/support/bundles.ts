@@ -22,6 +22,8 @@ export interface BundleFacts {
   readonly sdkPackages: readonly string[];
   /** Bytes of output each `@aws-sdk/client-*` / `@aws-sdk/lib-*` package contributes. */
   readonly sdkBytes: Readonly<Record<string, number>>;
+  /** zod's translated error messages in the bundle (`v4/locales/<lang>`, but `en`, which zod configures). */
+  readonly zodLocales: readonly string[];
 }
 
 /** Every Lambda entry point CDK bundles: the desk's (lambdas/handlers/entry) and the custom resources. */
@@ -79,6 +81,19 @@ export function sdkPackagesOf(metafile: Metafile): Record<string, number> {
   return bytes;
 }
 
+const ZOD_LOCALE = /node_modules\/zod\/v4\/locales\/([a-zA-Z-]+)\.js$/;
+
+function zodLocalesOf(metafile: Metafile): string[] {
+  const locales = new Set<string>();
+  for (const output of Object.values(metafile.outputs)) {
+    for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
+      const match = ZOD_LOCALE.exec(input);
+      if (match && bytesInOutput > 0 && match[1] !== 'en' && match[1] !== 'index') locales.add(match[1]!);
+    }
+  }
+  return [...locales].sort();
+}
+
 /** Bundle one entry point like CDK does for a CarrelFunction with `props` (nothing is written to disk). */
 export async function bundleEntry(
   name: string,
@@ -91,7 +106,14 @@ export async function bundleEntry(
   const map = outputFiles.find((file) => file.path.endsWith('.map'));
   if (!js || !metafile) throw new Error(`esbuild produced no JavaScript or metafile for ${name}`);
   const sdkBytes = sdkPackagesOf(metafile);
-  return { name, bytes: js.contents.byteLength, mapBytes: map?.contents.byteLength ?? 0, sdkPackages: Object.keys(sdkBytes).sort(), sdkBytes };
+  return {
+    name,
+    bytes: js.contents.byteLength,
+    mapBytes: map?.contents.byteLength ?? 0,
+    sdkPackages: Object.keys(sdkBytes).sort(),
+    sdkBytes,
+    zodLocales: zodLocalesOf(metafile),
+  };
 }
 
 /** Every entry point's bundle facts, one after the other (esbuild uses the cores itself). */

@@ -27,7 +27,7 @@
  * The schemas accept unknown fields: AWS adds fields to these events over time.
  */
 import { DescribeInstancesCommand, DescribeNetworkInterfacesCommand, type EC2Client } from '@aws-sdk/client-ec2';
-import { z } from 'zod';
+import * as z from 'zod';
 import { TransientError } from '../../core/errors.js';
 import type { ComputeEvent } from '../../core/ports.js';
 import { isTransientAwsError } from './clients/errors.js';

@@ -5,7 +5,7 @@
  * every few minutes per container, so a renewed certificate is picked up without a redeploy.
  */
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { z } from 'zod';
+import * as z from 'zod';
 import { CarrelError } from '../../core/errors.js';
 import { rethrowAwsError } from './clients/errors.js';
 

@@ -3,7 +3,7 @@
  * types (tried in order on capacity errors) and Fargate CPU/memory. Validated once from configuration
  * (the `WORKSPACE_SIZES` JSON of the Lambda environment, `instanceSizes` of the CDK config).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Fargate's valid CPU units and the memory (MiB) each allows. */
 const FARGATE_MEMORY: Readonly<Record<number, readonly [number, number, number]>> = {

@@ -1,0 +1,65 @@
+/**
+ * Each Lambda bundle holds only the AWS SDK clients its function uses, and stays small: cold starts of the
+ * status, heartbeat and me functions are on the researcher's critical path. Bundled in process with esbuild
+ * exactly as CDK bundles a CarrelFunction (test/support/bundles.ts).
+ */
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import { ENTRY_NAMES } from '../../lib/constructs/desk-functions.js';
+import { allEntries, bundleAll, type BundleFacts } from '../support/bundles.js';
+
+const RECORDS = ['@aws-sdk/client-dynamodb', '@aws-sdk/lib-dynamodb'];
+const SIGNING = ['@aws-sdk/client-kms'];
+/** Compute is EC2 or Fargate by configuration (COMPUTE_KIND); Fargate gives each home's task its own IAM role. */
+const COMPUTE = ['@aws-sdk/client-ec2', '@aws-sdk/client-ecs', '@aws-sdk/client-iam'];
+const HOMES = ['@aws-sdk/client-efs'];
+const HOSTNAMES = ['@aws-sdk/client-route-53'];
+
+/**
+ * What each function really uses (core use cases and FUNCTION_SPECS): a failed launch or reported failure
+ * cleans up (compute and hostname), hence hostnames wherever compute is.
+ */
+const EXPECTED: Readonly<Record<string, { readonly sdk: readonly string[]; readonly maxKb: number }>> = {
+  // One read or write, and the KMS signer (gate cookie, agent tokens): the researcher's polling path.
+  me: { sdk: [...RECORDS, ...SIGNING], maxKb: 700 },
+  status: { sdk: [...RECORDS, ...SIGNING], maxKb: 700 },
+  heartbeat: { sdk: [...RECORDS, ...SIGNING], maxKb: 700 },
+  'agent-activity': { sdk: [...RECORDS, ...SIGNING], maxKb: 700 },
+  open: { sdk: [...RECORDS, ...SIGNING, ...COMPUTE, ...HOMES, ...HOSTNAMES], maxKb: 1550 },
+  stop: { sdk: [...RECORDS, ...SIGNING, ...COMPUTE, ...HOSTNAMES], maxKb: 1550 },
+  housekeeping: { sdk: [...RECORDS, ...SIGNING, ...COMPUTE, ...HOSTNAMES], maxKb: 1550 },
+  'compute-events': { sdk: [...RECORDS, ...SIGNING, ...COMPUTE, ...HOSTNAMES, '@aws-sdk/client-lambda'], maxKb: 1600 },
+  // EC2 only; its two secrets from Secrets Manager; ssh2 makes it the largest.
+  provision: { sdk: [...RECORDS, ...SIGNING, '@aws-sdk/client-ec2', ...HOMES, ...HOSTNAMES, '@aws-sdk/client-secrets-manager'], maxKb: 1950 },
+  'custom/provisioner-key': { sdk: ['@aws-sdk/client-secrets-manager'], maxKb: 400 },
+};
+
+describe('Lambda bundles', () => {
+  let bundles: Map<string, BundleFacts>;
+  before(async () => {
+    bundles = new Map((await bundleAll()).map((facts) => [facts.name, facts]));
+  });
+
+  it('has an expectation for every entry point CDK bundles', () => {
+    // Assess
+    assert.deepEqual(allEntries().map((e) => e.name).sort(), Object.keys(EXPECTED).sort());
+    for (const name of ENTRY_NAMES) assert.ok(EXPECTED[name], `desk function ${name} has no expected bundle`);
+  });
+
+  for (const [name, expected] of Object.entries(EXPECTED)) {
+    it(`${name}: contains only the SDK clients it uses, under ${expected.maxKb} KB`, () => {
+      // Prepare
+      const facts = bundles.get(name);
+      assert.ok(facts, `no bundle for ${name}`);
+      // Assess
+      assert.deepEqual(facts.sdkPackages, [...expected.sdk].sort(), `${name} bundles ${facts.sdkPackages.join(', ')}`);
+      const kb = Math.round(facts.bytes / 1024);
+      assert.ok(kb <= expected.maxKb, `${name} is ${kb} KB, over its bound of ${expected.maxKb} KB`);
+    });
+  }
+
+  it("leaves zod's translated error messages out (import * as z from 'zod' lets esbuild drop them)", () => {
+    // Assess: a `z` namespace used as one object keeps z.locales, about 260 KB in every function.
+    for (const facts of bundles.values()) assert.deepEqual(facts.zodLocales, [], `${facts.name} bundles zod locales ${facts.zodLocales.join(', ')}`);
+  });
+});
