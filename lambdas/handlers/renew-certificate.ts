@@ -14,7 +14,7 @@
  * Settings come from the environment, validated once (loadRenewCertificateConfig).
  */
 import type { CloudFormationCustomResourceEvent, CloudFormationCustomResourceResponse } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import { renewCertificate, type RenewCertificateDeps, type RenewCertificateResult } from '../core/index.js';
 import { describeError } from '../core/lifecycle.js';
 import { ConfigError } from './config.js';
