@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what carrel needs on a Debian/Ubuntu machine: Jupyter Notebook (the local workspace tool),
-# Chromium (browser tests), pebble (the ACME test CA of the certificate renewal test) and the npm packages.
+# Chromium (browser tests), pebble (the ACME test CA of the certificate renewal test), bubblewrap (the
+# local enclave sandbox) and the npm packages.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(jupyter-notebook python3-ipykernel chromium fonts-dejavu-core openssh-server pebble)
+packages=(jupyter-notebook python3-ipykernel chromium fonts-dejavu-core openssh-server pebble bubblewrap)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")

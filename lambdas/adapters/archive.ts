@@ -226,3 +226,19 @@ export async function readAll(stream: Readable): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+
+/**
+ * Archive `root` straight into the object store at `archiveKey` (streamed, never held in memory) and
+ * store its manifest as JSON at `manifestKey`. Both keys are new: the store refuses to replace either.
+ */
+export async function storeArchive(
+  objects: ObjectStore,
+  root: string,
+  keys: { readonly archiveKey: string; readonly manifestKey: string },
+  options: ArchiveOptions = {},
+): Promise<Manifest> {
+  const pass = new PassThrough();
+  const [manifest] = await Promise.all([writeArchive(root, pass, options), objects.putNew(keys.archiveKey, pass)]);
+  await objects.putNew(keys.manifestKey, Buffer.from(JSON.stringify(manifest, null, 1)));
+  return manifest;
+}

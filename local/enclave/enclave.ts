@@ -1,0 +1,143 @@
+/**
+ * The enclave of local mode, composed: the same run use cases, the same DynamoDB run store and audit log
+ * (over dynalite), the state machine synthesized from the one CDK construct run by aws-local-stepfunctions,
+ * a folder object store, an outbox for mail, and bubblewrap for the run itself.
+ *
+ *   <root>/objects/runs/<analysisId>/<runId>/{home.tar.gz, manifest.json, outputs.tar.gz, outputs.manifest.json}
+ *   <root>/work/<runId>/{code, outputs, run.log}     (the run's scratch; code is the verified extraction)
+ *   <root>/outbox/*.json                             (mail)
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DEFAULT_EXCLUDES, extractVerified, StoredArchiveReader, storeArchive, readAll } from '../../lambdas/adapters/archive.js';
+import { DynamoAuditLog, DynamoRunStore } from '../../lambdas/adapters/aws/dynamo-run-store.js';
+import { SmallCountChecker } from '../../lambdas/adapters/disclosure.js';
+import { systemClock, type Clock, type Log } from '../../lambdas/core/ports.js';
+import { newRunId } from '../../lambdas/core/runs/lifecycle.js';
+import { IntegrityError, parseManifest } from '../../lambdas/core/runs/manifest.js';
+import { DEFAULT_RUN_POLICY, type RunPolicy } from '../../lambdas/core/runs/policy.js';
+import type { Run, RunKey } from '../../lambdas/core/runs/run.js';
+import type { StepDeps } from '../../lambdas/core/runs/steps.js';
+import { submitRun } from '../../lambdas/core/runs/use-cases.js';
+import { NotFoundError } from '../../lambdas/core/errors.js';
+import { synthesizeEnclaveDefinition } from './definition.js';
+import { FolderObjectStore } from './folder-object-store.js';
+import { OutboxNotifier } from './outbox-notifier.js';
+import { LocalEnclaveRunner } from './runner.js';
+import { BubblewrapSandbox } from './sandbox.js';
+import { LocalTaskTokens } from './task-tokens.js';
+
+export interface LocalEnclaveOptions {
+  readonly root: string;
+  readonly doc: DynamoDBDocumentClient;
+  readonly tableName: string;
+  /** The real dataset of an analysis (mounted read-only in its runs). */
+  readonly datasetOf: (analysisId: string) => string;
+  /** Who is told when a run waits for review. */
+  readonly reviewers: readonly string[];
+  /** Base of release links (the desk's download route). */
+  readonly linkBase: string;
+  readonly policy?: RunPolicy;
+  readonly clock?: Clock;
+  readonly log: Log;
+  /** Patterns left out of a submitted home. @default DEFAULT_EXCLUDES */
+  readonly exclude?: readonly string[];
+  /** @default 10 */
+  readonly smallCountThreshold?: number;
+  /** How long a run may take in the sandbox. @default 10 minutes */
+  readonly runTimeoutMs?: number;
+  readonly sandbox?: BubblewrapSandbox;
+}
+
+export type LocalEnclave = Awaited<ReturnType<typeof createLocalEnclave>>;
+
+export async function createLocalEnclave(options: LocalEnclaveOptions) {
+  const clock = options.clock ?? systemClock;
+  const policy = options.policy ?? DEFAULT_RUN_POLICY;
+  const objects = new FolderObjectStore(join(options.root, 'objects'), options.linkBase);
+  const notifier = new OutboxNotifier(join(options.root, 'outbox'), clock);
+  const tokens = new LocalTaskTokens();
+  const sandbox = options.sandbox ?? new BubblewrapSandbox();
+  const workOf = (key: RunKey) => join(options.root, 'work', key.runId);
+  const prefixOf = (key: RunKey) => `runs/${key.analysisId}/${key.runId}`;
+
+  const deps: StepDeps = {
+    runs: new DynamoRunStore(options.doc, options.tableName),
+    audit: new DynamoAuditLog(options.doc, options.tableName),
+    objects,
+    archives: new StoredArchiveReader(objects),
+    tokens,
+    notifier,
+    clock,
+    policy,
+    log: options.log,
+    reviewers: options.reviewers,
+    newId: () => randomBytes(8).toString('hex'),
+    collector: {
+      collect: async (run: Run) => {
+        const keys = { archiveKey: `${prefixOf(run)}/outputs.tar.gz`, manifestKey: `${prefixOf(run)}/outputs.manifest.json` };
+        // Everything the run wrote under /outputs, nothing else; no exclusions.
+        const manifest = await storeArchive(objects, join(workOf(run), 'outputs'), keys, { exclude: [] });
+        return { manifest, outputsKey: keys.archiveKey, outputsManifestKey: keys.manifestKey };
+      },
+    },
+    checker: new SmallCountChecker(objects, { threshold: options.smallCountThreshold ?? 10 }),
+  };
+
+  const readRun = async (key: RunKey) => {
+    const run = await deps.runs.get(key);
+    if (!run) throw new NotFoundError(`No run ${key.runId}`);
+    return run;
+  };
+
+  const runner = new LocalEnclaveRunner(
+    synthesizeEnclaveDefinition(policy),
+    deps,
+    tokens,
+    {
+      // CodeBuild's part: the approved archive, verified against the reviewed manifest, becomes the run's code.
+      build: async (key) => {
+        const run = await readRun(key);
+        const manifest = parseManifest(JSON.parse((await readAll(await objects.get(run.objects.manifestKey))).toString('utf8')));
+        if (manifest.digest !== run.manifestDigest) throw new IntegrityError('The stored manifest is not the one reviewed');
+        const code = join(workOf(key), 'code');
+        await rm(code, { recursive: true, force: true });
+        await extractVerified(await objects.get(run.objects.archiveKey), code, manifest);
+      },
+      // The ECS task's part: run it in the sandbox with the real dataset and an empty outputs folder.
+      run: async (key) => {
+        const outputs = join(workOf(key), 'outputs');
+        await rm(outputs, { recursive: true, force: true });
+        await mkdir(outputs, { recursive: true });
+        const result = await sandbox.run({
+          codeDir: join(workOf(key), 'code'),
+          datasetDir: options.datasetOf(key.analysisId),
+          outputsDir: outputs,
+          logFile: join(workOf(key), 'run.log'),
+          timeoutMs: options.runTimeoutMs,
+        });
+        return { exitCode: result.exitCode };
+      },
+    },
+    options.log,
+  );
+
+  return {
+    deps,
+    objects,
+    notifier,
+    tokens,
+    runner,
+    /** Snapshot a home folder into an immutable submission and start its state machine. */
+    async submit(input: { readonly homeDir: string; readonly analysisId: string; readonly userId: string; readonly description: string }): Promise<Run> {
+      const runId = newRunId(clock.now());
+      const key = { analysisId: input.analysisId, runId };
+      const objectKeys = { archiveKey: `${prefixOf(key)}/home.tar.gz`, manifestKey: `${prefixOf(key)}/manifest.json` };
+      const manifest = await storeArchive(objects, input.homeDir, objectKeys, { exclude: options.exclude ?? DEFAULT_EXCLUDES });
+      return submitRun({ ...deps, executions: runner }, { ...key, submittedBy: input.userId, description: input.description, manifest, objects: objectKeys });
+    },
+    stop: () => runner.stop(),
+  };
+}

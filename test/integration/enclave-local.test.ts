@@ -1,0 +1,204 @@
+/**
+ * The enclave in local mode, end to end: the state machine synthesized from the one CDK construct runs
+ * under aws-local-stepfunctions with local task handlers; runs live in dynalite through the production
+ * DynamoDB adapter; the run executes under bubblewrap with the real dataset read-only and no network.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { extractVerified, readAll, storeArchive, writeArchive } from '../../lambdas/adapters/archive.js';
+import { NotAllowedError } from '../../lambdas/core/errors.js';
+import { decide, newRunId, parseManifest, submitRun, type Run, type RunKey, type RunState } from '../../lambdas/core/runs/index.js';
+import { createLocalEnclave, type LocalEnclave } from '../../local/enclave/enclave.js';
+import { FakeLog, users } from '../support/fakes.js';
+import { startDynalite, type TestDynamo } from '../support/dynalite.js';
+import { createWriteStream } from 'node:fs';
+
+const HAVE_BWRAP = existsSync('/usr/bin/bwrap');
+const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+
+let dynamo: TestDynamo;
+let root: string;
+let enclave: LocalEnclave;
+
+const REAL_ROWS = 57;
+const SCRIPT = `set -e
+python3 - <<'PY'
+import csv, socket
+rows = list(csv.DictReader(open('/data/people.csv')))
+try:
+    socket.create_connection(('1.1.1.1', 80), timeout=2)
+    net = 'reached'
+except OSError:
+    net = 'blocked'
+try:
+    open('/data/written-by-run', 'w')
+    data = 'writable'
+except OSError:
+    data = 'read-only'
+with open('/outputs/summary.csv', 'w') as f:
+    f.write('group,count\\nall,%d\\nrare,3\\n' % len(rows))
+with open('/outputs/checks.txt', 'w') as f:
+    f.write('network=%s data=%s\\n' % (net, data))
+PY
+`;
+
+async function home(name: string, script = SCRIPT): Promise<string> {
+  const dir = join(root, 'homes', name);
+  await mkdir(join(dir, 'data', 'synthetic'), { recursive: true });
+  await writeFile(join(dir, 'run.sh'), script);
+  await writeFile(join(dir, 'data', 'synthetic', 'people.csv'), 'id,age\n1,30\n2,40\n');
+  await mkdir(join(dir, '.git'), { recursive: true });
+  await writeFile(join(dir, '.git', 'HEAD'), 'ref: refs/heads/main\n');
+  return dir;
+}
+
+async function waitForState(key: RunKey, states: readonly RunState[], timeoutMs = 30_000): Promise<Run> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const run = await enclave.deps.runs.get(key);
+    if (run && states.includes(run.state)) return run;
+    if (Date.now() > until) throw new Error(`run ${key.runId} is ${run?.state}, not ${states.join('|')}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+before(async () => {
+  dynamo = await startDynalite();
+  root = await mkdtemp(join(tmpdir(), 'carrel-enclave-'));
+  const dataset = join(root, 'datasets', 'demo');
+  await mkdir(dataset, { recursive: true });
+  await writeFile(join(dataset, 'people.csv'), ['id,age', ...Array.from({ length: REAL_ROWS }, (_, i) => `${i},${20 + (i % 50)}`)].join('\n') + '\n');
+  enclave = await createLocalEnclave({
+    root,
+    doc: dynamo.doc,
+    tableName: dynamo.tableName,
+    datasetOf: () => dataset,
+    reviewers: ['rita'],
+    linkBase: 'http://app.localhost:8080/api/objects',
+    log: new FakeLog(),
+    runTimeoutMs: 60_000,
+  });
+});
+
+after(async () => {
+  enclave?.stop();
+  await dynamo?.close();
+  await rm(root, { recursive: true, force: true });
+});
+
+describe('local enclave, the synthesized state machine', { skip: HAVE_BWRAP ? false : 'bubblewrap is not installed (npm run setup installs it)' }, () => {
+  it('submit → code review → approve → build, run (real data, no network) → collect → checks → output review → approve → released', async () => {
+    // Prepare
+    const homeDir = await home('alice-1');
+    const timings: Record<string, number> = {};
+    let t = Date.now();
+
+    // Act: alice submits
+    const submitted = await enclave.submit({ homeDir, analysisId: 'demo', userId: 'alice', description: 'count people' });
+    const atCodeReview = await waitForState(submitted, ['code-review']);
+    timings.submitToCodeReview = Date.now() - t;
+
+    // Assess: the submission left out .git and the synthetic data
+    const manifest = parseManifest(JSON.parse((await readAll(await enclave.objects.get(submitted.objects.manifestKey))).toString()));
+    assert.deepEqual(manifest.files.map((f) => f.path), ['run.sh']);
+    assert.equal(atCodeReview.manifestDigest, manifest.digest);
+
+    // Act: alice cannot approve her own run; rita approves the code she saw
+    await assert.rejects(decide(enclave.deps, { userId: 'alice', roles: ['reviewer'] }, submitted, { step: 'code-review', verdict: 'approve', comment: '', manifestDigest: manifest.digest }), NotAllowedError);
+    t = Date.now();
+    await decide(enclave.deps, users.rita, submitted, { step: 'code-review', verdict: 'approve', comment: 'fine', manifestDigest: manifest.digest });
+    const atOutputReview = await waitForState(submitted, ['output-review', 'failed']);
+    timings.approvalToOutputReview = Date.now() - t;
+
+    // Assess: the run used the real dataset, had no network, could not write the data; small count flagged
+    assert.equal(atOutputReview.state, 'output-review', JSON.stringify(atOutputReview.failure));
+    assert.deepEqual(atOutputReview.findings, [{ path: 'summary.csv', where: 'row 3, column 2 (count)', rule: 'small-count', detail: '3 is below 10' }]);
+
+    // Act: rita looks at the outputs (extracting the stored archive against its manifest) and approves them
+    const outputsManifest = parseManifest(JSON.parse((await readAll(await enclave.objects.get(atOutputReview.objects.outputsManifestKey!))).toString()));
+    assert.equal(outputsManifest.digest, atOutputReview.outputsDigest);
+    const seenByRita = join(root, 'rita-saw');
+    await extractVerified(await enclave.objects.get(atOutputReview.objects.outputsKey!), seenByRita, outputsManifest);
+    assert.equal(await readFile(join(seenByRita, 'summary.csv'), 'utf8'), `group,count\nall,${REAL_ROWS}\nrare,3\n`);
+    assert.equal(await readFile(join(seenByRita, 'checks.txt'), 'utf8'), 'network=blocked data=read-only\n');
+    t = Date.now();
+    await decide(enclave.deps, users.rita, submitted, { step: 'output-review', verdict: 'approve', comment: 'ok to release', manifestDigest: outputsManifest.digest });
+    const result = await enclave.runner.settled(submitted.executionId!);
+    timings.approvalToReleased = Date.now() - t;
+
+    // Assess: released, alice got a link whose bytes are what rita saw, and it expires
+    assert.equal(result.status, 'SUCCEEDED');
+    const released = await enclave.deps.runs.get(submitted);
+    assert.equal(released?.state, 'released');
+    const mails = await enclave.notifier.list();
+    assert.deepEqual(mails.map((m) => [m.notice, m.to.join(',')]), [['review-needed', 'rita'], ['review-needed', 'rita'], ['released', 'alice']]);
+    const link = mails.at(-1)!.link!;
+    const key = enclave.objects.verifyLink(link, new Date());
+    assert.equal(key, atOutputReview.objects.outputsKey);
+    const downloaded = join(root, 'alice-got');
+    await extractVerified(await enclave.objects.get(key!), downloaded, outputsManifest);
+    assert.equal(sha(await readFile(join(downloaded, 'summary.csv'))), outputsManifest.files.find((f) => f.path === 'summary.csv')!.sha256);
+    assert.equal(enclave.objects.verifyLink(link, new Date(Date.parse(released!.releaseExpiresAt!) + 1)), undefined, 'the link expires');
+    const actions = (await enclave.deps.audit.list(submitted)).map((e) => `${e.action}:${e.actor}`);
+    assert.deepEqual(actions, ['submitted:alice', 'review-requested:system', 'approved:rita', 'review-requested:system', 'approved:rita', 'released:system']);
+    console.log(`# enclave local timings (ms): ${JSON.stringify(timings)}`);
+  });
+
+  it('a rejected submission ends rejected, and alice is told why', async () => {
+    // Prepare
+    const run = await enclave.submit({ homeDir: await home('alice-2'), analysisId: 'demo', userId: 'alice', description: 'second try' });
+    await waitForState(run, ['code-review']);
+    // Act
+    await decide(enclave.deps, users.rita, run, { step: 'code-review', verdict: 'reject', comment: 'do not dump rows', manifestDigest: run.manifestDigest });
+    const result = await enclave.runner.settled(run.executionId!);
+    // Assess
+    assert.equal(result.status, 'SUCCEEDED');
+    assert.equal((await enclave.deps.runs.get(run))?.state, 'rejected');
+    const mail = (await enclave.notifier.list()).filter((m) => m.runId === run.runId).at(-1)!;
+    assert.deepEqual([mail.notice, mail.to], ['rejected', ['alice']]);
+    assert.match(mail.message, /rita: do not dump rows/);
+    assert.equal(existsSync(join(root, 'work', run.runId)), false, 'nothing was built or run');
+  });
+
+  it('a crashing run fails, with its exit code, and alice is told', async () => {
+    // Prepare
+    const run = await enclave.submit({ homeDir: await home('alice-3', 'echo boom >&2; exit 3\n'), analysisId: 'demo', userId: 'alice', description: 'crash' });
+    await waitForState(run, ['code-review']);
+    // Act
+    await decide(enclave.deps, users.rita, run, { step: 'code-review', verdict: 'approve', comment: '', manifestDigest: run.manifestDigest });
+    const result = await enclave.runner.settled(run.executionId!);
+    // Assess
+    assert.equal(result.status, 'FAILED');
+    const failed = await enclave.deps.runs.get(run);
+    assert.deepEqual([failed?.state, failed?.failure?.kind], ['failed', 'error']);
+    assert.match(failed!.failure!.message, /exited with code 3/);
+    const mail = (await enclave.notifier.list()).filter((m) => m.runId === run.runId).at(-1)!;
+    assert.deepEqual([mail.notice, mail.to], ['failed', ['alice']]);
+    assert.equal(await readFile(join(root, 'work', run.runId, 'run.log'), 'utf8'), 'boom\n');
+  });
+
+  it('a tampered archive is refused before review: failed (integrity), alice is told', async () => {
+    // Prepare: store a submission, then replace the archive's bytes with another home's archive
+    const homeDir = await home('alice-4');
+    const runId = newRunId(new Date());
+    const keys = { archiveKey: `runs/demo/${runId}/home.tar.gz`, manifestKey: `runs/demo/${runId}/manifest.json` };
+    const manifest = await storeArchive(enclave.objects, homeDir, keys);
+    await writeFile(join(homeDir, 'run.sh'), 'curl http://evil.example\n');
+    await writeArchive(homeDir, createWriteStream(enclave.objects.pathOf(keys.archiveKey)));
+    // Act
+    const run = await submitRun({ ...enclave.deps, executions: enclave.runner }, { analysisId: 'demo', runId, submittedBy: 'alice', description: 'tampered', manifest, objects: keys });
+    const result = await enclave.runner.settled(run.executionId!);
+    // Assess
+    assert.equal(result.status, 'FAILED');
+    const failed = await enclave.deps.runs.get(run);
+    assert.equal(failed?.failure?.kind, 'integrity');
+    assert.match(failed!.failure!.message, /changed: run\.sh/);
+    assert.equal(enclave.tokens.pending, 0, 'no review was requested');
+    assert.equal((await enclave.notifier.list()).filter((m) => m.runId === runId).map((m) => m.notice).join(), 'failed');
+  });
+});

@@ -1,0 +1,95 @@
+/** The local enclave's parts: disclosure rule, object store immutability and links, task tokens, sandbox arguments. */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { csvCells, smallCounts } from '../../../lambdas/adapters/disclosure.js';
+import { ConflictError, NotFoundError } from '../../../lambdas/core/errors.js';
+import { FolderObjectStore } from '../../../local/enclave/folder-object-store.js';
+import { bwrapArgs } from '../../../local/enclave/sandbox.js';
+import { LocalTaskTokens, TaskFailure } from '../../../local/enclave/task-tokens.js';
+import { readAll } from '../../../lambdas/adapters/archive.js';
+
+let dir: string;
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'carrel-local-parts-'));
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('small-count disclosure rule', () => {
+  it('flags counts from 1 to threshold-1 with row, column and header name; not zero, not larger, not text', () => {
+    const text = 'region,count,share\n"North, upper",3,0.5\nSouth,0,12\nEast,10,9\n';
+    assert.deepEqual(smallCounts('t.csv', text, 10), [
+      { path: 't.csv', where: 'row 2, column 2 (count)', rule: 'small-count', detail: '3 is below 10' },
+      { path: 't.csv', where: 'row 4, column 3 (share)', rule: 'small-count', detail: '9 is below 10' },
+    ]);
+  });
+
+  it('reads quoted cells', () => {
+    assert.deepEqual(csvCells('a,"b, c","d ""e"""'), ['a', 'b, c', 'd "e"']);
+  });
+});
+
+describe('folder object store', () => {
+  it('stores new objects and refuses to replace one', async () => {
+    // Prepare
+    const store = new FolderObjectStore(join(dir, 'objects'), 'http://desk/api/objects');
+    await store.putNew('runs/a/b.txt', Buffer.from('first'));
+    // Act / Assess
+    await assert.rejects(store.putNew('runs/a/b.txt', Buffer.from('second')), ConflictError);
+    assert.equal((await readAll(await store.get('runs/a/b.txt'))).toString(), 'first');
+    await assert.rejects(store.get('runs/none'), NotFoundError);
+    await assert.rejects(store.putNew('../escape', Buffer.from('x')), /relative path/);
+  });
+
+  it('links work until they expire and only with their signature', async () => {
+    // Prepare
+    const store = new FolderObjectStore(join(dir, 'objects2'), 'http://desk/api/objects');
+    const expires = new Date('2030-01-01T10:00:00.000Z');
+    // Act
+    const link = await store.link('runs/a/out.tar.gz', expires);
+    // Assess
+    assert.equal(store.verifyLink(link, new Date('2030-01-01T09:59:59.000Z')), 'runs/a/out.tar.gz');
+    assert.equal(store.verifyLink(link, expires), undefined);
+    assert.equal(store.verifyLink(link.replace('out.tar.gz', 'home.tar.gz'), new Date('2030-01-01T09:00:00.000Z')), undefined);
+    assert.equal(store.verifyLink(link.replace(/expires=\d+/, `expires=${expires.getTime() + 3_600_000}`), new Date('2030-01-01T10:30:00.000Z')), undefined);
+  });
+});
+
+describe('local task tokens', () => {
+  it('a waiting step ends with the output of succeed, or the error of fail; an unknown token is refused', async () => {
+    // Prepare
+    const tokens = new LocalTaskTokens();
+    const a = tokens.mint();
+    const b = tokens.mint();
+    const waitingA = tokens.wait(a);
+    const waitingB = tokens.wait(b);
+    // Act
+    await tokens.succeed(a, { outcome: 'approved' });
+    await tokens.fail(b, 'ReviewWithdrawn', 'the reviewer withdrew');
+    // Assess
+    assert.deepEqual(await waitingA, { outcome: 'approved' });
+    await assert.rejects(waitingB, (e: unknown) => e instanceof TaskFailure && e.name === 'ReviewWithdrawn');
+    await assert.rejects(tokens.succeed(a, {}), ConflictError);
+    assert.notEqual(a, b);
+  });
+});
+
+describe('bubblewrap arguments', () => {
+  it('unshare everything (network included), clear the environment, bind data read-only and outputs as the only writable mount', () => {
+    // Act
+    const args = bwrapArgs({ codeDir: '/w/code', datasetDir: '/real', outputsDir: '/w/out', logFile: '/w/log' });
+    // Assess
+    assert.ok(args.includes('--unshare-all'));
+    assert.ok(args.includes('--clearenv'));
+    assert.equal(args.includes('--share-net'), false);
+    const binds = args.flatMap((a, i) => (a === '--bind' ? [`${args[i + 1]}:${args[i + 2]}`] : []));
+    assert.deepEqual(binds, ['/w/out:/outputs']);
+    const ro = args.flatMap((a, i) => (a === '--ro-bind' ? [`${args[i + 1]}:${args[i + 2]}`] : []));
+    assert.ok(ro.includes('/real:/data') && ro.includes('/w/code:/code'));
+    assert.deepEqual(args.slice(-3), ['--', 'sh', 'run.sh']);
+  });
+});
