@@ -11,17 +11,17 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { DEFAULT_EXCLUDES, extractVerified, StoredArchiveReader, storeArchive, readAll } from '../../lambdas/adapters/archive.js';
+import { DEFAULT_EXCLUDES, extractVerified, StoredArchiveReader, storeArchive } from '../../lambdas/adapters/archive.js';
 import { DynamoAuditLog, DynamoRunStore } from '../../lambdas/adapters/aws/dynamo-run-store.js';
 import { SmallCountChecker } from '../../lambdas/adapters/disclosure.js';
 import { systemClock, type Clock, type Log } from '../../lambdas/core/ports.js';
 import { newRunId } from '../../lambdas/core/runs/lifecycle.js';
-import { IntegrityError, parseManifest } from '../../lambdas/core/runs/manifest.js';
+import { assertMatches, IntegrityError } from '../../lambdas/core/runs/manifest.js';
 import { DEFAULT_RUN_POLICY, type RunPolicy } from '../../lambdas/core/runs/policy.js';
 import type { Run, RunKey } from '../../lambdas/core/runs/run.js';
 import type { StepDeps } from '../../lambdas/core/runs/steps.js';
-import { submitRun } from '../../lambdas/core/runs/use-cases.js';
-import { NotFoundError } from '../../lambdas/core/errors.js';
+import { readStoredManifest, submitRun } from '../../lambdas/core/runs/use-cases.js';
+import { ConflictError, NotFoundError } from '../../lambdas/core/errors.js';
 import { synthesizeEnclaveDefinition } from './definition.js';
 import { FolderObjectStore } from './folder-object-store.js';
 import { OutboxNotifier } from './outbox-notifier.js';
@@ -63,11 +63,12 @@ export async function createLocalEnclave(options: LocalEnclaveOptions) {
   const workOf = (key: RunKey) => join(options.root, 'work', key.runId);
   const prefixOf = (key: RunKey) => `runs/${key.analysisId}/${key.runId}`;
 
+  const archives = new StoredArchiveReader(objects);
   const deps: StepDeps = {
     runs: new DynamoRunStore(options.doc, options.tableName),
     audit: new DynamoAuditLog(options.doc, options.tableName),
     objects,
-    archives: new StoredArchiveReader(objects),
+    archives,
     tokens,
     notifier,
     clock,
@@ -78,9 +79,17 @@ export async function createLocalEnclave(options: LocalEnclaveOptions) {
     collector: {
       collect: async (run: Run) => {
         const keys = { archiveKey: `${prefixOf(run)}/outputs.tar.gz`, manifestKey: `${prefixOf(run)}/outputs.manifest.json` };
-        // Everything the run wrote under /outputs, nothing else; no exclusions.
-        const manifest = await storeArchive(objects, join(workOf(run), 'outputs'), keys, { exclude: [] });
-        return { manifest, outputsKey: keys.archiveKey, outputsManifestKey: keys.manifestKey };
+        const done = { outputsKey: keys.archiveKey, outputsManifestKey: keys.manifestKey };
+        try {
+          // Everything the run wrote under /outputs, nothing else; no exclusions.
+          return { manifest: await storeArchive(objects, join(workOf(run), 'outputs'), keys, { exclude: [] }), ...done };
+        } catch (error) {
+          if (!(error instanceof ConflictError)) throw error;
+          // A retried collect: the earlier attempt stored them; done if they are whole and consistent.
+          const manifest = await readStoredManifest(objects, keys.manifestKey);
+          assertMatches(manifest, await archives.manifestOf(keys.archiveKey), 'The outputs collected earlier');
+          return { manifest, ...done };
+        }
       },
     },
     checker: new SmallCountChecker(objects, { threshold: options.smallCountThreshold ?? 10 }),
@@ -100,7 +109,7 @@ export async function createLocalEnclave(options: LocalEnclaveOptions) {
       // CodeBuild's part: the approved archive, verified against the reviewed manifest, becomes the run's code.
       build: async (key) => {
         const run = await readRun(key);
-        const manifest = parseManifest(JSON.parse((await readAll(await objects.get(run.objects.manifestKey))).toString('utf8')));
+        const manifest = await readStoredManifest(objects, run.objects.manifestKey);
         if (manifest.digest !== run.manifestDigest) throw new IntegrityError('The stored manifest is not the one reviewed');
         const code = join(workOf(key), 'code');
         await rm(code, { recursive: true, force: true });

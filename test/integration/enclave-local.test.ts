@@ -144,6 +144,8 @@ describe('local enclave, the synthesized state machine', { skip: HAVE_BWRAP ? fa
     await extractVerified(await enclave.objects.get(key!), downloaded, outputsManifest);
     assert.equal(sha(await readFile(join(downloaded, 'summary.csv'))), outputsManifest.files.find((f) => f.path === 'summary.csv')!.sha256);
     assert.equal(enclave.objects.verifyLink(link, new Date(Date.parse(released!.releaseExpiresAt!) + 1)), undefined, 'the link expires');
+    const again = await enclave.deps.collector.collect(released!);
+    assert.equal(again.manifest.digest, outputsManifest.digest, 'a retried collect finds the stored outputs and accepts them');
     const actions = (await enclave.deps.audit.list(submitted)).map((e) => `${e.action}:${e.actor}`);
     assert.deepEqual(actions, ['submitted:alice', 'review-requested:system', 'approved:rita', 'review-requested:system', 'approved:rita', 'released:system']);
     console.log(`# enclave local timings (ms): ${JSON.stringify(timings)}`);

@@ -7,6 +7,7 @@ import { CarrelError, NotFoundError, ValidationError, ConflictError } from '../e
 import type { User } from '../ports.js';
 import { SYSTEM_ACTOR, type AuditAction } from './audit.js';
 import type { DisclosureChecker, OutputsCollector, RunDeps, RunExecutions } from './deps.js';
+import type { ObjectStore } from './ports.js';
 import { amendRun, transitionRun, updateRun } from './lifecycle.js';
 import { assertMatches, IntegrityError, parseManifest, type Manifest } from './manifest.js';
 import { assertMayReview, decisionsAt, reviewOutcome, type ReviewOutcome } from './policy.js';
@@ -35,9 +36,10 @@ async function audit(deps: RunDeps, run: Run, action: AuditAction, extra: { acto
   });
 }
 
-async function readManifest(deps: RunDeps, key: string): Promise<Manifest> {
+/** A manifest stored as JSON in the object store, with its digest checked (IntegrityError otherwise). */
+export async function readStoredManifest(objects: ObjectStore, key: string): Promise<Manifest> {
   const chunks: Buffer[] = [];
-  for await (const chunk of await deps.objects.get(key)) chunks.push(Buffer.from(chunk));
+  for await (const chunk of await objects.get(key)) chunks.push(Buffer.from(chunk));
   let json: unknown;
   try {
     json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
@@ -85,7 +87,7 @@ export async function submitRun(deps: RunDeps & { readonly executions: RunExecut
 /** Step: the stored archive is exactly what the submitted manifest says (refuses a tampered one). */
 export async function verifyArchive(deps: RunDeps, key: RunKey): Promise<{ readonly digest: string }> {
   const run = await readRun(deps, key);
-  const manifest = await readManifest(deps, run.objects.manifestKey);
+  const manifest = await readStoredManifest(deps.objects, run.objects.manifestKey);
   if (manifest.digest !== run.manifestDigest) {
     throw new IntegrityError(`The stored manifest (digest ${manifest.digest}) is not the one submitted (${run.manifestDigest})`);
   }
@@ -206,7 +208,7 @@ export async function releaseRun(deps: RunDeps, key: RunKey): Promise<Run> {
   }
   const { outputsKey, outputsManifestKey } = run.objects;
   if (!outputsKey || !outputsManifestKey || !run.outputsDigest) throw new IntegrityError('The run has no collected outputs');
-  const manifest = await readManifest(deps, outputsManifestKey);
+  const manifest = await readStoredManifest(deps.objects, outputsManifestKey);
   if (manifest.digest !== run.outputsDigest) throw new IntegrityError(`The stored outputs manifest (${manifest.digest}) is not the one reviewed (${run.outputsDigest})`);
   assertMatches(manifest, await deps.archives.manifestOf(outputsKey), 'The outputs archive');
   const now = deps.clock.now();

@@ -1,0 +1,111 @@
+/**
+ * The local enclave under a stricter policy: two approvals from different reviewers at each step, and a
+ * code review that times out after two seconds (the task's TimeoutSeconds, from the same policy).
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ConflictError } from '../../lambdas/core/errors.js';
+import { decide, DEFAULT_RUN_POLICY, type Run, type RunKey, type RunState } from '../../lambdas/core/runs/index.js';
+import { createLocalEnclave, type LocalEnclave } from '../../local/enclave/enclave.js';
+import { FakeLog, users } from '../support/fakes.js';
+import { startDynalite, type TestDynamo } from '../support/dynalite.js';
+
+const HAVE_BWRAP = existsSync('/usr/bin/bwrap');
+const rob = { userId: 'rob', roles: ['reviewer'] };
+let dynamo: TestDynamo;
+let root: string;
+let enclave: LocalEnclave;
+
+async function home(name: string): Promise<string> {
+  const dir = join(root, 'homes', name);
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'run.sh'), 'wc -l < /data/people.csv > /outputs/rows.txt\n');
+  return dir;
+}
+
+async function waitForState(key: RunKey, states: readonly RunState[], timeoutMs = 30_000): Promise<Run> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const run = await enclave.deps.runs.get(key);
+    if (run && states.includes(run.state)) return run;
+    if (Date.now() > until) throw new Error(`run ${key.runId} is ${run?.state}, not ${states.join('|')}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+before(async () => {
+  dynamo = await startDynalite();
+  root = await mkdtemp(join(tmpdir(), 'carrel-enclave-policy-'));
+  const dataset = join(root, 'dataset');
+  await mkdir(dataset, { recursive: true });
+  await writeFile(join(dataset, 'people.csv'), 'id\n1\n2\n3\n');
+  enclave = await createLocalEnclave({
+    root,
+    doc: dynamo.doc,
+    tableName: dynamo.tableName,
+    datasetOf: () => dataset,
+    reviewers: ['rita', 'rob'],
+    linkBase: 'http://app.localhost:8080/api/objects',
+    log: new FakeLog(),
+    policy: { ...DEFAULT_RUN_POLICY, requiredApprovals: 2, deadlines: { ...DEFAULT_RUN_POLICY.deadlines, 'code-review': 2_000 } },
+  });
+});
+
+after(async () => {
+  enclave?.stop();
+  await dynamo?.close();
+  await rm(root, { recursive: true, force: true });
+});
+
+describe('local enclave, two approvals and review timeouts', { skip: HAVE_BWRAP ? false : 'bubblewrap is not installed (npm run setup installs it)' }, () => {
+  it('one approval is not enough; a second from another reviewer moves the run on, at both steps', async () => {
+    // Prepare
+    const run = await enclave.submit({ homeDir: await home('two'), analysisId: 'demo', userId: 'alice', description: 'two approvals' });
+    await waitForState(run, ['code-review']);
+    const code = { step: 'code-review' as const, verdict: 'approve' as const, comment: '', manifestDigest: run.manifestDigest };
+
+    // Act: rita approves, twice
+    await decide(enclave.deps, users.rita, run, code);
+    await assert.rejects(decide(enclave.deps, users.rita, run, code), ConflictError);
+    await new Promise((r) => setTimeout(r, 300));
+    // Assess: still waiting
+    assert.equal((await enclave.deps.runs.get(run))?.state, 'code-review');
+    assert.equal(enclave.tokens.pending, 1);
+
+    // Act: rob approves; then both approve the outputs
+    await decide(enclave.deps, rob, run, code);
+    const outputs = await waitForState(run, ['output-review', 'failed']);
+    assert.equal(outputs.state, 'output-review', JSON.stringify(outputs.failure));
+    const out = { step: 'output-review' as const, verdict: 'approve' as const, comment: '', manifestDigest: outputs.outputsDigest! };
+    await decide(enclave.deps, rob, run, out);
+    assert.equal((await enclave.deps.runs.get(run))?.state, 'output-review');
+    await decide(enclave.deps, users.rita, run, out);
+    const result = await enclave.runner.settled(run.executionId!);
+
+    // Assess
+    assert.equal(result.status, 'SUCCEEDED');
+    assert.equal((await enclave.deps.runs.get(run))?.state, 'released');
+  });
+
+  it('a code review nobody decides times out: failed (timed-out), alice is told, a late decision is refused', async () => {
+    // Prepare
+    const run = await enclave.submit({ homeDir: await home('late'), analysisId: 'demo', userId: 'alice', description: 'nobody looks' });
+    await waitForState(run, ['code-review']);
+    // Act
+    const result = await enclave.runner.settled(run.executionId!);
+    // Assess
+    assert.equal(result.status, 'FAILED');
+    const failed = await enclave.deps.runs.get(run);
+    assert.deepEqual(failed?.failure, { kind: 'timed-out', message: 'The run timed out while code-review' });
+    const mail = (await enclave.notifier.list()).filter((m) => m.runId === run.runId).at(-1)!;
+    assert.deepEqual([mail.notice, mail.to], ['failed', ['alice']]);
+    await assert.rejects(
+      decide(enclave.deps, users.rita, run, { step: 'code-review', verdict: 'approve', comment: '', manifestDigest: run.manifestDigest }),
+      ConflictError,
+    );
+  });
+});
