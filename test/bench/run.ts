@@ -4,7 +4,8 @@
  *   2. gate throughput and added latency vs direct for a small GET (autocannon);
  *   3. DynamoDB operations per status poll, per heartbeat, per open of a ready workspace and per
  *      housekeeping pass with nothing due, counted at the client;
- *   4. the AWS open→ready critical path as a model and AWS API calls per workspace-hour (aws-model.ts).
+ *   4. the AWS open→ready critical path as a model and AWS API calls per workspace-hour (aws-model.ts);
+ *   5. each Lambda's bundle: size, SDK client packages, module load time in a fresh node (bundles.ts).
  * Prints machine facts, a table per figure, then one JSON line with every figure (the last line).
  * Progress goes to stderr. Bounded: a fixed number of samples and a time limit; it cleans up its
  * runtime, processes and temp folders however it ends.
@@ -20,6 +21,7 @@ import { benchGate } from '../gate/bench-gate.js';
 import { killGroups } from '../../local/processes.js';
 import { signIn, startTestRuntime, type TestRuntime } from '../support/local-runtime.js';
 import { awsModel, awsReport, type AwsFigures } from './aws-model.js';
+import { bundleFigures, bundleReport, type BundleFigures } from './bundles.js';
 import { childProcessIds, Cleanups } from './cleanups.js';
 import { timeJupyterAlone } from './jupyter-alone.js';
 import { machineFacts } from './machine.js';
@@ -110,7 +112,7 @@ async function measureOpens(t: TestRuntime) {
   };
 }
 
-async function main(): Promise<BenchFigures & { readonly aws: AwsFigures }> {
+async function main(): Promise<BenchFigures & { readonly aws: AwsFigures; readonly bundles: BundleFigures }> {
   const started = performance.now();
   const machine = machineFacts();
   process.stdout.write(machineHeader(machine));
@@ -138,6 +140,9 @@ async function main(): Promise<BenchFigures & { readonly aws: AwsFigures }> {
 
   const aws = await awsModel(progress);
 
+  progress('bundling every Lambda entry point as CDK does');
+  const bundles = await bundleFigures(progress);
+
   return {
     machine,
     loadAverageAfter: machineFacts().loadAverage,
@@ -146,6 +151,7 @@ async function main(): Promise<BenchFigures & { readonly aws: AwsFigures }> {
     gate,
     dynamodb: { requestsPerPattern: OPERATION_REQUESTS, ...operations },
     aws,
+    bundles,
   };
 }
 
@@ -170,7 +176,7 @@ main().then(
   async (figures) => {
     clearTimeout(watchdog);
     await cleanups.run(progress);
-    finish(0, `${humanReport(figures)}${awsReport(figures.aws)}${JSON.stringify(figures)}\n`);
+    finish(0, `${humanReport(figures)}${awsReport(figures.aws)}${bundleReport(figures.bundles)}\n${JSON.stringify(figures)}\n`);
   },
   async (error: unknown) => {
     clearTimeout(watchdog);

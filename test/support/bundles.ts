@@ -6,7 +6,7 @@
  */
 import { readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { build, type BuildOptions, type Metafile } from 'esbuild';
+import { build, type BuildOptions, type Metafile, type OutputFile } from 'esbuild';
 import type { BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { carrelBundling, ENTRY_DIR, LATEST_NODE_RUNTIME } from '../../lib/lambda-function.js';
 import { CUSTOM_RESOURCE_DIR } from '../../lib/constructs/workspaces.js';
@@ -24,6 +24,8 @@ export interface BundleFacts {
   readonly sdkBytes: Readonly<Record<string, number>>;
   /** zod's translated error messages in the bundle (`v4/locales/<lang>`, but `en`, which zod configures). */
   readonly zodLocales: readonly string[];
+  /** index.mjs and index.mjs.map (paths under `/carrel-bundle`), not written anywhere. */
+  readonly files: readonly OutputFile[];
 }
 
 /** Every Lambda entry point CDK bundles: the desk's (lambdas/handlers/entry) and the custom resources. */
@@ -113,6 +115,7 @@ export async function bundleEntry(
     sdkPackages: Object.keys(sdkBytes).sort(),
     sdkBytes,
     zodLocales: zodLocalesOf(metafile),
+    files: outputFiles,
   };
 }
 
