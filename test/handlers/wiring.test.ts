@@ -17,7 +17,9 @@ import { buildAwsApp } from '../../lambdas/handlers/aws-wiring.js';
 import { allWorkspaceParts, type AwsClients } from '../../lambdas/handlers/aws-parts/all.js';
 import { ConfigError, loadConfig } from '../../lambdas/handlers/config.js';
 import { makeComputeEventsHandler } from '../../lambdas/handlers/events.js';
-import { UnconfiguredCompute, UnconfiguredHomes, UnconfiguredHostnames } from '../../lambdas/handlers/unconfigured.js';
+import { NotWiredError, UnconfiguredCompute, UnconfiguredHomes, UnconfiguredHostnames } from '../../lambdas/handlers/unconfigured.js';
+import { ec2Compute } from '../../lambdas/handlers/aws-parts/ec2-compute.js';
+import { route53Hostnames } from '../../lambdas/handlers/aws-parts/hostnames.js';
 import { makeWorkspace } from '../support/fakes.js';
 import { TEST_ENV } from './support.js';
 
@@ -195,6 +197,46 @@ describe('AWS wiring', () => {
     // Assess
     assert.deepEqual(outcome, { applied: false, note: 'EC2 Instance State-change Notification ignored' });
     assert.deepEqual(ec2.commandCalls(DescribeInstancesCommand)[0]!.args[0].input.Filters, [{ Name: 'tag:carrel:deployment', Values: ['test-deployment'] }]);
+  });
+
+  it('fails, naming the part and where to wire it, when a function uses a configured part its kit leaves out', async () => {
+    // Prepare: the hostnames only, like a function whose entry point wires route53Hostnames alone.
+    const { clients, made } = countingClients();
+    const { deps } = buildAwsApp(loadConfig(EC2_ENV), { hostnames: clients.hostnames });
+    // Act / Assess
+    const notWired = (part: string) => (error: unknown) => error instanceof NotWiredError && error.message.startsWith(`${part} is not wired into this function`) && /lambdas\/handlers\/entry/.test(error.message);
+    await assert.rejects(deps.compute.launch({} as never), notWired('compute'));
+    await assert.rejects(deps.compute.listTagged(), notWired('compute'));
+    await assert.rejects(deps.homes.ensure({ analysisId: 'demo', userId: 'alice' }), notWired('homes'));
+    await assert.rejects(deps.provisioner!.provision(makeWorkspace('provisioning')), notWired('provisioner'));
+    assert.equal(deps.computeEventSources, undefined);
+    assert.ok(deps.hostnames instanceof Route53Hostnames);
+    assert.deepEqual(made, ['route53']);
+    assert.equal(requests(), 0);
+  });
+
+  it('wires nothing but records and signing for a function with an empty kit (status, heartbeat, me, agent activity)', async () => {
+    // Act
+    const { deps } = buildAwsApp(loadConfig(FARGATE_ENV));
+    // Assess: the parts are there for the use cases' types, but none can reach AWS.
+    await assert.rejects(deps.compute.stop('arn:aws:ecs:eu-west-2:111122223333:task/c/1'), NotWiredError);
+    await assert.rejects(deps.hostnames.release('ws-a1b2c3d4e5f6g7h8.app.test'), NotWiredError);
+    assert.equal(deps.hostnames.deskDomain, 'app.test');
+    assert.equal(requests(), 0);
+  });
+
+  it("lets the provisioner's EC2-only compute refuse a Fargate deployment by name", () => {
+    // Prepare
+    const { deps } = buildAwsApp(loadConfig(FARGATE_ENV), { compute: ec2Compute(() => new EC2Client({ region: 'eu-west-2' })) });
+    // Act / Assess
+    assert.throws(() => deps.compute, /this function serves EC2 compute only \(COMPUTE_KIND is fargate\)/);
+  });
+
+  it('keeps the unconfigured stand-in (naming the setting) over a kit that wires the part', async () => {
+    // Act
+    const { deps } = buildAwsApp(loadConfig(BASE), { hostnames: route53Hostnames(() => new Route53Client({ region: 'eu-west-2' })) });
+    // Assess
+    await assert.rejects(deps.hostnames.assign('ws-a1b2c3d4e5f6g7h8.app.test', '10.0.0.1'), /HOSTED_ZONE_ID is not set/);
   });
 
   for (const [kind, complete, settings] of [
