@@ -76,18 +76,44 @@ const carrelConfigBase = z
         error: 'must be an ACM certificate ARN in us-east-1 (CloudFront only uses certificates from us-east-1)',
       })
       .optional(),
-    /** The organisation's OpenID Connect identity provider. */
+    /**
+     * The organisation's OpenID Connect identity provider. The desk signs in with the Authorization Code flow
+     * (PKCE, nonce); register `https://<deskDomain>/auth/callback` as its redirect URI and
+     * `https://<deskDomain>/` as its post-logout redirect URI.
+     */
     oidc: z
       .object({
+        /** The issuer; discovery is read from `<issuer>/.well-known/openid-configuration`. */
         issuer: httpsUrl.default('https://idp.example.org'),
+        /** The client id registered for the desk (the audience of the ID tokens). @default audience */
+        clientId: z.string().min(1, { error: 'must not be empty' }).max(255, { error: 'must be at most 255 characters' }).optional(),
+        /** Former name of the client id, still accepted. */
         audience: z.string().min(1, { error: 'must not be empty' }).default('carrel'),
-        jwksUrl: httpsUrl.default('https://idp.example.org/.well-known/jwks.json'),
-        /** Claim of the session token that lists the user's roles/groups. */
+        /**
+         * Secrets Manager secret holding the client secret (the string, or JSON `{"clientSecret": "..."}`); its
+         * complete ARN, including the random suffix. @default - a public client (PKCE, no secret)
+         */
+        clientSecretArn: z
+          .string()
+          .regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$/, {
+            error: 'must be the complete ARN of a Secrets Manager secret, with its 6-character suffix (arn:aws:secretsmanager:<region>:<account>:secret:<name>-AbCdEf)',
+          })
+          .optional(),
+        /** Scopes asked for besides `openid` (e.g. `groups` where the provider puts groups behind a scope). */
+        scopes: z
+          .array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, { error: 'must be a scope name' }))
+          .default(['profile']),
+        /** Unused: the sign-in reads the provider's `jwks_uri` from discovery. Accepted so existing files stay valid. */
+        jwksUrl: httpsUrl.optional(),
+        /** Claim of the ID token that lists the user's roles/groups. */
         rolesClaim: z.string().min(1, { error: 'must not be empty' }).default('groups'),
-        /** Name of the desk session cookie that carries the token. */
+        /** Name of the desk session cookie that carries the session. */
         sessionCookie: z.string().regex(/^[A-Za-z0-9_-]+$/, { error: 'must be a cookie name' }).default('carrel_session'),
+        /** How long a desk session lasts after signing in (5 minutes to 7 days). */
+        sessionTtlSeconds: wholeSeconds(28_800, 300).refine((v) => v <= 604_800, { error: 'must be at most 604800 (7 days)' }),
       })
-      .prefault({}),
+      .prefault({})
+      .transform(({ clientId, ...oidc }) => ({ ...oidc, clientId: clientId ?? oidc.audience })),
     /** One idle policy for every tool. */
     idle: z
       .object({

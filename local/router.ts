@@ -42,7 +42,7 @@ export function createRouter(options: RouterOptions): Server {
         return;
       }
       const path = (req.url ?? '/').split('?')[0];
-      if (path.startsWith('/api/') || path.startsWith('/local-idp/')) return await options.api.handle(req, res);
+      if (path.startsWith('/api/') || path.startsWith('/auth/') || path.startsWith('/local-idp/')) return await options.api.handle(req, res);
       await options.site(req, res);
     } catch (error) {
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });

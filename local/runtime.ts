@@ -8,7 +8,8 @@ import type { Server } from 'node:http';
 import { join, resolve } from 'node:path';
 import { DynamoWorkspaceStore } from '../lambdas/adapters/aws/dynamo-store.js';
 import { DynamoAnalysisCatalog } from '../lambdas/adapters/aws/dynamo-catalog.js';
-import { OidcIdentity } from '../lambdas/adapters/oidc-identity.js';
+import { OidcClient } from '../lambdas/adapters/oidc-client.js';
+import { deskSessionIdentity } from '../lambdas/adapters/oidc-identity.js';
 import { LocalKeySigner, TokenVerifier } from '../lambdas/adapters/tokens.js';
 import { loadConfig } from '../lambdas/handlers/config.js';
 import * as app from '../lambdas/handlers/app.js';
@@ -19,7 +20,7 @@ import { LocalCompute } from './compute.js';
 import { writeFileAtomic } from './files.js';
 import { LocalHomes } from './homes.js';
 import { LocalHostnames } from './hostnames.js';
-import { LocalIdentityProvider, LOCAL_AUDIENCE } from './idp.js';
+import { LOCAL_CLIENT_ID, LOCAL_IDP_PATH, LocalIdentityProvider, loopbackFetch } from './idp.js';
 import { startDynalite, type LocalDynamo } from './dynamodb.js';
 import { createRouter } from './router.js';
 import { DEMO_ANALYSES, DEMO_USERS } from './seed.js';
@@ -91,15 +92,22 @@ export async function startLocalRuntime(config: LocalConfig, assets: RuntimeAsse
     PUBLIC_PORT: String(config.PORT),
     COOKIE_SECURE: String(config.CARREL_COOKIE_SECURE),
     SIGNING_KEY_PEM: signingPem,
-    OIDC_ISSUER: `${deskOrigin}/local-idp`,
-    OIDC_AUDIENCE: LOCAL_AUDIENCE,
-    OIDC_JWKS_URL: `${deskOrigin}/local-idp/jwks.json`,
+    OIDC_ISSUER: `${deskOrigin}${LOCAL_IDP_PATH}`,
+    OIDC_AUDIENCE: LOCAL_CLIENT_ID,
+    OIDC_CLIENT_ID: LOCAL_CLIENT_ID,
+    OIDC_SCOPES: 'profile groups',
     IDLE_TIMEOUT_SECONDS: String(config.CARREL_IDLE_TIMEOUT_SECONDS),
     IDLE_WARNING_SECONDS: String(config.CARREL_IDLE_WARNING_SECONDS),
     STOPPED_RETENTION_HOURS: String(config.CARREL_STOPPED_RETENTION_HOURS),
     HEARTBEAT_SECONDS: String(config.CARREL_HEARTBEAT_SECONDS),
   });
-  const idp = new LocalIdentityProvider(idpPem, deskConfig.oidc.issuer, catalog, { cookieName: deskConfig.sessionCookie, secure: config.CARREL_COOKIE_SECURE });
+  // A real (small) OpenID Connect provider on the desk's origin; the desk signs in through it with the
+  // production handlers, as a public client with PKCE.
+  const idp = new LocalIdentityProvider(idpPem, deskConfig.oidc.issuer, catalog, {
+    clientId: deskConfig.oidc.clientId,
+    redirectUris: [app.callbackUrl(deskConfig)],
+    postLogoutRedirectUris: [`${deskOrigin}/`],
+  });
   const signer = new LocalKeySigner(signingPem, 'local-desk');
   const verifier = await TokenVerifier.fromPem(await signer.publicKeyPem());
   const hostnames = new LocalHostnames(dataDir, config.CARREL_DESK_DOMAIN);
@@ -129,7 +137,14 @@ export async function startLocalRuntime(config: LocalConfig, assets: RuntimeAsse
     policy: deskConfig.policy,
     log,
     deploymentId: deskConfig.deploymentId,
-    identity: new OidcIdentity({ issuer: deskConfig.oidc.issuer, audience: LOCAL_AUDIENCE, jwks: await idp.jwks(), cookieName: deskConfig.sessionCookie }),
+    identity: deskSessionIdentity(signer, { cookieName: deskConfig.sessionCookie }),
+    oidc: new OidcClient({
+      issuer: deskConfig.oidc.issuer,
+      clientId: deskConfig.oidc.clientId,
+      scopes: deskConfig.oidc.scopes,
+      rolesClaim: deskConfig.oidc.rolesClaim,
+      fetch: loopbackFetch(config.CARREL_DESK_DOMAIN),
+    }),
     signer,
     verifier,
     config: deskConfig,
@@ -146,9 +161,7 @@ export async function startLocalRuntime(config: LocalConfig, assets: RuntimeAsse
   const routes: Route[] = [
     ...HTTP_ROUTES.map((route) => ({ method: route.method, path: route.path, handler: app.HTTP_HANDLERS[route.entry](deps) })),
     // Local only: the stand-in for the organisation's SSO.
-    { method: 'POST', path: '/api/local/sign-in', handler: idp.signIn },
-    { method: 'POST', path: '/api/sign-out', handler: idp.signOut },
-    { method: 'GET', path: '/local-idp/jwks.json', handler: idp.jwksHandler },
+    ...idp.routes(),
   ];
   const router = createRouter({ deskDomain: config.CARREL_DESK_DOMAIN, api: new LocalHttpApi(routes), site: serveStatic(resolve(assets.siteDir)), hostnames });
   const servers: Server[] = [router];

@@ -100,5 +100,8 @@ export const workspaceApi: WorkspaceApi = {
 };
 
 export const getMe = (): Promise<ApiResult<MeResponse>> => callApi('GET', '/api/me');
-export const signIn = (username: string): Promise<ApiResult<undefined>> => callApi('POST', '/api/local/sign-in', { username });
-export const signOut = (): Promise<ApiResult<undefined>> => callApi('POST', '/api/sign-out');
+/** Local mode's identity provider: sign in as `username` for the pending request; answers where to go next. */
+export const signIn = (request: string, username: string): Promise<ApiResult<{ redirect: string }>> =>
+  callApi('POST', '/local-idp/sign-in', { request, username });
+/** Ends the desk session; answers where to go next (the identity provider's sign-out, or the desk). */
+export const signOut = (): Promise<ApiResult<{ redirect: string }>> => callApi('POST', '/auth/logout');

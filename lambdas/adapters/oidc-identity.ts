@@ -1,11 +1,20 @@
 /**
- * Identity from an OIDC-style session JWT: the `carrel_session` cookie, or `Authorization: Bearer`.
+ * Identity from a session JWT: the `carrel_session` cookie, or `Authorization: Bearer`.
  *
- * Production verifies against the identity provider's JWKS URL (fetched once, cached, refreshed on an
- * unknown `kid`); local mode hands the JWKS of its local sign-in directly. Both take the same path.
+ * The desk's session is a JWT the desk itself signs (with its signer: KMS on AWS, a local key in local mode)
+ * after the OpenID Connect sign-in (handlers/auth.ts) has verified the provider's ID token. It holds only
+ * `sub`, `name` and `roles`, and lives as long as the desk decides (SESSION_TTL_SECONDS), not as long as the
+ * provider's ID token (often five minutes). `deskSessionIdentity` is THE verifier of production and local mode.
+ * The same class also verifies a provider's tokens directly (a JWKS URL or key set), which tests use.
  */
-import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
-import { TransientError, UnauthenticatedError, type Clock, type User } from '../core/index.js';
+import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, importSPKI, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { CarrelError, TransientError, UnauthenticatedError, type Clock, type User } from '../core/index.js';
+import { signJwt, TOKEN_ISSUER, type JwsSigner } from './tokens.js';
+
+/** Audience of the desk's session tokens (gate cookies and agent tokens have others, so none passes for another). */
+export const SESSION_AUDIENCE = 'carrel-session';
+/** The session claim holding the roles. */
+export const SESSION_ROLES_CLAIM = 'roles';
 
 /** What a request offers to prove who is calling. Header names are lower case. */
 export interface SessionCredentials {
@@ -25,8 +34,10 @@ export interface OidcIdentityOptions {
   readonly audience: string;
   /** The identity provider's JWKS endpoint (production)... */
   readonly jwksUrl?: string | URL;
-  /** ...or the key set itself (local mode). Exactly one of the two. */
+  /** ...or the key set itself... */
   readonly jwks?: JSONWebKeySet;
+  /** ...or the SPKI PEM of the desk's own signing key (read on first use). Exactly one of the three. */
+  readonly publicKeyPem?: () => Promise<string>;
   /** Claim holding the user's roles: an array of strings or one space-separated string. */
   readonly rolesClaim?: string;
   readonly cookieName?: string;
@@ -43,12 +54,14 @@ export class OidcIdentity implements Identity {
   private readonly cookieName: string;
 
   constructor(private readonly options: OidcIdentityOptions) {
-    if (Boolean(options.jwksUrl) === Boolean(options.jwks)) {
-      throw new Error('OidcIdentity needs exactly one of jwksUrl or jwks');
+    if ([options.jwksUrl, options.jwks, options.publicKeyPem].filter(Boolean).length !== 1) {
+      throw new Error('OidcIdentity needs exactly one of jwksUrl, jwks or publicKeyPem');
     }
     this.keys = options.jwksUrl
       ? createRemoteJWKSet(new URL(options.jwksUrl), { cacheMaxAge: 10 * 60_000, cooldownDuration: 30_000, timeoutDuration: 3_000 })
-      : createLocalJWKSet(options.jwks as JSONWebKeySet);
+      : options.jwks
+        ? createLocalJWKSet(options.jwks)
+        : publicKeyGetter(options.publicKeyPem as () => Promise<string>);
     this.rolesClaim = options.rolesClaim ?? 'groups';
     this.cookieName = options.cookieName ?? 'carrel_session';
   }
@@ -91,12 +104,47 @@ export class OidcIdentity implements Identity {
   }
 }
 
+/**
+ * The key of the desk's signer, read once (KMS GetPublicKey on AWS) and kept; a failed read is retried on
+ * the next request and answers 503, since the caller's session may well be fine.
+ */
+export function publicKeyGetter(read: () => Promise<string>): () => Promise<CryptoKey> {
+  let key: Promise<CryptoKey> | undefined;
+  return () => {
+    key ??= read()
+      .then((pem) => importSPKI(pem, 'ES256'))
+      .catch((error: unknown) => {
+        key = undefined;
+        throw error instanceof CarrelError ? error : new TransientError('The desk signing key could not be read', { cause: error });
+      });
+    return key;
+  };
+}
+
+/** THE session verifier (AWS and local mode): desk-signed session JWTs in the session cookie. */
+export function deskSessionIdentity(signer: Pick<JwsSigner, 'publicKeyPem'>, options: { readonly cookieName: string; readonly clock?: Clock }): OidcIdentity {
+  return new OidcIdentity({
+    issuer: TOKEN_ISSUER,
+    audience: SESSION_AUDIENCE,
+    publicKeyPem: () => signer.publicKeyPem(),
+    rolesClaim: SESSION_ROLES_CLAIM,
+    cookieName: options.cookieName,
+    clock: options.clock,
+  });
+}
+
+/** A desk session for `user`, valid `ttlSeconds` from `now` (what deskSessionIdentity accepts). */
+export function signSession(signer: JwsSigner, user: User, ttlSeconds: number, now?: Date): Promise<string> {
+  return signJwt(signer, { aud: SESSION_AUDIENCE, sub: user.userId, ...(user.name ? { name: user.name } : {}), [SESSION_ROLES_CLAIM]: [...user.roles] }, ttlSeconds, now);
+}
+
 export function rolesFrom(claim: unknown): readonly string[] {
   const values = Array.isArray(claim) ? claim : typeof claim === 'string' ? claim.split(/\s+/) : [];
   return [...new Set(values.filter((v): v is string => typeof v === 'string' && v.length > 0))];
 }
 
 function mapError(error: unknown): Error {
+  if (error instanceof CarrelError) return error;
   if (error instanceof joseErrors.JWTExpired) {
     return new UnauthenticatedError('Your session has expired; sign in again', { cause: error });
   }

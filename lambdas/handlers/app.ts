@@ -4,11 +4,13 @@
  */
 import type { StepEstimates, WorkspaceDeps } from '../core/index.js';
 import type { Identity } from '../adapters/oidc-identity.js';
+import type { OidcRelyingParty } from '../adapters/oidc-client.js';
 import type { JwsSigner, TokenVerifier } from '../adapters/tokens.js';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda';
 import type { DeskConfig } from './config.js';
 import type { HttpRoute } from './routes.js';
 import { makeAgentActivityHandler } from './agent.js';
+import { makeCallbackHandler, makeLoginHandler, makeLogoutHandler } from './auth.js';
 import { makeHeartbeatHandler, makeMeHandler, makeOpenHandler, makeStatusHandler, makeStopHandler } from './workspaces.js';
 
 /** Verifies the agent tokens gates present (a TokenVerifier over the desk's public key). */
@@ -16,6 +18,8 @@ export type AgentTokenVerifier = Pick<TokenVerifier, 'verifyAgentToken'>;
 
 export type AppDeps = WorkspaceDeps & {
   readonly identity: Identity;
+  /** The identity provider of the sign-in routes (auth.ts); those routes answer 500 without it. */
+  readonly oidc?: OidcRelyingParty;
   /** Signs gate cookies and agent tokens (KMS on AWS, a local key otherwise). */
   readonly signer: JwsSigner;
   readonly verifier: AgentTokenVerifier;
@@ -25,6 +29,7 @@ export type AppDeps = WorkspaceDeps & {
 };
 
 export { makeHeartbeatHandler, makeMeHandler, makeOpenHandler, makeStatusHandler, makeStopHandler } from './workspaces.js';
+export { callbackUrl, isSafeReturnPath, makeCallbackHandler, makeLoginHandler, makeLogoutHandler } from './auth.js';
 export { agentTokenFor, agentTokenIssuer, makeAgentActivityHandler } from './agent.js';
 export { makeComputeEventsHandler, makeHousekeepingHandler, type ComputeEventsInput } from './events.js';
 export { workspaceUrl, type WorkspaceViewJson } from './views.js';
@@ -39,4 +44,7 @@ export const HTTP_HANDLERS: Readonly<Record<HttpRoute['entry'], (deps: AppDeps) 
   heartbeat: makeHeartbeatHandler,
   stop: makeStopHandler,
   'agent-activity': makeAgentActivityHandler,
+  login: makeLoginHandler,
+  callback: makeCallbackHandler,
+  logout: makeLogoutHandler,
 };

@@ -19,10 +19,10 @@ import { kmsClient } from '../adapters/aws/clients/kms.js';
 import { DynamoAnalysisCatalog } from '../adapters/aws/dynamo-catalog.js';
 import { DynamoWorkspaceStore } from '../adapters/aws/dynamo-store.js';
 import { KmsSigner } from '../adapters/aws/kms-signer.js';
-import { OidcIdentity } from '../adapters/oidc-identity.js';
+import { deskSessionIdentity } from '../adapters/oidc-identity.js';
 import { LocalKeySigner, TokenVerifier, type JwsSigner } from '../adapters/tokens.js';
 import type { AgentTokenVerifier, AppDeps } from './app.js';
-import { ConfigError, loadConfig, type DeskConfig, type WorkspacesConfig } from './config.js';
+import { loadConfig, type DeskConfig, type WorkspacesConfig } from './config.js';
 import type { ComputeEventSources } from './events.js';
 import { powertoolsLog } from './powertools-log.js';
 import {
@@ -144,7 +144,6 @@ export function awsApp(kit: WorkspaceKit = {}, env: Readonly<Record<string, stri
 
 /** The adapters for `config` (awsApp builds them once per container; tests build their own). */
 export function buildAwsApp(config: DeskConfig, kit: WorkspaceKit = {}): AwsApp {
-  if (!config.oidc.jwksUrl) throw new ConfigError(["OIDC_JWKS_URL is required on AWS (the identity provider's JWKS endpoint)"]);
   const logger = new Logger({ serviceName: config.serviceName ?? 'carrel-desk', ...(config.logLevel ? { logLevel: config.logLevel as 'INFO' } : {}) });
   const log = powertoolsLog(logger);
   const doc = dynamoDocumentClient();
@@ -157,13 +156,7 @@ export function buildAwsApp(config: DeskConfig, kit: WorkspaceKit = {}): AwsApp 
     policy: config.policy,
     log,
     deploymentId: config.deploymentId,
-    identity: new OidcIdentity({
-      issuer: config.oidc.issuer,
-      audience: config.oidc.audience,
-      jwksUrl: config.oidc.jwksUrl,
-      rolesClaim: config.oidc.rolesClaim,
-      cookieName: config.sessionCookie,
-    }),
+    identity: deskSessionIdentity(signer, { cookieName: config.sessionCookie }),
     signer,
     verifier: lazyVerifier(signer),
     config,

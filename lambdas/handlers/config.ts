@@ -30,11 +30,19 @@ export interface DeskConfig {
   readonly oidc: {
     readonly issuer: string;
     readonly audience: string;
-    /** Where the identity provider publishes its keys; local mode may hand a JWKS object instead. */
+    /** Unused since the sign-in reads `jwks_uri` from discovery; kept so existing environments stay valid. */
     readonly jwksUrl?: string;
     readonly rolesClaim: string;
+    /** The client id registered at the provider: the audience of its ID tokens (OIDC_CLIENT_ID, else OIDC_AUDIENCE). */
+    readonly clientId: string;
+    /** Secrets Manager secret holding the client secret; unset: a public client (PKCE only). */
+    readonly clientSecretArn?: string;
+    /** Scopes asked for besides `openid`. */
+    readonly scopes: readonly string[];
   };
   readonly sessionCookie: string;
+  /** How long the desk session lasts after a sign-in. */
+  readonly sessionTtlSeconds: number;
   readonly policy: LifecyclePolicy;
   readonly gateCookieTtlSeconds: number;
   readonly agentTokenTtlSeconds: number;
@@ -150,10 +158,18 @@ const envSchema = z
       .transform((v) => v.replace(/\\n/g, '\n'))
       .refine(isPrivateKeyPem, { error: 'must be a PKCS#8 PEM private key (-----BEGIN PRIVATE KEY-----)' })
       .optional(),
-    OIDC_ISSUER: required('the identity provider issuer'),
+    OIDC_ISSUER: httpUrl('the identity provider issuer; discovery is read from <issuer>/.well-known/openid-configuration'),
     OIDC_AUDIENCE: required('the audience of the session token'),
     OIDC_JWKS_URL: httpUrl("the identity provider's JWKS URL").optional(),
     OIDC_ROLES_CLAIM: z.string().trim().min(1, { error: 'must not be empty' }).default('groups'),
+    OIDC_CLIENT_ID: required('the client id registered at the identity provider').optional(),
+    OIDC_CLIENT_SECRET_ARN: secretArn('the client secret').optional(),
+    OIDC_SCOPES: z
+      .string()
+      .trim()
+      .regex(/^[\x21\x23-\x5b\x5d-\x7e]+( [\x21\x23-\x5b\x5d-\x7e]+)*$/, { error: 'must be scopes separated by spaces, like "profile email groups"' })
+      .default('profile'),
+    SESSION_TTL_SECONDS: seconds(28_800, 300).refine((v) => v <= 7 * 86_400, { error: 'must be at most 604800 (7 days)' }),
     SESSION_COOKIE: z.string().trim().regex(COOKIE_NAME, { error: 'must be a valid cookie name' }).default('carrel_session'),
     IDLE_TIMEOUT_SECONDS: seconds(1800),
     IDLE_WARNING_SECONDS: seconds(60),
@@ -291,8 +307,17 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     publicPort: e.PUBLIC_PORT,
     cookieSecure: e.COOKIE_SECURE,
     signing: e.SIGNING_KEY_ID ? { kind: 'kms', keyId: e.SIGNING_KEY_ID } : { kind: 'pem', pem: e.SIGNING_KEY_PEM as string },
-    oidc: { issuer: e.OIDC_ISSUER, audience: e.OIDC_AUDIENCE, jwksUrl: e.OIDC_JWKS_URL, rolesClaim: e.OIDC_ROLES_CLAIM },
+    oidc: {
+      issuer: e.OIDC_ISSUER,
+      audience: e.OIDC_AUDIENCE,
+      jwksUrl: e.OIDC_JWKS_URL,
+      rolesClaim: e.OIDC_ROLES_CLAIM,
+      clientId: e.OIDC_CLIENT_ID ?? e.OIDC_AUDIENCE,
+      clientSecretArn: e.OIDC_CLIENT_SECRET_ARN,
+      scopes: e.OIDC_SCOPES.split(' ').filter((scope) => scope !== 'openid'),
+    },
     sessionCookie: e.SESSION_COOKIE,
+    sessionTtlSeconds: e.SESSION_TTL_SECONDS,
     policy: {
       deadlines: DEFAULT_POLICY.deadlines,
       idleTimeoutMs: e.IDLE_TIMEOUT_SECONDS * 1000,

@@ -15,6 +15,7 @@ import {
   ValidationError,
   type Log,
 } from '../core/index.js';
+import { IdentityProviderError } from '../adapters/oidc-client.js';
 
 export type HttpEvent = APIGatewayProxyEventV2;
 export type HttpResult = APIGatewayProxyStructuredResultV2;
@@ -126,6 +127,8 @@ function classify(error: unknown, requestId: string | undefined): Mapped {
   if (error instanceof NotAllowedError) return { status: 403, code: 'not_allowed', message: error.message };
   if (error instanceof NotFoundError) return { status: 404, code: 'not_found', message: error.message };
   if (error instanceof ConflictError || error instanceof ConcurrentUpdateError) return { status: 409, code: 'conflict', message: error.message };
+  // The identity provider (not the caller, not the desk) failed: unreachable, too slow, or a bad answer.
+  if (error instanceof IdentityProviderError) return { status: 502, code: 'unavailable', message: `${error.message}. Try signing in again in a minute.` };
   if (error instanceof TransientError) {
     return {
       status: 503,
@@ -164,6 +167,37 @@ function describe(error: unknown): Record<string, unknown> {
 
 function describeCause(cause: unknown): string {
   return cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
+}
+
+/** A redirect the browser follows (sign-in), with cookies to set or clear. */
+export function redirect(location: string, cookies: string[] = [], statusCode = 302): HttpResult {
+  return { statusCode, headers: { location, ...SECURITY_HEADERS }, ...(cookies.length ? { cookies } : {}) };
+}
+
+const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/**
+ * The sign-in routes are pages the browser navigates to, not API calls: their errors are mapped exactly like
+ * the API's (same statuses, same log lines), but answered as a small HTML page with a way back.
+ */
+export function pageRoute(log: Log, handle: (event: HttpEvent, context?: Context) => Promise<HttpResult>, cookiesOnError: (event: HttpEvent) => string[] = () => []): HttpHandler {
+  return async (event, context) => {
+    try {
+      return await handle(event, context);
+    } catch (error) {
+      const mapped = errorResponse(error, log, requestInfo(event));
+      const { message } = (JSON.parse(mapped.body ?? '{}') as { error?: { message?: string } }).error ?? {};
+      const title = (mapped.statusCode ?? 500) >= 500 ? 'Sign-in is not available right now' : 'Sign-in did not complete';
+      const body = `<!doctype html><html lang="en"><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${title} · carrel</title><style>body{font:16px system-ui,sans-serif;margin:4rem auto;max-width:36rem;padding:0 1rem;color:#222}</style><main><h1>${title}</h1><p data-testid="sign-in-failure">${escapeHtml(message ?? 'Something went wrong.')}</p><p><a href="/auth/login">Sign in again</a></p></main></html>`;
+      const cookies = cookiesOnError(event);
+      return {
+        statusCode: mapped.statusCode,
+        headers: { ...mapped.headers, 'content-type': 'text/html; charset=utf-8' },
+        body,
+        ...(cookies.length ? { cookies } : {}),
+      };
+    }
+  };
 }
 
 /** Route label and request id for logs (never headers, cookies or bodies). */

@@ -7,9 +7,12 @@ export interface HttpRoute {
   readonly method: 'GET' | 'POST';
   readonly path: string;
   /** The Lambda entry (lambdas/handlers/entry/<entry>.ts) that serves it. */
-  readonly entry: 'me' | 'open' | 'status' | 'heartbeat' | 'stop' | 'agent-activity';
-  /** How the handler authenticates the caller (why the route needs no API Gateway authorizer). */
-  readonly auth: 'session' | 'agent';
+  readonly entry: 'me' | 'open' | 'status' | 'heartbeat' | 'stop' | 'agent-activity' | 'login' | 'callback' | 'logout';
+  /**
+   * How the handler authenticates the caller (why the route needs no API Gateway authorizer); `sign-in`: the
+   * routes that establish or end the session (the callback trusts only its signed login state and the provider).
+   */
+  readonly auth: 'session' | 'agent' | 'sign-in';
 }
 
 export const HTTP_ROUTES: readonly HttpRoute[] = [
@@ -19,4 +22,7 @@ export const HTTP_ROUTES: readonly HttpRoute[] = [
   { method: 'POST', path: '/api/workspaces/{analysisId}/heartbeat', entry: 'heartbeat', auth: 'session' },
   { method: 'POST', path: '/api/workspaces/{analysisId}/stop', entry: 'stop', auth: 'session' },
   { method: 'POST', path: '/api/agent/activity', entry: 'agent-activity', auth: 'agent' },
+  { method: 'GET', path: '/auth/login', entry: 'login', auth: 'sign-in' },
+  { method: 'GET', path: '/auth/callback', entry: 'callback', auth: 'sign-in' },
+  { method: 'POST', path: '/auth/logout', entry: 'logout', auth: 'sign-in' },
 ];

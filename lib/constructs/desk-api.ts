@@ -22,9 +22,11 @@ export const DESK_ROUTES: readonly DeskRoute[] = HTTP_ROUTES.map((route) => ({ .
 
 const AUTH_REASON: Record<DeskRoute['auth'], string> = {
   session:
-    'Authenticated in the handler: it verifies the OIDC session JWT from the host-only HttpOnly carrel_session cookie (issuer, audience, expiry, signature against the IdP JWKS) and checks analysis membership before any read or write. HTTP API JWT authorizers read only headers, not cookies, and the app has no other callers.',
+    "Authenticated in the handler: it verifies the desk session JWT from the host-only HttpOnly carrel_session cookie (issued by /auth/callback after the OpenID Connect sign-in; ES256 signed by the desk's KMS key; issuer, audience, expiry) and checks analysis membership before any read or write. HTTP API JWT authorizers read only headers, not cookies, and the app has no other callers.",
   agent:
     "Authenticated in the handler: it verifies the gate's ES256 agent token (Authorization: Bearer, signed by the desk's KMS key, audience carrel-agent, expiry) and writes only to the workspace named in the token.",
+  'sign-in':
+    'The OpenID Connect sign-in routes are where an unauthenticated browser gets its session, so they cannot require one: /auth/login only redirects to the identity provider, /auth/callback accepts an answer only with the matching KMS-signed login-state cookie (state, nonce, PKCE) and verifies the ID token against the provider (issuer, audience, nonce, expiry, JWKS signature), /auth/logout only clears the session cookie. None reads or writes the table.',
 };
 
 export interface DeskApiProps {

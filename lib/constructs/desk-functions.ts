@@ -1,5 +1,5 @@
 /**
- * The eight front-desk Lambdas (docs/contracts.md), each with exactly the table, key and (with AWS
+ * The front-desk Lambdas (docs/contracts.md), each with exactly the table, key and (with AWS
  * workspaces) workspace actions its use case needs. The table below is the least-privilege contract: change
  * it together with the handler.
  */
@@ -15,7 +15,7 @@ import type { CarrelConfig } from '../config.js';
 import { CarrelFunction } from '../lambda-function.js';
 import type { WorkspaceCapability, Workspaces } from './workspaces.js';
 
-export const ENTRY_NAMES = ['me', 'open', 'status', 'heartbeat', 'stop', 'agent-activity', 'housekeeping', 'compute-events'] as const;
+export const ENTRY_NAMES = ['me', 'open', 'status', 'heartbeat', 'stop', 'agent-activity', 'housekeeping', 'compute-events', 'login', 'callback', 'logout'] as const;
 export type EntryName = (typeof ENTRY_NAMES)[number];
 
 type TableAction = 'dynamodb:GetItem' | 'dynamodb:PutItem' | 'dynamodb:UpdateItem' | 'dynamodb:Query';
@@ -35,6 +35,8 @@ export interface FunctionSpec {
    * AWS-workspaces environment of docs/contracts.md. Functions without it see neither.
    */
   readonly workspace?: readonly WorkspaceCapability[];
+  /** Reads the OpenID Connect client secret (`oidc.clientSecretArn`, when configured). */
+  readonly clientSecret?: boolean;
   readonly timeout?: Duration;
   readonly memorySize?: number;
   readonly retryAttempts?: number;
@@ -54,13 +56,14 @@ export const FUNCTION_SPECS: Readonly<Record<EntryName, FunctionSpec>> = {
     description: 'GET /api/me: the signed-in user and the analyses they may open',
     // The analysis catalog: the user's item (GetItem) and their memberships (one Query on the base table).
     tableActions: ['dynamodb:GetItem', 'dynamodb:Query'],
+    keyActions: ['kms:GetPublicKey'], // verifies the desk session (once per container)
   },
   open: {
     description: 'POST /api/workspaces/{analysisId}/open: create the workspace record once, launch compute',
     tableActions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query'],
     // Sets the gate cookie when ready and signs the agent token of the gate it launches. (The AWS compute
     // adapters that hand the gate its public key add kms:GetPublicKey here.)
-    keyActions: ['kms:Sign'],
+    keyActions: ['kms:Sign', 'kms:GetPublicKey'],
     // Launch (or resume) compute and find-or-create the home; the hostname and provisioning follow from events.
     workspace: ['launch', 'start', 'describe', 'homes'],
     timeout: Duration.seconds(25),
@@ -68,16 +71,17 @@ export const FUNCTION_SPECS: Readonly<Record<EntryName, FunctionSpec>> = {
   status: {
     description: 'GET /api/workspaces/{analysisId}: the workspace view (one read)',
     tableActions: ['dynamodb:GetItem'],
-    keyActions: ['kms:Sign'], // refreshes the gate cookie of a ready workspace
+    keyActions: ['kms:Sign', 'kms:GetPublicKey'], // verifies the session; refreshes the gate cookie of a ready workspace
   },
   heartbeat: {
     description: 'POST /api/workspaces/{analysisId}/heartbeat: record activity (one write)',
     tableActions: ['dynamodb:UpdateItem'],
-    keyActions: ['kms:Sign'], // refreshes the gate cookie
+    keyActions: ['kms:Sign', 'kms:GetPublicKey'], // verifies the session; refreshes the gate cookie
   },
   stop: {
     description: 'POST /api/workspaces/{analysisId}/stop: stop the workspace',
     tableActions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+    keyActions: ['kms:GetPublicKey'], // verifies the session
     // Stop (keep) the instance or task and remove its hostname.
     workspace: ['stop', 'dns'],
   },
@@ -109,6 +113,23 @@ export const FUNCTION_SPECS: Readonly<Record<EntryName, FunctionSpec>> = {
     // A state change lost for good would leave a workspace waiting for its deadline: keep it to look at.
     deadLetters: true,
   },
+  login: {
+    description: 'GET /auth/login: start the OpenID Connect sign-in (signed login state, redirect to the identity provider)',
+    tableActions: [],
+    keyActions: ['kms:Sign'], // signs the login-state cookie
+  },
+  callback: {
+    description: 'GET /auth/callback: finish the sign-in (state, code exchange, ID token) and set the desk session',
+    tableActions: [],
+    keyActions: ['kms:Sign', 'kms:GetPublicKey'], // verifies the login state, signs the session
+    clientSecret: true,
+    // Discovery, the token endpoint and the JWKS each have a 5 s limit.
+    timeout: Duration.seconds(20),
+  },
+  logout: {
+    description: 'POST /auth/logout: clear the desk session, continue at the identity provider',
+    tableActions: [],
+  },
 };
 
 export interface DeskFunctionsProps {
@@ -134,9 +155,12 @@ export function deskEnvironment(config: CarrelConfig, tableName: string, signing
     SIGNING_KEY_ID: signingKeyId,
     OIDC_ISSUER: config.oidc.issuer,
     OIDC_AUDIENCE: config.oidc.audience,
-    OIDC_JWKS_URL: config.oidc.jwksUrl,
+    OIDC_CLIENT_ID: config.oidc.clientId,
+    ...(config.oidc.clientSecretArn ? { OIDC_CLIENT_SECRET_ARN: config.oidc.clientSecretArn } : {}),
+    OIDC_SCOPES: config.oidc.scopes.join(' '),
     OIDC_ROLES_CLAIM: config.oidc.rolesClaim,
     SESSION_COOKIE: config.oidc.sessionCookie,
+    SESSION_TTL_SECONDS: String(config.oidc.sessionTtlSeconds),
     IDLE_TIMEOUT_SECONDS: String(config.idle.timeoutSeconds),
     IDLE_WARNING_SECONDS: String(config.idle.warningSeconds),
     STOPPED_RETENTION_HOURS: String(config.idle.stoppedRetentionHours),
@@ -186,6 +210,8 @@ export class DeskFunctions extends Construct {
       // With AWS workspaces, open also hands the gate the desk's public key (Fargate task overrides).
       const keyActions = workspaces && name === 'open' ? [...(spec.keyActions ?? []), 'kms:GetPublicKey'] : spec.keyActions;
       if (keyActions?.length) fn.grantActions(keyActions, [signingKey.keyArn]);
+      // The client secret: exactly that secret (its full ARN), only for the callback.
+      if (spec.clientSecret && config.oidc.clientSecretArn) fn.grantActions(['secretsmanager:GetSecretValue'], [config.oidc.clientSecretArn]);
       if (workspaces && spec.workspace) workspaces.grant(fn, spec.workspace);
       functions[name] = fn;
     }

@@ -1,6 +1,6 @@
 /**
  * The front desk's static site: a private S3 bucket behind CloudFront with origin access control, SPA
- * routing, security headers, `/api/*` to the HTTP API, and access logs for both.
+ * routing, security headers, `/api/*` and `/auth/*` (the sign-in) to the HTTP API, and access logs for both.
  */
 import { existsSync, statSync } from 'node:fs';
 import { Annotations, DefaultStackSynthesizer, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
@@ -119,6 +119,20 @@ export class DeskSite extends Construct {
 
     const certificate = props.certificateArn ? acm.Certificate.fromCertificateArn(this, 'Certificate', props.certificateArn) : undefined;
 
+    const apiBehavior: cloudfront.BehaviorOptions = {
+      origin: new origins.HttpOrigin(props.apiDomainName, {
+        protocolPolicy: cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
+        originSslProtocols: [cloudfront.OriginSslPolicy.TLS_V1_2],
+      }),
+      viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
+      allowedMethods: cloudfront.AllowedMethods.ALLOW_ALL,
+      cachePolicy: cloudfront.CachePolicy.CACHING_DISABLED,
+      // Cookies, query strings and headers reach the API; Host must be the API's own for API Gateway to route.
+      originRequestPolicy: cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
+      responseHeadersPolicy: headers,
+      compress: true,
+    };
+
     this.distribution = new cloudfront.Distribution(this, 'Distribution', {
       comment: `carrel ${props.deploymentId} front desk`,
       defaultRootObject: 'index.html',
@@ -130,21 +144,8 @@ export class DeskSite extends Construct {
         functionAssociations: [{ eventType: cloudfront.FunctionEventType.VIEWER_REQUEST, function: spaRewrite }],
         compress: true,
       },
-      additionalBehaviors: {
-        '/api/*': {
-          origin: new origins.HttpOrigin(props.apiDomainName, {
-            protocolPolicy: cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
-            originSslProtocols: [cloudfront.OriginSslPolicy.TLS_V1_2],
-          }),
-          viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
-          allowedMethods: cloudfront.AllowedMethods.ALLOW_ALL,
-          cachePolicy: cloudfront.CachePolicy.CACHING_DISABLED,
-          // Cookies, query strings and headers reach the API; Host must be the API's own for API Gateway to route.
-          originRequestPolicy: cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
-          responseHeadersPolicy: headers,
-          compress: true,
-        },
-      },
+      // The API and the sign-in routes (`/auth/*` are pages the browser navigates to) both go to the HTTP API.
+      additionalBehaviors: Object.fromEntries(['/api/*', '/auth/*'].map((pattern) => [pattern, apiBehavior])),
       ...(certificate ? { certificate, domainNames: [props.deskDomain], minimumProtocolVersion: cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021 } : {}),
       httpVersion: cloudfront.HttpVersion.HTTP2_AND_3,
       priceClass: cloudfront.PriceClass.PRICE_CLASS_100,

@@ -93,9 +93,9 @@ describe('OidcIdentity with a provided JWKS (local mode)', () => {
     }
   });
 
-  it('needs exactly one of jwksUrl and jwks', () => {
+  it('needs exactly one of jwksUrl, jwks and publicKeyPem', () => {
     // Act / Assess
-    assert.throws(() => new OidcIdentity({ issuer: ISSUER, audience: AUDIENCE }), /exactly one of jwksUrl or jwks/);
+    assert.throws(() => new OidcIdentity({ issuer: ISSUER, audience: AUDIENCE }), /exactly one of jwksUrl, jwks or publicKeyPem/);
   });
 });
 

@@ -16,13 +16,16 @@ export function safeNextPath(next: string | null | undefined, fallback = '/'): s
   }
   if (url.origin !== base) return fallback;
   const path = `${url.pathname}${url.search}${url.hash}`;
-  // Never bounce back to the sign-in page itself.
-  if (url.pathname === '/sign-in' || url.pathname === '/sign-out') return fallback;
+  // Never bounce back to the sign-in page or the sign-in routes themselves.
+  if (url.pathname === '/sign-in' || url.pathname === '/sign-out' || url.pathname.startsWith('/auth/')) return fallback;
   return path;
 }
 
-/** The sign-in page that comes back to `currentPath` afterwards. */
+/**
+ * The desk's sign-in (OpenID Connect at the organisation's identity provider, or the local one), coming back
+ * to `currentPath` afterwards. The server checks `returnTo` again: this only avoids sending what it refuses.
+ */
 export function signInUrl(currentPath: string): string {
   const next = safeNextPath(currentPath, '');
-  return next && next !== '/' ? `/sign-in?next=${encodeURIComponent(next)}` : '/sign-in';
+  return next && next !== '/' ? `/auth/login?returnTo=${encodeURIComponent(next)}` : '/auth/login';
 }

@@ -1,10 +1,16 @@
 import { useEffect, useId, useState, type FormEvent } from 'react';
 import { signIn } from '../api.js';
 import { Layout } from '../components/Layout.js';
-import { safeNextPath } from '../logic/redirect.js';
+import { signInUrl } from '../logic/redirect.js';
 
-/** Local mode's stand-in for the organisation's single sign-on. */
+/**
+ * Local mode's stand-in for the organisation's single sign-on: the sign-in page of the local identity
+ * provider (local/idp.ts), which sends the browser here with `?request=<id>`. Without one, the sign-in starts
+ * at the desk (`/auth/login`), which comes back here through the provider.
+ */
 export function SignInPage() {
+  const params = new URLSearchParams(window.location.search);
+  const request = params.get('request');
   const [username, setUsername] = useState('');
   const [error, setError] = useState<string | undefined>();
   const [busy, setBusy] = useState(false);
@@ -13,6 +19,7 @@ export function SignInPage() {
 
   useEffect(() => {
     document.title = 'Sign in · carrel';
+    if (!request) window.location.replace(signInUrl(params.get('next') ?? '/'));
   }, []);
 
   async function submit(event: FormEvent<HTMLFormElement>) {
@@ -20,10 +27,9 @@ export function SignInPage() {
     if (busy) return;
     setBusy(true);
     setError(undefined);
-    const result = await signIn(username.trim());
+    const result = await signIn(request ?? '', username.trim());
     if (result.ok) {
-      const next = new URLSearchParams(window.location.search).get('next');
-      window.location.assign(safeNextPath(next));
+      window.location.assign(result.data.redirect);
       return;
     }
     setBusy(false);

@@ -2,10 +2,10 @@ import { useEffect } from 'react';
 import { signOut } from '../api.js';
 import { Layout } from '../components/Layout.js';
 
-/** Ends the session, then shows the sign-in page. */
+/** Ends the session, then continues at the identity provider's sign-out (or the desk's home). */
 export async function signOutAndLeave(): Promise<void> {
-  await signOut();
-  window.location.assign('/sign-in');
+  const result = await signOut();
+  window.location.assign(result.ok && result.data?.redirect ? result.data.redirect : '/');
 }
 
 export function SignOutPage() {

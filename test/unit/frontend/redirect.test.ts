@@ -36,14 +36,16 @@ describe('safeNextPath', () => {
     );
   });
 
-  it('does not send the user back to the sign-in page', () => {
+  it('does not send the user back to the sign-in page or the sign-in routes', () => {
     assert.equal(safeNextPath('/sign-in?next=/a/demo'), '/');
+    assert.equal(safeNextPath('/auth/callback?code=x'), '/');
   });
 
-  it('builds the sign-in address that returns to the current page', () => {
-    assert.equal(signInUrl('/a/demo'), '/sign-in?next=%2Fa%2Fdemo');
-    assert.equal(signInUrl('/'), '/sign-in');
-    assert.equal(signInUrl('//evil.com'), '/sign-in');
+  it('sends an unauthenticated user to the desk sign-in, returning to the current page', () => {
+    assert.equal(signInUrl('/a/demo'), '/auth/login?returnTo=%2Fa%2Fdemo');
+    assert.equal(signInUrl('/a/demo?x=1'), '/auth/login?returnTo=%2Fa%2Fdemo%3Fx%3D1');
+    assert.equal(signInUrl('/'), '/auth/login');
+    assert.equal(signInUrl('//evil.com'), '/auth/login');
   });
 });
 

@@ -1,0 +1,6 @@
+/** Lambda entry point: GET /auth/callback. See docs/contracts.md. */
+import { makeCallbackHandler } from '../app.js';
+import { awsHandler } from '../aws-wiring.js';
+import { withOidc } from '../aws-parts/oidc.js';
+
+export const handler = awsHandler((deps) => makeCallbackHandler(withOidc(deps)));
