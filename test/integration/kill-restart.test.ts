@@ -25,6 +25,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { call, CookieJar, waitFor } from '../support/http.js';
+import { signInThroughIdp } from '../support/sign-in.js';
 import { freePort } from '../../local/processes.js';
 
 const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -177,7 +178,7 @@ class Site {
     this.current = { child, exited };
     const serving = waitFor(
       'the runtime to serve',
-      async () => ((await call(this.port, DESK, 'POST', '/api/local/sign-in', { jar: this.jar, body: { username: 'alice' } })).status === 204 ? true : undefined),
+      async () => ((await signInThroughIdp(this.port, DESK, 'alice', { jar: this.jar })) ? true : undefined),
       60_000,
       100,
     );

@@ -8,7 +8,8 @@ import { loadLocalConfig } from '../../local/config.js';
 import { freePort } from '../../local/processes.js';
 import { startLocalRuntime, type LocalRuntime } from '../../local/runtime.js';
 import { silentLog } from '../../lambdas/core/index.js';
-import { call, CookieJar, waitFor } from './http.js';
+import { call, type CookieJar, waitFor } from './http.js';
+import { signInThroughIdp } from './sign-in.js';
 
 let built: Promise<{ siteDir: string; gateBundle: string }> | undefined;
 
@@ -58,11 +59,9 @@ export async function startTestRuntime(env: Record<string, string> = {}, dataDir
   };
 }
 
+/** Sign in as `username` through the desk's OpenID Connect sign-in and the local identity provider. */
 export async function signIn(t: TestRuntime, username: string): Promise<CookieJar> {
-  const jar = new CookieJar();
-  const reply = await call(t.port, t.desk, 'POST', '/api/local/sign-in', { jar, body: { username } });
-  if (reply.status !== 204) throw new Error(`sign-in as ${username} failed: ${reply.status} ${reply.body}`);
-  return jar;
+  return (await signInThroughIdp(t.port, t.desk, username)).jar;
 }
 
 /** Open a workspace and poll status until it is ready (or fails); returns the ready view. */
