@@ -123,6 +123,31 @@ describe('deployment configuration', () => {
     assert.equal(config.idle.warningSeconds, 60);
   });
 
+  it('configures the identity provider: client id (default: the former audience), optional client secret ARN, session length', () => {
+    // Act
+    const defaults = parseConfig({});
+    const configured = parseConfig({
+      oidc: {
+        issuer: 'https://login.uni.example/realms/research',
+        clientId: 'carrel-prod',
+        clientSecretArn: 'arn:aws:secretsmanager:eu-west-2:123456789012:secret:carrel/oidc-client-AbCdEf',
+        scopes: ['profile', 'groups'],
+        sessionTtlSeconds: 43_200,
+      },
+    });
+    const legacy = parseConfig({ oidc: { audience: 'carrel-legacy', jwksUrl: 'https://idp.example.org/jwks' } });
+
+    // Assess
+    assert.equal(defaults.oidc.clientId, 'carrel');
+    assert.equal(defaults.oidc.clientSecretArn, undefined);
+    assert.deepEqual(defaults.oidc.scopes, ['profile']);
+    assert.equal(defaults.oidc.sessionTtlSeconds, 28_800);
+    assert.equal(configured.oidc.clientId, 'carrel-prod');
+    assert.equal(configured.oidc.clientSecretArn, 'arn:aws:secretsmanager:eu-west-2:123456789012:secret:carrel/oidc-client-AbCdEf');
+    assert.deepEqual(configured.oidc.scopes, ['profile', 'groups']);
+    assert.equal(legacy.oidc.clientId, 'carrel-legacy');
+  });
+
   it('accepts context carrel as an object (cdk.json)', () => {
     // Act
     const config = loadConfig(context({ carrel: { deploymentId: 'dev', logRetentionDays: 30 } }));
@@ -142,6 +167,11 @@ describe('deployment configuration', () => {
     ['a bad CIDR', { allowedCidrs: ['10.0.0.0/33'] }, /allowedCidrs\.0: must be a CIDR block/],
     ['a zone that does not hold the desk', { deskDomain: 'desk.uni.example', hostedZone: { zoneId: 'Z0123456789ABCDEFGHIJ', zoneName: 'other.example' } }, /hostedZone\.zoneName: must be deskDomain/],
     ['an upper-case deployment id', { deploymentId: 'Prod' }, /deploymentId: must be 1-24 lower-case/],
+    ['a client secret that is not a secret ARN', { oidc: { clientSecretArn: 'my-client-secret' } }, /oidc\.clientSecretArn: must be the complete ARN of a Secrets Manager secret/],
+    ['a client secret ARN without its suffix', { oidc: { clientSecretArn: 'arn:aws:secretsmanager:eu-west-2:123456789012:secret:carrel/oidc' } }, /oidc\.clientSecretArn: .*6-character suffix/],
+    ['an empty client id', { oidc: { clientId: '' } }, /oidc\.clientId: must not be empty/],
+    ['a session longer than a week', { oidc: { sessionTtlSeconds: 700_000 } }, /oidc\.sessionTtlSeconds: must be at most 604800/],
+    ['a scope with a space', { oidc: { scopes: ['groups email'] } }, /oidc\.scopes\.0: must be a scope name/],
   ];
   for (const [what, raw, message] of bad) {
     it(`refuses ${what}, naming the setting`, () => {

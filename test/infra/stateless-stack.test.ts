@@ -25,9 +25,11 @@ const CONTRACT_ENVIRONMENT = [
   'SIGNING_KEY_ID',
   'OIDC_ISSUER',
   'OIDC_AUDIENCE',
-  'OIDC_JWKS_URL',
+  'OIDC_CLIENT_ID',
+  'OIDC_SCOPES',
   'OIDC_ROLES_CLAIM',
   'SESSION_COOKIE',
+  'SESSION_TTL_SECONDS',
   'IDLE_TIMEOUT_SECONDS',
   'IDLE_WARNING_SECONDS',
   'STOPPED_RETENTION_HOURS',
@@ -73,7 +75,7 @@ describe('stateless stack', () => {
   });
 
   describe('functions', () => {
-    it('has the eight entry points, each bundling lambdas/handlers/entry/<name>.ts', () => {
+    it('has the entry points, each bundling lambdas/handlers/entry/<name>.ts', () => {
       // Assess
       assert.deepEqual(Object.keys(functions).sort(), [...ENTRY_NAMES].sort());
       for (const name of ENTRY_NAMES) assert.equal(functions[name].entryName, name);
@@ -177,6 +179,10 @@ describe('stateless stack', () => {
           [['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'], [table]],
           [['dynamodb:Query'], [index(TABLE_SCHEMA.instanceIndex.name)]],
         ],
+        // The sign-in never touches the table.
+        login: [],
+        callback: [],
+        logout: [],
       };
 
       // Assess
@@ -190,17 +196,45 @@ describe('stateless stack', () => {
     });
 
     it('lets only the functions that sign use kms:Sign, and only on the signing key', () => {
-      // Assess
+      // Assess: gate cookies (open, status, heartbeat), the login state (login) and the session (callback)
       const signers = ENTRY_NAMES.filter((name) => actionsFor(name, 'kms').includes('kms:Sign'));
-      assert.deepEqual(signers.sort(), ['heartbeat', 'open', 'status']);
+      assert.deepEqual(signers.sort(), ['callback', 'heartbeat', 'login', 'open', 'status']);
+      // Verifiers: the session (every session route), the agent token, the login state (callback)
       const readers = ENTRY_NAMES.filter((name) => actionsFor(name, 'kms').includes('kms:GetPublicKey'));
-      assert.deepEqual(readers, ['agent-activity']);
+      assert.deepEqual(readers.sort(), ['agent-activity', 'callback', 'heartbeat', 'me', 'open', 'status', 'stop']);
+      assert.deepEqual(actionsFor('logout', 'kms'), []);
       for (const name of ENTRY_NAMES) {
         for (const statement of statementsOf(name).filter((s) => actionsOf(s).some((a) => a.startsWith('kms:')))) {
           assert.deepEqual(resourcesOf(statement), [keyArn()], name);
           assert.ok(actionsOf(statement).every((a) => a === 'kms:Sign' || a === 'kms:GetPublicKey'), name);
         }
       }
+    });
+
+    it('reads no secret without a client secret ARN', () => {
+      // Assess
+      for (const name of ENTRY_NAMES) assert.deepEqual(actionsFor(name, 'secretsmanager'), [], name);
+    });
+
+    it('lets only the sign-in callback read the client secret, and only that secret', () => {
+      // Prepare
+      const secretArn = 'arn:aws:secretsmanager:eu-west-2:123456789012:secret:carrel/oidc-client-AbCdEf';
+      const built = buildTestApp({ config: { deploymentId: 'test', oidc: { clientId: 'carrel-test', clientSecretArn: secretArn } } });
+      const t = Template.fromStack(built.stateless);
+      const fns = built.stateless.functions.functions;
+      const roleOf = (name: EntryName) => built.stateless.getLogicalId((fns[name].role as iam.Role).node.defaultChild as never);
+      const secretStatements = (name: EntryName) =>
+        Object.values(t.findResources('AWS::IAM::Policy'))
+          .filter((policy) => (policy.Properties.Roles as unknown[]).some((role) => JSON.stringify(role) === JSON.stringify({ Ref: roleOf(name) })))
+          .flatMap((policy) => policy.Properties.PolicyDocument.Statement as Statement[])
+          .filter((statement) => actionsOf(statement).some((a) => a.startsWith('secretsmanager:')));
+
+      // Assess
+      assert.deepEqual(secretStatements('callback').map((st) => [actionsOf(st), resourcesOf(st)]), [[['secretsmanager:GetSecretValue'], [secretArn]]]);
+      for (const name of ENTRY_NAMES.filter((n) => n !== 'callback')) assert.deepEqual(secretStatements(name), [], name);
+      const variables = (t.toJSON().Resources[built.stateless.getLogicalId(fns.callback.node.defaultChild as never)] as Resource).Properties.Environment.Variables;
+      assert.equal(variables.OIDC_CLIENT_SECRET_ARN, secretArn);
+      assert.equal(variables.OIDC_CLIENT_ID, 'carrel-test');
     });
 
     it('lets each function write logs only to its own log group', () => {
@@ -228,6 +262,9 @@ describe('stateless stack', () => {
         DESK_ROUTES.map((r) => `${r.method} ${r.path}`).sort(),
       );
       assert.ok(DESK_ROUTES.some((r) => r.path === '/api/agent/activity' && r.entry === 'agent-activity'));
+      for (const [method, path, entry] of [['GET', '/auth/login', 'login'], ['GET', '/auth/callback', 'callback'], ['POST', '/auth/logout', 'logout']]) {
+        assert.ok(DESK_ROUTES.some((r) => r.method === method && r.path === path && r.entry === entry), `${method} ${path}`);
+      }
       for (const route of DESK_ROUTES) {
         const resource = routes.find((r) => r.Properties.RouteKey === `${route.method} ${route.path}`)!;
         const integrationId = (resource.Properties.Target['Fn::Join'][1] as unknown[])[1] as { Ref: string };
@@ -352,19 +389,19 @@ describe('stateless stack', () => {
       });
     });
 
-    it('sends /api/* to the HTTP API uncached, with every viewer header but Host', () => {
+    it('sends /api/* and the sign-in /auth/* to the HTTP API uncached, with every viewer header but Host', () => {
       // Assess
+      const toApi = (pattern: string) =>
+        Match.objectLike({
+          PathPattern: pattern,
+          CachePolicyId: '4135ea2d-6df8-44a3-9df3-4b5a84be39ad', // Managed-CachingDisabled
+          OriginRequestPolicyId: 'b689b0a8-53d0-40ab-baf2-68738e2966ac', // Managed-AllViewerExceptHostHeader
+          AllowedMethods: ['GET', 'HEAD', 'OPTIONS', 'PUT', 'PATCH', 'POST', 'DELETE'],
+          ViewerProtocolPolicy: 'https-only',
+        });
       template.hasResourceProperties('AWS::CloudFront::Distribution', {
         DistributionConfig: {
-          CacheBehaviors: [
-            Match.objectLike({
-              PathPattern: '/api/*',
-              CachePolicyId: '4135ea2d-6df8-44a3-9df3-4b5a84be39ad', // Managed-CachingDisabled
-              OriginRequestPolicyId: 'b689b0a8-53d0-40ab-baf2-68738e2966ac', // Managed-AllViewerExceptHostHeader
-              AllowedMethods: ['GET', 'HEAD', 'OPTIONS', 'PUT', 'PATCH', 'POST', 'DELETE'],
-              ViewerProtocolPolicy: 'https-only',
-            }),
-          ],
+          CacheBehaviors: [toApi('/api/*'), toApi('/auth/*')],
           Origins: Match.arrayWith([
             Match.objectLike({
               DomainName: { 'Fn::Select': [2, { 'Fn::Split': ['/', { 'Fn::GetAtt': [logicalId(stack.api.httpApi), 'ApiEndpoint'] }] }] },
