@@ -14,7 +14,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createRemoteJWKSet, customFetch, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
-import { z } from 'zod';
+import * as z from 'zod';
 import { CarrelError, UnauthenticatedError, type Clock, type User } from '../core/index.js';
 import { rolesFrom } from './oidc-identity.js';
 

@@ -10,7 +10,7 @@
  * These are pages, not API calls: failures are answered as an HTML page (http.ts `pageRoute`) with the
  * status of the one error mapper, and set no session.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { NotAllowedError, UnauthenticatedError } from '../core/index.js';
 import { newLoginSecrets, pkceChallenge, type OidcRelyingParty } from '../adapters/oidc-client.js';
 import { signSession } from '../adapters/oidc-identity.js';

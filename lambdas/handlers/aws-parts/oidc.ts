@@ -1,28 +1,21 @@
 /**
  * The identity provider of the sign-in routes (login, callback, logout), one per container: discovery and
- * keys are cached in it. Only those entry points import this module, so only their bundles carry the
- * Secrets Manager client the client secret needs.
+ * keys are cached in it. Only the callback exchanges codes, so only it is given the client secret
+ * (oidc-client-secret.ts), and only its bundle carries the Secrets Manager client.
  */
-import { secretsManagerClient } from '../../adapters/aws/clients/secrets-manager.js';
-import { secretsManagerClientSecret } from '../../adapters/aws/client-secret.js';
 import { OidcClient } from '../../adapters/oidc-client.js';
 import type { AppDeps } from '../app.js';
 import type { DeskConfig } from '../config.js';
 
-export function oidcClient(config: DeskConfig, secrets: typeof secretsManagerClient = secretsManagerClient): OidcClient {
-  const { issuer, clientId, clientSecretArn, scopes, rolesClaim } = config.oidc;
-  let read: (() => Promise<string>) | undefined;
-  return new OidcClient({
-    issuer,
-    clientId,
-    // Secrets Manager is asked only when a callback first needs the secret (never at start).
-    clientSecret: clientSecretArn ? () => (read ??= secretsManagerClientSecret(secrets(), clientSecretArn))() : undefined,
-    scopes,
-    rolesClaim,
-  });
+/** Where the client secret comes from, for a configuration that names one. */
+export type ClientSecretSource = (config: DeskConfig) => (() => Promise<string>) | undefined;
+
+export function oidcClient(config: DeskConfig, clientSecret?: ClientSecretSource): OidcClient {
+  const { issuer, clientId, scopes, rolesClaim } = config.oidc;
+  return new OidcClient({ issuer, clientId, clientSecret: clientSecret?.(config), scopes, rolesClaim });
 }
 
 /** `deps` with the identity provider of this container (set once; reads nothing else from `deps`). */
-export function withOidc<T extends AppDeps>(deps: T): T {
-  return Object.assign(deps, { oidc: oidcClient(deps.config) });
+export function withOidc<T extends AppDeps>(deps: T, clientSecret?: ClientSecretSource): T {
+  return Object.assign(deps, { oidc: oidcClient(deps.config, clientSecret) });
 }
