@@ -3,18 +3,17 @@
  * code review that times out after two seconds (the task's TimeoutSeconds, from the same policy).
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ConflictError } from '../../lambdas/core/errors.js';
-import { decide, DEFAULT_RUN_POLICY, type Run, type RunKey, type RunState } from '../../lambdas/core/runs/index.js';
+import { decide, DEFAULT_RUN_POLICY } from '../../lambdas/core/runs/index.js';
 import { createLocalEnclave, type LocalEnclave } from '../../local/enclave/enclave.js';
 import { FakeLog, users } from '../support/fakes.js';
 import { startDynalite, type TestDynamo } from '../support/dynalite.js';
+import { ENCLAVE_SKIP, waitForRunState } from '../support/enclave.js';
 
-const HAVE_BWRAP = existsSync('/usr/bin/bwrap');
 const rob = { userId: 'rob', roles: ['reviewer'] };
 let dynamo: TestDynamo;
 let root: string;
@@ -27,15 +26,6 @@ async function home(name: string): Promise<string> {
   return dir;
 }
 
-async function waitForState(key: RunKey, states: readonly RunState[], timeoutMs = 30_000): Promise<Run> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const run = await enclave.deps.runs.get(key);
-    if (run && states.includes(run.state)) return run;
-    if (Date.now() > until) throw new Error(`run ${key.runId} is ${run?.state}, not ${states.join('|')}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 before(async () => {
   dynamo = await startDynalite();
@@ -61,11 +51,11 @@ after(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-describe('local enclave, two approvals and review timeouts', { skip: HAVE_BWRAP ? false : 'bubblewrap is not installed (npm run setup installs it)' }, () => {
+describe('local enclave, two approvals and review timeouts', { skip: ENCLAVE_SKIP }, () => {
   it('one approval is not enough; a second from another reviewer moves the run on, at both steps', async () => {
     // Prepare
     const run = await enclave.submit({ homeDir: await home('two'), analysisId: 'demo', userId: 'alice', description: 'two approvals' });
-    await waitForState(run, ['code-review']);
+    await waitForRunState(enclave, run, ['code-review']);
     const code = { step: 'code-review' as const, verdict: 'approve' as const, comment: '', manifestDigest: run.manifestDigest };
 
     // Act: rita approves, twice
@@ -78,7 +68,7 @@ describe('local enclave, two approvals and review timeouts', { skip: HAVE_BWRAP 
 
     // Act: rob approves; then both approve the outputs
     await decide(enclave.deps, rob, run, code);
-    const outputs = await waitForState(run, ['output-review', 'failed']);
+    const outputs = await waitForRunState(enclave, run, ['output-review', 'failed']);
     assert.equal(outputs.state, 'output-review', JSON.stringify(outputs.failure));
     const out = { step: 'output-review' as const, verdict: 'approve' as const, comment: '', manifestDigest: outputs.outputsDigest! };
     await decide(enclave.deps, rob, run, out);
@@ -94,7 +84,7 @@ describe('local enclave, two approvals and review timeouts', { skip: HAVE_BWRAP 
   it('a code review nobody decides times out: failed (timed-out), alice is told, a late decision is refused', async () => {
     // Prepare
     const run = await enclave.submit({ homeDir: await home('late'), analysisId: 'demo', userId: 'alice', description: 'nobody looks' });
-    await waitForState(run, ['code-review']);
+    await waitForRunState(enclave, run, ['code-review']);
     // Act
     const result = await enclave.runner.settled(run.executionId!);
     // Assess

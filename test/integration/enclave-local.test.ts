@@ -12,13 +12,13 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { extractVerified, readAll, storeArchive, writeArchive } from '../../lambdas/adapters/archive.js';
 import { NotAllowedError } from '../../lambdas/core/errors.js';
-import { decide, newRunId, parseManifest, submitRun, type Run, type RunKey, type RunState } from '../../lambdas/core/runs/index.js';
+import { decide, newRunId, parseManifest, submitRun } from '../../lambdas/core/runs/index.js';
 import { createLocalEnclave, type LocalEnclave } from '../../local/enclave/enclave.js';
 import { FakeLog, users } from '../support/fakes.js';
 import { startDynalite, type TestDynamo } from '../support/dynalite.js';
+import { ENCLAVE_SKIP, waitForRunState } from '../support/enclave.js';
 import { createWriteStream } from 'node:fs';
 
-const HAVE_BWRAP = existsSync('/usr/bin/bwrap');
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
 let dynamo: TestDynamo;
@@ -57,15 +57,6 @@ async function home(name: string, script = SCRIPT): Promise<string> {
   return dir;
 }
 
-async function waitForState(key: RunKey, states: readonly RunState[], timeoutMs = 30_000): Promise<Run> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const run = await enclave.deps.runs.get(key);
-    if (run && states.includes(run.state)) return run;
-    if (Date.now() > until) throw new Error(`run ${key.runId} is ${run?.state}, not ${states.join('|')}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 before(async () => {
   dynamo = await startDynalite();
@@ -91,7 +82,7 @@ after(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-describe('local enclave, the synthesized state machine', { skip: HAVE_BWRAP ? false : 'bubblewrap is not installed (npm run setup installs it)' }, () => {
+describe('local enclave, the synthesized state machine', { skip: ENCLAVE_SKIP }, () => {
   it('submit → code review → approve → build, run (real data, no network) → collect → checks → output review → approve → released', async () => {
     // Prepare
     const homeDir = await home('alice-1');
@@ -100,7 +91,7 @@ describe('local enclave, the synthesized state machine', { skip: HAVE_BWRAP ? fa
 
     // Act: alice submits
     const submitted = await enclave.submit({ homeDir, analysisId: 'demo', userId: 'alice', description: 'count people' });
-    const atCodeReview = await waitForState(submitted, ['code-review']);
+    const atCodeReview = await waitForRunState(enclave, submitted, ['code-review']);
     timings.submitToCodeReview = Date.now() - t;
 
     // Assess: the submission left out .git and the synthetic data
@@ -112,7 +103,7 @@ describe('local enclave, the synthesized state machine', { skip: HAVE_BWRAP ? fa
     await assert.rejects(decide(enclave.deps, { userId: 'alice', roles: ['reviewer'] }, submitted, { step: 'code-review', verdict: 'approve', comment: '', manifestDigest: manifest.digest }), NotAllowedError);
     t = Date.now();
     await decide(enclave.deps, users.rita, submitted, { step: 'code-review', verdict: 'approve', comment: 'fine', manifestDigest: manifest.digest });
-    const atOutputReview = await waitForState(submitted, ['output-review', 'failed']);
+    const atOutputReview = await waitForRunState(enclave, submitted, ['output-review', 'failed']);
     timings.approvalToOutputReview = Date.now() - t;
 
     // Assess: the run used the real dataset, had no network, could not write the data; small count flagged
@@ -154,7 +145,7 @@ describe('local enclave, the synthesized state machine', { skip: HAVE_BWRAP ? fa
   it('a rejected submission ends rejected, and alice is told why', async () => {
     // Prepare
     const run = await enclave.submit({ homeDir: await home('alice-2'), analysisId: 'demo', userId: 'alice', description: 'second try' });
-    await waitForState(run, ['code-review']);
+    await waitForRunState(enclave, run, ['code-review']);
     // Act
     await decide(enclave.deps, users.rita, run, { step: 'code-review', verdict: 'reject', comment: 'do not dump rows', manifestDigest: run.manifestDigest });
     const result = await enclave.runner.settled(run.executionId!);
@@ -170,7 +161,7 @@ describe('local enclave, the synthesized state machine', { skip: HAVE_BWRAP ? fa
   it('a crashing run fails, with its exit code, and alice is told', async () => {
     // Prepare
     const run = await enclave.submit({ homeDir: await home('alice-3', 'echo boom >&2; exit 3\n'), analysisId: 'demo', userId: 'alice', description: 'crash' });
-    await waitForState(run, ['code-review']);
+    await waitForRunState(enclave, run, ['code-review']);
     // Act
     await decide(enclave.deps, users.rita, run, { step: 'code-review', verdict: 'approve', comment: '', manifestDigest: run.manifestDigest });
     const result = await enclave.runner.settled(run.executionId!);
