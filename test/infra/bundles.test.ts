@@ -4,6 +4,9 @@
  * exactly as CDK bundles a CarrelFunction (test/support/bundles.ts).
  */
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { before, describe, it } from 'node:test';
 import { ENTRY_NAMES } from '../../lib/constructs/desk-functions.js';
 import { allEntries, bundleAll, type BundleFacts } from '../support/bundles.js';
@@ -68,5 +71,25 @@ describe('Lambda bundles', () => {
   it("leaves zod's translated error messages out (import * as z from 'zod' lets esbuild drop them)", () => {
     // Assess: a `z` namespace used as one object keeps z.locales, about 260 KB in every function.
     for (const facts of bundles.values()) assert.deepEqual(facts.zodLocales, [], `${facts.name} bundles zod locales ${facts.zodLocales.join(', ')}`);
+  });
+});
+
+describe('SDK client modules', () => {
+  const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+  const CLIENTS_DIR = 'lambdas/adapters/aws/clients/';
+  const sources = (dir: string): string[] =>
+    readdirSync(join(ROOT, dir), { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []));
+
+  it('creates SDK clients only in lambdas/adapters/aws/clients/, one service per module', () => {
+    // Prepare
+    const files = [...sources('lambdas'), ...sources('local')];
+    // Act
+    const creators = files.filter((file) => /\bnew [A-Z][A-Za-z0-9]*Client\(|DocumentClient\.from\(/.test(readFileSync(join(ROOT, file), 'utf8')));
+    const services = files
+      .filter((file) => file.startsWith(CLIENTS_DIR))
+      .map((file) => ({ file, packages: new Set(readFileSync(join(ROOT, file), 'utf8').match(/@aws-sdk\/client-[a-z0-9-]+/g) ?? []) }));
+    // Assess
+    assert.deepEqual(creators.filter((file) => !file.startsWith(CLIENTS_DIR)), [], 'SDK clients created outside clients/');
+    for (const { file, packages } of services) assert.ok(packages.size <= 1, `${file} imports ${[...packages].join(', ')}: one service per module keeps bundles apart`);
   });
 });
