@@ -16,8 +16,10 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { BOOTSTRAP_ENV, BOOTSTRAP_PATH, FARGATE_SECRETS } from '../../assets/gate/bootstrap-contract.js';
 import { GATE_TLS_PEM_VARIABLES } from '../../assets/gate/config.js';
 import { ECS_GATE_CONTAINER, ECS_READY_CONTAINER, ECS_TOOL_CONTAINER } from '../../lambdas/adapters/aws/compute-event-mapping.js';
+import { homeRoleBoundaryName, homeRolePath } from '../../lambdas/adapters/aws/iam-home-roles.js';
 import type { WorkspaceSizes } from '../../lambdas/adapters/aws/workspace-sizes.js';
 import type { CarrelConfig } from '../config.js';
 import { DEPLOYMENT_TAG, taskDefinitionFamily, workspaceRoleNames } from '../names.js';
@@ -287,6 +289,8 @@ export function cloudConfig(provisionerPublicKey: string): string {
 
 export interface FargateWorkspacesProps {
   readonly deploymentId: string;
+  /** The desk's domain: the gate's desk origin, activity and bootstrap URLs, and the bootstrap server id. */
+  readonly deskDomain: string;
   readonly network: WorkspaceNetwork;
   readonly settings: CarrelConfig['fargate'] & { readonly toolImage: string; readonly gateImage: string };
   readonly sizes: WorkspaceSizes;
@@ -305,12 +309,23 @@ export const READY_CONTAINER_MEMORY_MIB = 64;
 /** Names of the variables the gate container receives the certificate and key in (PEM; the gate's own names). */
 export const GATE_TLS_SECRET_VARIABLES = GATE_TLS_PEM_VARIABLES;
 
+/** The init container that fetches the workspace's settings from the desk before the gate and tool start. */
+export const ECS_BOOTSTRAP_CONTAINER = 'bootstrap';
+/** Where the tool listens inside the task (the images' Jupyter default). */
+export const TOOL_PORT = 8888;
+
 export class FargateWorkspaces extends Construct implements WorkspaceCompute {
   readonly kind = 'fargate' as const;
   readonly cluster: ecs.Cluster;
   readonly taskDefinition: ecs.FargateTaskDefinition;
+  /** The base task definition's role: it may do nothing (each home's task runs with its own role, below). */
   readonly taskRole: iam.Role;
   readonly executionRole: iam.Role;
+  /**
+   * The permissions boundary of every home task role (lambdas/adapters/aws/iam-home-roles.ts): at most, mount
+   * this file system's homes through an access point. The launcher can create roles only with it.
+   */
+  readonly homeRoleBoundary: iam.ManagedPolicy;
   readonly logGroup: logs.LogGroup;
   readonly environment: Readonly<Record<string, string>>;
   private readonly deploymentId: string;
@@ -336,9 +351,14 @@ export class FargateWorkspaces extends Construct implements WorkspaceCompute {
         StringEquals: { 'aws:SourceAccount': stack.account },
         ArnLike: { 'aws:SourceArn': `arn:${stack.partition}:ecs:${stack.region}:${stack.account}:*` },
       }),
-      description: `carrel ${props.deploymentId} workspace tasks: mount homes through their access points`,
+      description: `carrel ${props.deploymentId} base workspace task definition; no permissions: each home's task runs with its own role`,
     });
-    this.taskRole.addToPrincipalPolicy(homesClientStatement(props.fileSystemArn));
+    this.homeRoleBoundary = new iam.ManagedPolicy(this, 'HomeRoleBoundary', {
+      managedPolicyName: homeRoleBoundaryName(props.deploymentId),
+      path: `/carrel/${props.deploymentId}/`,
+      description: `carrel ${props.deploymentId}: the most a home task role may do (mount homes through an access point)`,
+      statements: [homesClientStatement(props.fileSystemArn)],
+    });
     this.executionRole = new iam.Role(this, 'ExecutionRole', {
       assumedBy: ecsTasks,
       description: `carrel ${props.deploymentId} workspace tasks: pull images, write logs, read the gate certificate`,
@@ -369,11 +389,44 @@ export class FargateWorkspaces extends Construct implements WorkspaceCompute {
         },
         // The gate's only writable place (its root file system is read-only).
         { name: 'gate-tmp' },
+        // What the bootstrap step fetched or made, each volume mounted only where it is needed.
+        { name: FARGATE_SECRETS.gateVolume },
+        { name: FARGATE_SECRETS.toolVolume },
       ],
     });
 
-    // No `environment` on either container: the adapter passes the per-workspace settings as RunTask overrides,
-    // and the gate's certificate comes from Secrets Manager.
+    // Deployment-wide settings are in the task definition; per-workspace ones (hostname, agent token, the
+    // tool's token) come from the bootstrap step (docs/contracts.md, "Fargate bootstrap"), so no RunTask
+    // override, DescribeTasks answer or CloudTrail entry ever holds a secret. The certificate comes from
+    // Secrets Manager, into the gate container only.
+    const deskOrigin = `https://${props.deskDomain}`;
+    const gateImage = containerImage(this, 'GateImage', props.settings.gateImage);
+    const bootstrap = this.taskDefinition.addContainer('bootstrap', {
+      containerName: ECS_BOOTSTRAP_CONTAINER,
+      image: gateImage,
+      essential: false,
+      // Root only to write into the fresh volumes (owned by root); no capability beyond Fargate's defaults.
+      user: '0',
+      readonlyRootFilesystem: true,
+      privileged: false,
+      cpu: READY_CONTAINER_CPU,
+      memoryReservationMiB: 128,
+      environment: {
+        [BOOTSTRAP_ENV.mode]: 'bootstrap',
+        [BOOTSTRAP_ENV.url]: `${deskOrigin}${BOOTSTRAP_PATH}`,
+        [BOOTSTRAP_ENV.serverId]: props.deskDomain,
+        [BOOTSTRAP_ENV.stsUrl]: `https://sts.${stack.region}.${stack.urlSuffix}/`,
+        [BOOTSTRAP_ENV.stsRegion]: stack.region,
+        [BOOTSTRAP_ENV.settingsFile]: FARGATE_SECRETS.settingsFile,
+        [BOOTSTRAP_ENV.toolTokenFile]: FARGATE_SECRETS.toolTokenFile,
+      },
+      logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: 'bootstrap' }),
+    });
+    bootstrap.addMountPoints(
+      { sourceVolume: FARGATE_SECRETS.gateVolume, containerPath: FARGATE_SECRETS.gateDir, readOnly: false },
+      { sourceVolume: FARGATE_SECRETS.toolVolume, containerPath: FARGATE_SECRETS.toolDir, readOnly: false },
+    );
+
     const tool = this.taskDefinition.addContainer('tool', {
       containerName: ECS_TOOL_CONTAINER,
       image: containerImage(this, 'ToolImage', props.settings.toolImage),
@@ -382,11 +435,16 @@ export class FargateWorkspaces extends Construct implements WorkspaceCompute {
       readonlyRootFilesystem: false,
       privileged: false,
       linuxParameters: new ecs.LinuxParameters(this, 'ToolLinuxParameters', { initProcessEnabled: true }),
+      // Jupyter reads its token from this file (written by the bootstrap step; the gate injects the same token).
+      environment: { JUPYTER_TOKEN_FILE: FARGATE_SECRETS.toolTokenFile },
       logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: 'tool' }),
     });
-    tool.addMountPoints({ sourceVolume: 'home', containerPath: props.settings.homeMountPath, readOnly: false });
+    tool.addMountPoints(
+      { sourceVolume: 'home', containerPath: props.settings.homeMountPath, readOnly: false },
+      { sourceVolume: FARGATE_SECRETS.toolVolume, containerPath: FARGATE_SECRETS.toolDir, readOnly: true },
+    );
+    tool.addContainerDependencies({ container: bootstrap, condition: ecs.ContainerDependencyCondition.SUCCESS });
 
-    const gateImage = containerImage(this, 'GateImage', props.settings.gateImage);
     const gate = this.taskDefinition.addContainer('gate', {
       containerName: ECS_GATE_CONTAINER,
       image: gateImage,
@@ -394,6 +452,14 @@ export class FargateWorkspaces extends Construct implements WorkspaceCompute {
       readonlyRootFilesystem: true,
       privileged: false,
       portMappings: [{ containerPort: props.gatePort, protocol: ecs.Protocol.TCP, name: 'gate' }],
+      environment: {
+        CARREL_GATE_PORT: String(props.gatePort),
+        CARREL_GATE_UPSTREAM: `http://127.0.0.1:${TOOL_PORT}`,
+        CARREL_GATE_BUSY_PROBE: 'jupyter',
+        CARREL_GATE_DESK_ORIGIN: deskOrigin,
+        CARREL_GATE_ACTIVITY_URL: `${deskOrigin}/api/agent/activity`,
+        [BOOTSTRAP_ENV.settingsFile]: FARGATE_SECRETS.settingsFile,
+      },
       secrets: {
         [GATE_TLS_SECRET_VARIABLES.certificate]: ecs.Secret.fromSecretsManager(props.certificateSecret, 'certificate'),
         [GATE_TLS_SECRET_VARIABLES.privateKey]: ecs.Secret.fromSecretsManager(props.certificateSecret, 'privateKey'),
@@ -415,7 +481,11 @@ export class FargateWorkspaces extends Construct implements WorkspaceCompute {
       },
       logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: 'gate' }),
     });
-    gate.addMountPoints({ sourceVolume: 'gate-tmp', containerPath: '/tmp', readOnly: false });
+    gate.addMountPoints(
+      { sourceVolume: 'gate-tmp', containerPath: '/tmp', readOnly: false },
+      { sourceVolume: FARGATE_SECRETS.gateVolume, containerPath: FARGATE_SECRETS.gateDir, readOnly: true },
+    );
+    gate.addContainerDependencies({ container: bootstrap, condition: ecs.ContainerDependencyCondition.SUCCESS });
 
     // The tool-ready signal. ECS sends no event when a container's health changes, but it does send one when a
     // container stops: `ready` starts once the gate is HEALTHY (its health check passes only when the tool
@@ -434,6 +504,11 @@ export class FargateWorkspaces extends Construct implements WorkspaceCompute {
       logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: 'ready' }),
     });
     ready.addContainerDependencies({ container: gate, condition: ecs.ContainerDependencyCondition.HEALTHY });
+    Validations.of(this.taskDefinition).acknowledge({
+      id: 'AwsSolutions-ECS2',
+      reason:
+        'The environment holds only non-secret, deployment-wide settings (the gate port and upstream, the desk origin and its activity and bootstrap URLs, the STS endpoint, file paths). Secrets never appear there: the certificate comes from Secrets Manager, and the agent token and the tool token are fetched or made by the bootstrap step at start-up into task volumes.',
+    });
     if (isEcrImage(props.settings.toolImage) || isEcrImage(props.settings.gateImage)) {
       Validations.of(this.executionRole.node.findChild('DefaultPolicy')).acknowledge({
         id: 'AwsSolutions-IAM5[Resource::*]',
@@ -447,6 +522,50 @@ export class FargateWorkspaces extends Construct implements WorkspaceCompute {
       ECS_CLUSTER_ARN: this.cluster.clusterArn,
       TASK_DEFINITION_ARN: this.taskDefinition.taskDefinitionArn,
     };
+  }
+
+  /**
+   * Each home's task role (iam-home-roles.ts): created, tagged, given its mount policy and read back only
+   * under the deployment's path and name prefix, only with the deployment's boundary; passed only to ECS tasks.
+   */
+  private homeRoleGrants(): Grant[] {
+    const stack = Stack.of(this);
+    const deployment = this.deploymentId;
+    const homeRoles = `arn:${stack.partition}:iam::${stack.account}:role${homeRolePath(deployment)}carrel-${deployment}-home-*`;
+    const where = `roles under the path ${homeRolePath(deployment)} named carrel-${deployment}-home-<hash> (one per home; their names exist only once the home does)`;
+    return [
+      {
+        statement: new iam.PolicyStatement({
+          actions: ['iam:CreateRole', 'iam:PutRolePolicy'],
+          resources: [homeRoles],
+          conditions: { StringEquals: { 'iam:PermissionsBoundary': this.homeRoleBoundary.managedPolicyArn } },
+        }),
+        why: `iam:CreateRole and iam:PutRolePolicy are allowed only for ${where}, and only when the role has the deployment's permissions boundary (iam:PermissionsBoundary), so no role made this way can do more than mount homes`,
+      },
+      {
+        statement: new iam.PolicyStatement({
+          actions: ['iam:TagRole'],
+          resources: [homeRoles],
+          conditions: {
+            StringEquals: { [`aws:RequestTag/${DEPLOYMENT_TAG}`]: deployment },
+            'ForAllValues:StringEquals': { 'aws:TagKeys': [DEPLOYMENT_TAG, 'carrel:analysis', 'carrel:user', 'carrel:home'] },
+          },
+        }),
+        why: `iam:TagRole (CreateRole with tags) is allowed only for ${where}, only with ${DEPLOYMENT_TAG}=${deployment} and carrel's own tag keys`,
+      },
+      {
+        statement: new iam.PolicyStatement({ actions: ['iam:GetRole'], resources: [homeRoles] }),
+        why: `iam:GetRole is read-only and allowed only for ${where}: an existing home role is checked for its path and boundary before use`,
+      },
+      {
+        statement: new iam.PolicyStatement({
+          actions: ['iam:PassRole'],
+          resources: [homeRoles, this.executionRole.roleArn],
+          conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+        }),
+        why: `iam:PassRole is allowed only for the execution role and ${where}, and only to ECS tasks (iam:PassedToService)`,
+      },
+    ];
   }
 
   grants(capability: ComputeCapability): Grant[] {
@@ -497,13 +616,7 @@ export class FargateWorkspaces extends Construct implements WorkspaceCompute {
             }),
             why: `ecs:TagResource is allowed only while RunTask or RegisterTaskDefinition creates the task or definition (ecs:CreateAction) and only with ${DEPLOYMENT_TAG}=${this.deploymentId}, for tasks of this cluster and the workspace families`,
           },
-          {
-            statement: new iam.PolicyStatement({
-              actions: ['iam:PassRole'],
-              resources: [this.taskRole.roleArn, this.executionRole.roleArn],
-              conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
-            }),
-          },
+          ...this.homeRoleGrants(),
         ];
       case 'stop':
       case 'terminate':

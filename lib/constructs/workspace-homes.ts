@@ -15,6 +15,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import { Validations } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import type { CarrelConfig } from '../config.js';
+import { homeRolePath } from '../../lambdas/adapters/aws/iam-home-roles.js';
 import { workspaceRoleNames } from '../names.js';
 
 /** The NFS client actions of EFS (IAM authorization of a mount). */
@@ -55,9 +56,15 @@ export class WorkspaceHomes extends Construct {
     super(scope, id);
     const stack = Stack.of(this);
     const roles = workspaceRoleNames(props.deploymentId);
-    // The workspace roles live in the stateless stack (deployed after this one): named, not referenced, and
-    // matched on aws:PrincipalArn so the policy is valid before they exist.
-    const workspaceRoleArns = [roles.instance, roles.task].map((name) => `arn:${stack.partition}:iam::${stack.account}:role/${name}`);
+    // The workspace roles live in the stateless stack (deployed after this one) or are created per home by the
+    // Fargate launcher: named, not referenced, and matched on aws:PrincipalArn (which carries the role's path)
+    // so the policy is valid before they exist. The EC2 instance role, and every Fargate home role (each may
+    // mount only its own access point: its identity policy and boundary say so, and this policy grants the
+    // account, not the roles, so it adds nothing to them).
+    const workspaceRoleArns = [
+      `arn:${stack.partition}:iam::${stack.account}:role/${roles.instance}`,
+      `arn:${stack.partition}:iam::${stack.account}:role${homeRolePath(props.deploymentId)}*`,
+    ];
 
     this.key = new kms.Key(this, 'Key', {
       description: `carrel ${props.deploymentId}: encrypts the homes (EFS) and their backups`,
@@ -93,7 +100,7 @@ export class WorkspaceHomes extends Construct {
           principals: [new iam.AnyPrincipal()],
           actions: clientActions,
           resources: ['*'],
-          conditions: { ArnNotEquals: { 'aws:PrincipalArn': workspaceRoleArns } },
+          conditions: { ArnNotLike: { 'aws:PrincipalArn': workspaceRoleArns } },
         }),
         new iam.PolicyStatement({
           sid: 'AllowWorkspaceRolesThroughAccessPoints',
@@ -102,7 +109,7 @@ export class WorkspaceHomes extends Construct {
           actions: ['elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite'],
           resources: ['*'],
           conditions: {
-            ArnEquals: { 'aws:PrincipalArn': workspaceRoleArns },
+            ArnLike: { 'aws:PrincipalArn': workspaceRoleArns },
             Bool: { 'elasticfilesystem:AccessedViaMountTarget': 'true' },
             Null: { 'elasticfilesystem:AccessPointArn': 'false' },
           },

@@ -117,6 +117,7 @@ export class Workspaces extends Construct {
           })
         : new FargateWorkspaces(this, 'Fargate', {
             deploymentId: config.deploymentId,
+            deskDomain: config.deskDomain,
             network,
             settings: { ...config.fargate, toolImage: config.fargate.toolImage!, gateImage: config.fargate.gateImage! },
             sizes: config.instanceSizes,

@@ -183,11 +183,12 @@ for (const [kind, config] of [
       // Prepare
       const passRole = allowing(identityStatements(built.stateless), 'iam:PassRole');
       const compute = built.workspaces.compute;
+      const homeRoles = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::', { Ref: 'AWS::AccountId' }, ':role/carrel/test/homes/carrel-test-home-*']] };
       const roles =
         compute instanceof FargateWorkspaces
-          ? [compute.taskRole, compute.executionRole]
-          : [(compute as Ec2Workspaces).instanceRole];
-      const expected = roles.map((role) => ({ 'Fn::GetAtt': [logicalId(built.statelessStack, role), 'Arn'] })).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+          ? [homeRoles, { 'Fn::GetAtt': [logicalId(built.statelessStack, compute.executionRole), 'Arn'] }]
+          : [{ 'Fn::GetAtt': [logicalId(built.statelessStack, (compute as Ec2Workspaces).instanceRole), 'Arn'] }];
+      const expected = roles.sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
 
       // Assess
       assert.equal(passRole.length, 1, 'only open passes roles');
@@ -530,8 +531,8 @@ describe('AWS workspaces: homes', () => {
     // Prepare
     const [fs] = Object.values(built.stateful.findResources('AWS::EFS::FileSystem'));
     const statements = fs!.Properties.FileSystemPolicy.Statement as FullStatement[];
-    const roles = ['carrel-test-ws-instance', 'carrel-test-ws-task'].map((name) => ({
-      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::', { Ref: 'AWS::AccountId' }, `:role/${name}`]],
+    const roles = ['/carrel-test-ws-instance', '/carrel/test/homes/*'].map((name) => ({
+      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::', { Ref: 'AWS::AccountId' }, `:role${name}`]],
     }));
     const client = ['elasticfilesystem:ClientMount', 'elasticfilesystem:ClientRootAccess', 'elasticfilesystem:ClientWrite'];
 
@@ -541,12 +542,12 @@ describe('AWS workspaces: homes', () => {
       [
         ['Deny', '*', { Bool: { 'aws:SecureTransport': 'false' } }],
         ['Deny', client, { Bool: { 'elasticfilesystem:AccessedViaMountTarget': 'false' } }],
-        ['Deny', client, { ArnNotEquals: { 'aws:PrincipalArn': roles } }],
+        ['Deny', client, { ArnNotLike: { 'aws:PrincipalArn': roles } }],
         [
           'Allow',
           ['elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite'],
           {
-            ArnEquals: { 'aws:PrincipalArn': roles },
+            ArnLike: { 'aws:PrincipalArn': roles },
             Bool: { 'elasticfilesystem:AccessedViaMountTarget': 'true' },
             Null: { 'elasticfilesystem:AccessPointArn': 'false' },
           },
@@ -857,9 +858,12 @@ describe('AWS workspaces: Fargate', () => {
     const gate = containers.find((c) => c.Name === 'gate')!;
 
     // Assess
-    assert.deepEqual(containers.map((c) => c.Name).sort(), ['gate', 'ready', 'tool']);
+    assert.deepEqual(containers.map((c) => c.Name).sort(), ['bootstrap', 'gate', 'ready', 'tool']);
     assert.equal(tool.Image, 'quay.io/jupyter/minimal-notebook:2025-01-06');
-    assert.deepEqual(tool.MountPoints, [{ ContainerPath: '/home/jovyan', ReadOnly: false, SourceVolume: 'home' }]);
+    assert.deepEqual(tool.MountPoints, [
+      { ContainerPath: '/home/jovyan', ReadOnly: false, SourceVolume: 'home' },
+      { ContainerPath: '/run/carrel/tool', ReadOnly: true, SourceVolume: 'tool-secrets' },
+    ]);
     assert.equal(gate.Image, 'registry.example.org/carrel-gate:1.0.0');
     assert.deepEqual(gate.PortMappings, [{ ContainerPort: 443, Name: 'gate', Protocol: 'tcp' }]);
     assert.equal(gate.ReadonlyRootFilesystem, true);
@@ -875,9 +879,54 @@ describe('AWS workspaces: Fargate', () => {
     );
     for (const container of containers) {
       assert.equal(container.Privileged, false, container.Name);
-      assert.equal(container.Environment, undefined, `${container.Name}: settings come as RunTask overrides`);
       assert.equal(container.LogConfiguration.LogDriver, 'awslogs', container.Name);
+      for (const { Name, Value } of container.Environment ?? []) {
+        assert.doesNotMatch(`${Name}=${JSON.stringify(Value)}`, /TOKEN=|KEY=|PRIVATE|SECRET/, `${container.Name}: no secret in the task definition`);
+      }
     }
+  });
+
+  it('fetches the per-workspace settings with a bootstrap container that the gate and the tool wait for, sharing only what each needs', () => {
+    // Prepare
+    const [task] = Object.values(built.stateless.findResources('AWS::ECS::TaskDefinition'));
+    const containers = task!.Properties.ContainerDefinitions as Array<Record<string, any>>;
+    const byName = (name: string) => containers.find((c) => c.Name === name)!;
+    const env = (name: string) => Object.fromEntries((byName(name).Environment ?? []).map((e: { Name: string; Value: unknown }) => [e.Name, e.Value]));
+    const bootstrap = byName('bootstrap');
+
+    // Assess
+    assert.equal(bootstrap.Essential, false);
+    assert.equal(bootstrap.Image, byName('gate').Image, 'the gate bundle, in bootstrap mode');
+    assert.equal(bootstrap.User, '0');
+    assert.equal(bootstrap.ReadonlyRootFilesystem, true);
+    assert.equal(bootstrap.Secrets, undefined, 'no certificate');
+    assert.deepEqual(env('bootstrap'), {
+      CARREL_GATE_MODE: 'bootstrap',
+      CARREL_GATE_BOOTSTRAP_URL: 'https://desk.uni.example/api/agent/bootstrap',
+      CARREL_GATE_SERVER_ID: 'desk.uni.example',
+      CARREL_GATE_STS_URL: { 'Fn::Join': ['', ['https://sts.', { Ref: 'AWS::Region' }, '.', { Ref: 'AWS::URLSuffix' }, '/']] },
+      CARREL_GATE_STS_REGION: { Ref: 'AWS::Region' },
+      CARREL_GATE_SETTINGS_FILE: '/run/carrel/gate/settings.json',
+      CARREL_GATE_TOOL_TOKEN_FILE: '/run/carrel/tool/token',
+    });
+    assert.deepEqual(bootstrap.MountPoints, [
+      { ContainerPath: '/run/carrel/gate', ReadOnly: false, SourceVolume: 'gate-secrets' },
+      { ContainerPath: '/run/carrel/tool', ReadOnly: false, SourceVolume: 'tool-secrets' },
+    ]);
+    for (const name of ['gate', 'tool']) assert.deepEqual(byName(name).DependsOn, [{ ContainerName: 'bootstrap', Condition: 'SUCCESS' }], name);
+    assert.deepEqual(env('gate'), {
+      CARREL_GATE_PORT: '443',
+      CARREL_GATE_UPSTREAM: 'http://127.0.0.1:8888',
+      CARREL_GATE_BUSY_PROBE: 'jupyter',
+      CARREL_GATE_DESK_ORIGIN: 'https://desk.uni.example',
+      CARREL_GATE_ACTIVITY_URL: 'https://desk.uni.example/api/agent/activity',
+      CARREL_GATE_SETTINGS_FILE: '/run/carrel/gate/settings.json',
+    });
+    assert.deepEqual(env('tool'), { JUPYTER_TOKEN_FILE: '/run/carrel/tool/token' });
+    const mounting = (volume: string) => containers.filter((c) => (c.MountPoints ?? []).some((m: { SourceVolume: string }) => m.SourceVolume === volume)).map((c) => c.Name).sort();
+    assert.deepEqual(mounting('gate-secrets'), ['bootstrap', 'gate'], 'the agent token reaches the gate only');
+    assert.deepEqual(mounting('tool-secrets'), ['bootstrap', 'tool']);
+    assert.equal(byName('ready').MountPoints, undefined);
   });
 
   it('signals tool-ready with a non-essential `ready` container that starts once the gate is HEALTHY and exits 0', () => {
@@ -902,19 +951,52 @@ describe('AWS workspaces: Fargate', () => {
     assert.deepEqual(ready.LogConfiguration.Options['awslogs-stream-prefix'], 'ready');
   });
 
-  it('lets the task role mount only the homes through access points; only ECS of this account assumes it', () => {
+  it('gives the base task role nothing; bounds every home role to mounting homes through access points', () => {
     // Prepare
     const role = built.stateless.toJSON().Resources[logicalId(built.statelessStack, compute.taskRole)];
+    const boundary = built.stateless.toJSON().Resources[logicalId(built.statelessStack, compute.homeRoleBoundary)];
 
     // Assess
     assert.equal(role.Properties.RoleName, 'carrel-test-ws-task');
     assert.deepEqual(role.Properties.AssumeRolePolicyDocument.Statement[0].Condition.StringEquals, { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } });
-    assert.deepEqual(functionRoleStatements(built, compute.taskRole).map((s) => [s.Action, s.Condition]), [
+    assert.deepEqual(functionRoleStatements(built, compute.taskRole), [], 'each home’s task runs with its own role');
+    assert.equal(boundary.Properties.ManagedPolicyName, 'carrel-test-ws-home-boundary');
+    assert.equal(boundary.Properties.Path, '/carrel/test/');
+    assert.deepEqual(
+      (boundary.Properties.PolicyDocument.Statement as FullStatement[]).map((s) => [s.Effect, s.Action, s.Condition]),
       [
-        ['elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite'],
-        { Bool: { 'elasticfilesystem:AccessedViaMountTarget': 'true' }, Null: { 'elasticfilesystem:AccessPointArn': 'false' } },
+        [
+          'Allow',
+          ['elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite'],
+          { Bool: { 'elasticfilesystem:AccessedViaMountTarget': 'true' }, Null: { 'elasticfilesystem:AccessPointArn': 'false' } },
+        ],
       ],
-    ]);
+    );
+  });
+
+  it('lets only the launching function create home roles: on the deployment’s path, with the boundary, tagged as the deployment’s', () => {
+    // Prepare
+    const everything = ENTRY_NAMES.flatMap((name) => functionStatements(built, built.functions[name]));
+    const homeRoles = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::', { Ref: 'AWS::AccountId' }, ':role/carrel/test/homes/carrel-test-home-*']] };
+    const boundary = { Ref: logicalId(built.statelessStack, compute.homeRoleBoundary) };
+    const open = functionStatements(built, built.functions.open);
+
+    // Assess
+    for (const action of ['iam:CreateRole', 'iam:PutRolePolicy', 'iam:TagRole', 'iam:GetRole']) {
+      const statements = allowing(everything, action);
+      assert.equal(statements.length, 1, action);
+      assert.deepEqual(resourcesOf(statements[0]!), [homeRoles], action);
+      assert.ok(open.some((s) => JSON.stringify(s) === JSON.stringify(statements[0])), `${action}: the open function`);
+    }
+    assert.deepEqual(allowing(everything, 'iam:CreateRole')[0]!.Condition, { StringEquals: { 'iam:PermissionsBoundary': boundary } });
+    assert.deepEqual(allowing(everything, 'iam:PutRolePolicy')[0]!.Condition, { StringEquals: { 'iam:PermissionsBoundary': boundary } });
+    assert.deepEqual(allowing(everything, 'iam:TagRole')[0]!.Condition, {
+      StringEquals: { 'aws:RequestTag/carrel:deployment': 'test' },
+      'ForAllValues:StringEquals': { 'aws:TagKeys': ['carrel:deployment', 'carrel:analysis', 'carrel:user', 'carrel:home'] },
+    });
+    for (const action of ['iam:DeleteRolePermissionsBoundary', 'iam:PutRolePermissionsBoundary', 'iam:AttachRolePolicy', 'iam:UpdateAssumeRolePolicy']) {
+      assert.equal(allowing(everything, action).length, 0, `${action} is never granted`);
+    }
   });
 
   it('runs, stops and describes tasks of this cluster only, for the workspace families only', () => {
