@@ -10,6 +10,7 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { BOOTSTRAP_ENV, SETTINGS_FILE_NAMES } from './bootstrap-contract.js';
 
 export type BusyProbeKind = 'jupyter' | 'none';
 
@@ -210,8 +211,35 @@ function tlsFrom(e: TlsSettings): GateConfig['tls'] {
   return undefined;
 }
 
+/**
+ * The per-workspace settings the Fargate bootstrap step wrote (`CARREL_GATE_SETTINGS_FILE`, JSON of gate
+ * variables): they fill in, and win over, the environment. Only the per-workspace names are accepted.
+ */
+function settingsFile(env: NodeJS.ProcessEnv): Record<string, string> {
+  const path = env[BOOTSTRAP_ENV.settingsFile];
+  if (!path) return {};
+  const name = BOOTSTRAP_ENV.settingsFile;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new GateConfigError(`Invalid gate configuration: ${name}: cannot read "${path}" as JSON (${code ?? 'not JSON'}); the bootstrap step writes it`, { cause: error });
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new GateConfigError(`Invalid gate configuration: ${name}: "${path}" must hold a JSON object`);
+  const allowed: readonly string[] = SETTINGS_FILE_NAMES;
+  const values: Record<string, string> = {};
+  for (const [key, value] of Object.entries(parsed)) {
+    if (!allowed.includes(key)) throw new GateConfigError(`Invalid gate configuration: ${name}: "${path}" may not set ${key}`);
+    if (typeof value !== 'string') throw new GateConfigError(`Invalid gate configuration: ${name}: ${key} in "${path}" must be text`);
+    values[key] = value;
+  }
+  return values;
+}
+
 /** Reads and validates the gate's environment; throws `GateConfigError` naming each bad setting. */
-export function loadGateConfig(env: NodeJS.ProcessEnv = process.env): GateConfig {
+export function loadGateConfig(environment: NodeJS.ProcessEnv = process.env): GateConfig {
+  const env = { ...environment, ...settingsFile(environment) };
   const picked = Object.fromEntries(GATE_ENV_NAMES.map((name) => [name, env[name]]));
   const parsed = schema.safeParse(picked);
   if (!parsed.success) {

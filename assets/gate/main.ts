@@ -3,12 +3,16 @@
  * Reads its configuration from the environment (see config.ts), exits 1 naming the bad setting, and
  * shuts down gracefully on SIGTERM/SIGINT (what systemd and ECS send).
  */
+import { BOOTSTRAP_ENV } from './bootstrap-contract.js';
+import { runBootstrap } from './bootstrap.js';
 import { loadGateConfig, GateConfigError } from './config.js';
 import { createGate } from './gate.js';
 import { createLogger, describeError } from './log.js';
 
 async function main(): Promise<void> {
   const log = createLogger();
+  // Fargate: the same image, run first as the init container that fetches this workspace's settings.
+  if (process.env[BOOTSTRAP_ENV.mode] === 'bootstrap') process.exit(await runBootstrap(process.env, { log }));
   let config;
   try {
     config = loadGateConfig(process.env);

@@ -1,5 +1,5 @@
 import type { LifecyclePolicy } from './policy.js';
-import type { AnalysisCatalog, Clock, ComputePort, HomesPort, HostnamesPort, Log, ProvisionerPort, WorkspaceStore } from './ports.js';
+import type { AnalysisCatalog, Clock, ComputePort, HomesPort, HostnamesPort, Log, ProvisionerPort, TaskIdentityPort, WorkspaceStore } from './ports.js';
 
 /** Everything the workspace use cases need, injected by an entry point (Lambda or local runtime). */
 export interface WorkspaceDeps {
@@ -9,6 +9,8 @@ export interface WorkspaceDeps {
   readonly hostnames: HostnamesPort;
   /** Prepares instances after they run (EC2, Fargate); absent where compute prepares itself (local). */
   readonly provisioner?: ProvisionerPort;
+  /** Proves which workspace task asks for its settings (Fargate); absent where tasks get them otherwise. */
+  readonly taskIdentity?: TaskIdentityPort;
   readonly catalog: AnalysisCatalog;
   readonly clock: Clock;
   readonly policy: LifecyclePolicy;

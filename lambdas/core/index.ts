@@ -13,3 +13,4 @@ export * from './use-cases/open.js';
 export * from './use-cases/status.js';
 export * from './use-cases/stop.js';
 export * from './use-cases/renew-certificate.js';
+export * from './use-cases/bootstrap.js';

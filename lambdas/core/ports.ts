@@ -146,3 +146,22 @@ export interface Log {
 }
 
 export const silentLog: Log = { info() {}, warn() {}, error() {} };
+
+/** Who a workspace task is, as the cloud vouches for it (Fargate: a signed sts:GetCallerIdentity). */
+export interface TaskIdentity {
+  /** The task, as the workspace record names it (`instanceId`). */
+  readonly instanceId: string;
+  /** The role the task's credentials belong to. */
+  readonly role: string;
+}
+
+/** Proves which task is asking (the bootstrap of a workspace that receives no secret at launch). */
+export interface TaskIdentityPort {
+  /**
+   * The task that signed `proof`. Throws UnauthenticatedError when the proof is malformed, tampered with,
+   * meant for another desk or refused by the cloud; TransientError when the cloud cannot answer now.
+   */
+  identify(proof: unknown): Promise<TaskIdentity>;
+  /** The role a workspace's task must run as (its home's own role). */
+  roleFor(key: WorkspaceKey): string;
+}

@@ -11,6 +11,7 @@ import type { DeskConfig } from './config.js';
 import type { HttpRoute } from './routes.js';
 import { makeAgentActivityHandler } from './agent.js';
 import { makeCallbackHandler, makeLoginHandler, makeLogoutHandler } from './auth.js';
+import { makeAgentBootstrapHandler } from './bootstrap.js';
 import { makeHeartbeatHandler, makeMeHandler, makeOpenHandler, makeStatusHandler, makeStopHandler } from './workspaces.js';
 
 /** Verifies the agent tokens gates present (a TokenVerifier over the desk's public key). */
@@ -31,6 +32,7 @@ export type AppDeps = WorkspaceDeps & {
 export { makeHeartbeatHandler, makeMeHandler, makeOpenHandler, makeStatusHandler, makeStopHandler } from './workspaces.js';
 export { callbackUrl, isSafeReturnPath, makeCallbackHandler, makeLoginHandler, makeLogoutHandler } from './auth.js';
 export { agentTokenFor, agentTokenIssuer, makeAgentActivityHandler } from './agent.js';
+export { makeAgentBootstrapHandler } from './bootstrap.js';
 export { makeComputeEventsHandler, makeHousekeepingHandler, type ComputeEventsInput } from './events.js';
 export { workspaceUrl, type WorkspaceViewJson } from './views.js';
 
@@ -47,4 +49,5 @@ export const HTTP_HANDLERS: Readonly<Record<HttpRoute['entry'], (deps: AppDeps) 
   login: makeLoginHandler,
   callback: makeCallbackHandler,
   logout: makeLogoutHandler,
+  'agent-bootstrap': makeAgentBootstrapHandler,
 };

@@ -13,7 +13,7 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context } from 'aws-lambda';
-import { CarrelError, systemClock, TransientError, type ComputePort, type HomesPort, type HostnamesPort, type Log, type ProvisionerPort } from '../core/index.js';
+import { CarrelError, systemClock, TransientError, type ComputePort, type HomesPort, type HostnamesPort, type Log, type ProvisionerPort, type TaskIdentityPort } from '../core/index.js';
 import { dynamoDocumentClient } from '../adapters/aws/clients/dynamodb.js';
 import { kmsClient } from '../adapters/aws/clients/kms.js';
 import { DynamoAnalysisCatalog } from '../adapters/aws/dynamo-catalog.js';
@@ -64,6 +64,8 @@ export interface WorkspaceKit {
   /** The provisioner function's name (EC2 compute only). */
   readonly provisioner?: (functionName: string, context: PartContext) => ProvisionerPort;
   readonly computeEventSources?: (compute: Configured<'compute'>, context: PartContext) => ComputeEventSources;
+  /** Proves which Fargate task asks for its settings (Fargate compute only; POST /api/agent/bootstrap). */
+  readonly taskIdentity?: (compute: Configured<'compute'> & { readonly kind: 'fargate' }, context: PartContext) => TaskIdentityPort;
 }
 
 /** The workspace adapters of a deployment, each built on first call. */
@@ -75,6 +77,8 @@ export interface WorkspaceParts {
   readonly provisioner: () => ProvisionerPort | undefined;
   /** Undefined without compute, and in functions that do not map raw events (only compute-events reads it). */
   readonly computeEventSources: () => ComputeEventSources | undefined;
+  /** Fargate only, and only in the function that answers the bootstrap route. */
+  readonly taskIdentity: () => TaskIdentityPort | undefined;
 }
 
 function once<T>(make: () => T): () => T {
@@ -115,6 +119,7 @@ export function workspaceParts(config: DeskConfig, log: Log, kit: WorkspaceKit =
       return kit.provisioner ? kit.provisioner(compute.provisionerFunctionName, context) : new NotWiredProvisioner();
     }),
     computeEventSources: once((): ComputeEventSources | undefined => (compute && kit.computeEventSources ? kit.computeEventSources(compute, context) : undefined)),
+    taskIdentity: once((): TaskIdentityPort | undefined => (compute?.kind === 'fargate' && kit.taskIdentity ? kit.taskIdentity(compute, context) : undefined)),
   };
 }
 

@@ -7,12 +7,12 @@ export interface HttpRoute {
   readonly method: 'GET' | 'POST';
   readonly path: string;
   /** The Lambda entry (lambdas/handlers/entry/<entry>.ts) that serves it. */
-  readonly entry: 'me' | 'open' | 'status' | 'heartbeat' | 'stop' | 'agent-activity' | 'login' | 'callback' | 'logout';
+  readonly entry: 'me' | 'open' | 'status' | 'heartbeat' | 'stop' | 'agent-activity' | 'login' | 'callback' | 'logout' | 'agent-bootstrap';
   /**
    * How the handler authenticates the caller (why the route needs no API Gateway authorizer); `sign-in`: the
    * routes that establish or end the session (the callback trusts only its signed login state and the provider).
    */
-  readonly auth: 'session' | 'agent' | 'sign-in';
+  readonly auth: 'session' | 'agent' | 'sign-in' | 'task-identity';
 }
 
 export const HTTP_ROUTES: readonly HttpRoute[] = [
@@ -25,4 +25,5 @@ export const HTTP_ROUTES: readonly HttpRoute[] = [
   { method: 'GET', path: '/auth/login', entry: 'login', auth: 'sign-in' },
   { method: 'GET', path: '/auth/callback', entry: 'callback', auth: 'sign-in' },
   { method: 'POST', path: '/auth/logout', entry: 'logout', auth: 'sign-in' },
+  { method: 'POST', path: '/api/agent/bootstrap', entry: 'agent-bootstrap', auth: 'task-identity' },
 ];

@@ -27,6 +27,8 @@ const AUTH_REASON: Record<DeskRoute['auth'], string> = {
     "Authenticated in the handler: it verifies the gate's ES256 agent token (Authorization: Bearer, signed by the desk's KMS key, audience carrel-agent, expiry) and writes only to the workspace named in the token.",
   'sign-in':
     'The OpenID Connect sign-in routes are where an unauthenticated browser gets its session, so they cannot require one: /auth/login only redirects to the identity provider, /auth/callback accepts an answer only with the matching KMS-signed login-state cookie (state, nonce, PKCE) and verifies the ID token against the provider (issuer, audience, nonce, expiry, JWKS signature), /auth/logout only clears the session cookie. None reads or writes the table.',
+  'task-identity':
+    "Authenticated in the handler: the caller sends an sts:GetCallerIdentity request signed with its Fargate task role (SigV4, bound to this desk by a signed x-carrel-server-id header); the handler checks it is exactly that call to this region's STS, forwards it to STS, and answers only for the workspace whose task and home role STS names. IAM authorizers would need the caller to sign the API request itself with the credentials of a role granted execute-api, which workspace task roles deliberately are not.",
 };
 
 export interface DeskApiProps {

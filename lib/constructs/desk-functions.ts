@@ -15,7 +15,7 @@ import type { CarrelConfig } from '../config.js';
 import { CarrelFunction } from '../lambda-function.js';
 import type { WorkspaceCapability, Workspaces } from './workspaces.js';
 
-export const ENTRY_NAMES = ['me', 'open', 'status', 'heartbeat', 'stop', 'agent-activity', 'housekeeping', 'compute-events', 'login', 'callback', 'logout'] as const;
+export const ENTRY_NAMES = ['me', 'open', 'status', 'heartbeat', 'stop', 'agent-activity', 'agent-bootstrap', 'housekeeping', 'compute-events', 'login', 'callback', 'logout'] as const;
 export type EntryName = (typeof ENTRY_NAMES)[number];
 
 type TableAction = 'dynamodb:GetItem' | 'dynamodb:PutItem' | 'dynamodb:UpdateItem' | 'dynamodb:Query';
@@ -89,6 +89,16 @@ export const FUNCTION_SPECS: Readonly<Record<EntryName, FunctionSpec>> = {
     description: 'POST /api/agent/activity: a gate reports traffic/busy for its own workspace (one write)',
     tableActions: ['dynamodb:UpdateItem'],
     keyActions: ['kms:GetPublicKey'], // verifies the agent token with the public key only
+  },
+  'agent-bootstrap': {
+    description: 'POST /api/agent/bootstrap: a Fargate workspace task proves which task it is (signed sts:GetCallerIdentity) and gets its own settings',
+    // The workspace whose instance is the task (byInstance index, then a consistent GetItem).
+    tableActions: ['dynamodb:GetItem'],
+    indexes: [instanceIndex.name],
+    // Signs the agent token it hands the gate, and hands it the public key.
+    keyActions: ['kms:Sign', 'kms:GetPublicKey'],
+    // No workspace actions, but the workspace environment (the cluster names the tasks). STS needs no grant.
+    workspace: [],
   },
   housekeeping: {
     description: 'Every minute: stop idle workspaces, fail overdue states, terminate long-stopped ones, reconcile',

@@ -171,6 +171,10 @@ describe('stateless stack', () => {
         heartbeat: [[['dynamodb:UpdateItem'], [table]]],
         stop: [[['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], [table]]],
         'agent-activity': [[['dynamodb:UpdateItem'], [table]]],
+        'agent-bootstrap': [
+          [['dynamodb:GetItem'], [table]],
+          [['dynamodb:Query'], [index(TABLE_SCHEMA.instanceIndex.name)]],
+        ],
         housekeeping: [
           [['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'], [table]],
           [['dynamodb:Query'], [index(TABLE_SCHEMA.dueIndex.name), index(TABLE_SCHEMA.instanceIndex.name)]],
@@ -198,10 +202,10 @@ describe('stateless stack', () => {
     it('lets only the functions that sign use kms:Sign, and only on the signing key', () => {
       // Assess: gate cookies (open, status, heartbeat), the login state (login) and the session (callback)
       const signers = ENTRY_NAMES.filter((name) => actionsFor(name, 'kms').includes('kms:Sign'));
-      assert.deepEqual(signers.sort(), ['callback', 'heartbeat', 'login', 'open', 'status']);
+      assert.deepEqual(signers.sort(), ['agent-bootstrap', 'callback', 'heartbeat', 'login', 'open', 'status']);
       // Verifiers: the session (every session route), the agent token, the login state (callback)
       const readers = ENTRY_NAMES.filter((name) => actionsFor(name, 'kms').includes('kms:GetPublicKey'));
-      assert.deepEqual(readers.sort(), ['agent-activity', 'callback', 'heartbeat', 'me', 'open', 'status', 'stop']);
+      assert.deepEqual(readers.sort(), ['agent-activity', 'agent-bootstrap', 'callback', 'heartbeat', 'me', 'open', 'status', 'stop']);
       assert.deepEqual(actionsFor('logout', 'kms'), []);
       for (const name of ENTRY_NAMES) {
         for (const statement of statementsOf(name).filter((s) => actionsOf(s).some((a) => a.startsWith('kms:')))) {
