@@ -68,6 +68,12 @@ export const API_CALLS = {
     'IAM publishes no API latencies',
     'CreateRole, PutRolePolicy, GetRole (once per home): IAM is a global control plane served from us-east-1, so a cross-region round trip is included.',
   ),
+  'STS GetCallerIdentity': figure(
+    0.03,
+    'estimate',
+    'AWS STS publishes no API latencies',
+    'The Fargate bootstrap route forwards the task\'s signed request to the regional STS endpoint; the call needs no IAM permission and reads no policy.',
+  ),
   'Route 53 *': figure(
     0.15,
     'estimate',
@@ -177,7 +183,25 @@ export const WAITS = {
     'AWS News Blog, "AWS Fargate Enables Faster Container Startup using Seekable OCI" (2023): image downloads are 76% of container start time (Harter et al., Slacker, FAST \'16); Fargate caches no images',
     'PENDING: pull and unpack the tool image (Jupyter with its scientific stack, several hundred MB compressed) and the small gate image, every launch.',
   ),
-  fargateMountAndStart: figure(2, 'estimate', 'ECS task EFS volume with transitEncryption and IAM authorization', 'The EFS mount through the access point (TLS) and the start of the tool and gate containers, before ECS reports RUNNING.'),
+  fargateMountAndStart: figure(2, 'estimate', 'ECS task EFS volume with transitEncryption and IAM authorization', 'The EFS mount through the access point (TLS) and the start of the first container (the bootstrap step).'),
+  fargateBootstrapStart: figure(
+    0.5,
+    'estimate',
+    'assets/gate/bootstrap.ts (the gate bundle in bootstrap mode)',
+    'node loads the gate bundle, reads the task role credentials from the ECS credentials endpoint (169.254.170.2) and signs GetCallerIdentity: local work.',
+  ),
+  taskToDesk: figure(
+    0.05,
+    'estimate',
+    'one HTTPS request from the workspace VPC (NAT) to the desk (CloudFront, API Gateway), one way',
+    'In-region network plus the CloudFront and API Gateway hops; the same figure back.',
+  ),
+  fargateContainersStart: figure(
+    0.5,
+    'estimate',
+    'ECS container dependencies: gate and tool wait for bootstrap SUCCESS',
+    'The agent sees the bootstrap container exit 0 and starts the gate and tool containers (images already unpacked); ECS then reports RUNNING.',
+  ),
   jupyterStartFargate: figure(3, 'estimate', 'docs/design brief: ~0.7 s with a warm page cache', 'The image was just unpacked on the task\'s storage; a 1-vCPU task. Hidden behind the first health check anyway (next figure).'),
   ecsReadyContainer: figure(
     1,

@@ -11,7 +11,11 @@
  */
 import type { EventOutcome } from '../../lambdas/core/index.js';
 import { EC2_STATE_CHANGE, ECS_TASK_STATE_CHANGE } from '../../lambdas/adapters/aws/compute-event-mapping.js';
-import { makeComputeEventsHandler, makeOpenHandler, makeStatusHandler, makeStopHandler, type AppDeps } from '../../lambdas/handlers/app.js';
+import { signIdentityRequest } from '../../assets/gate/bootstrap.js';
+import { homeRoleName } from '../../lambdas/adapters/aws/iam-home-roles.js';
+import { StsTaskIdentity } from '../../lambdas/adapters/aws/sts-task-identity.js';
+import { FakeSts, taskCredentials } from '../support/fake-sts.js';
+import { makeAgentBootstrapHandler, makeComputeEventsHandler, makeOpenHandler, makeStatusHandler, makeStopHandler, type AppDeps } from '../../lambdas/handlers/app.js';
 import type { AwsDeps } from '../../lambdas/handlers/aws-wiring.js';
 import type { HttpResult } from '../../lambdas/handlers/http.js';
 import type { ProvisionAssets } from '../../lambdas/handlers/provision.js';
@@ -107,6 +111,39 @@ class Driver {
     const outcome = await makeComputeEventsHandler(this.functions.get('compute-events', cold))(event);
     if (!outcome.applied) throw new Error(`the "${label}" event was not applied: ${JSON.stringify(outcome)}`);
     return outcome;
+  }
+
+  /**
+   * The Fargate bootstrap step after `from`: it signs GetCallerIdentity with the task's role and asks the desk
+   * (a cold agent-bootstrap function, the real handler; STS answers through the model) for its settings.
+   */
+  async bootstrap(from: Step, who: Researcher, taskArn: string): Promise<Step> {
+    const { t, world } = this;
+    const { config } = this.deployment;
+    const clock = () => new Date(world.clockBase + t.now() * 1000);
+    t.resumeAfter(from);
+    t.act('bootstrap', false);
+    t.waitFor('the bootstrap step starts, reads the task role credentials and signs GetCallerIdentity', 'fargateBootstrapStart', WAITS.fargateBootstrapStart);
+    const task = taskCredentials(1, `arn:aws:sts::${ACCOUNT}:assumed-role/${homeRoleName(config.deploymentId, who)}/${taskArn.split('/').pop()}`);
+    const sts = new FakeSts(REGION).add(task);
+    const proof = await signIdentityRequest({ stsUrl: new URL(`https://sts.${REGION}.amazonaws.com/`), stsRegion: REGION, serverId: config.deskDomain }, async () => task, clock());
+    t.waitFor('POST /api/agent/bootstrap: request reaches the desk', 'taskToDesk', WAITS.taskToDesk);
+    t.act('agent-bootstrap', false);
+    t.waitFor('Lambda cold start (agent-bootstrap)', 'lambdaColdDesk', WAITS.lambdaColdDesk);
+    const clusterArn = config.workspaces.compute?.kind === 'fargate' ? config.workspaces.compute.clusterArn : '';
+    const taskIdentity = new StsTaskIdentity({
+      deploymentId: config.deploymentId,
+      clusterArn,
+      serverId: config.deskDomain,
+      now: clock,
+      fetch: ((url: string, init?: RequestInit) => world.timeline.call('STS', 'GetCallerIdentity', () => sts.fetch(url, init))) as typeof fetch,
+    });
+    // A cold container of its own, with the model's STS (spreading builds its lazy adapters: harmless here).
+    const deps = { ...this.functions.get('agent-bootstrap', true), taskIdentity };
+    const result = await makeAgentBootstrapHandler(deps)(httpEvent('POST /api/agent/bootstrap', { body: { request: proof } }));
+    if (result.statusCode !== 200) throw new Error(`the bootstrap route answered ${result.statusCode}: ${result.body}`);
+    t.act('bootstrap', false);
+    return t.waitFor('the answer reaches the task; the settings and the tool token are written', 'taskToDesk', WAITS.taskToDesk);
   }
 
   /** The asynchronous provisioner invocation the running event made, run to its report. */
@@ -253,7 +290,7 @@ export async function ec2WarmResume(deployment: Deployment, assets: ProvisionAss
   };
 }
 
-/** Fargate, first open: task definition for the home, RunTask, image pull, EFS mount, gate health. */
+/** Fargate, first open: home role and task definition, RunTask, image pull, EFS mount, bootstrap, gate health. */
 export async function fargateOpen(deployment: Deployment, who: Researcher): Promise<PathRun> {
   const driver = new Driver(deployment, { script: '', gateBundle: '', template: [] });
   const world = deployment.world;
@@ -265,7 +302,9 @@ export async function fargateOpen(deployment: Deployment, who: Researcher): Prom
   const task = [...world.tasks.values()].at(-1)!;
   const provisioning = t.branch(launched, 'Fargate PROVISIONING: capacity and the task\'s network interface (awsvpc)', WAITS.fargateProvisioning.seconds, 'aws-latencies.ts WAITS.fargateProvisioning', 'ECS');
   const pulled = t.branch(provisioning, 'Fargate PENDING: pull and unpack the tool and gate images (no image cache)', WAITS.fargateImagePull.seconds, 'aws-latencies.ts WAITS.fargateImagePull', 'ECS');
-  const running = t.branch(pulled, 'EFS mount of the home (TLS, IAM, access point) and container start → RUNNING', WAITS.fargateMountAndStart.seconds, 'aws-latencies.ts WAITS.fargateMountAndStart', 'ECS');
+  const mounted = t.branch(pulled, 'EFS mount of the home (TLS, IAM, access point); the bootstrap container starts', WAITS.fargateMountAndStart.seconds, 'aws-latencies.ts WAITS.fargateMountAndStart', 'ECS');
+  const bootstrapped = await driver.bootstrap(mounted, who, task.taskArn);
+  const running = t.branch(bootstrapped, 'bootstrap exited 0: the gate and tool containers start → RUNNING', WAITS.fargateContainersStart.seconds, 'aws-latencies.ts WAITS.fargateContainersStart', 'ECS');
   task.lastStatus = 'RUNNING';
 
   const at = (step: Step) => new Date(world.clockBase + step.end * 1000);
@@ -308,7 +347,7 @@ export async function fargateOpen(deployment: Deployment, who: Researcher): Prom
     false,
   );
   const { seen, propagated, final } = await driver.seeReady(who, published);
-  return { name: 'Fargate (RunTask + image pull + EFS mount + gate health)', targetSeconds: 60, timeline: t, final, openAnswered, seen, published, propagated, notes };
+  return { name: 'Fargate (RunTask + image pull + EFS mount + bootstrap + gate health)', targetSeconds: 60, timeline: t, final, openAnswered, seen, published, propagated, notes };
 }
 
 export function round(n: number, digits = 1): number {
