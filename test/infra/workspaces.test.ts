@@ -34,7 +34,7 @@ const WORKSPACE_ENVIRONMENT = {
   ec2: ['LAUNCH_TEMPLATE_ID', 'HIBERNATE', 'PROVISIONER_FUNCTION_NAME'],
   fargate: ['ECS_CLUSTER_ARN', 'TASK_DEFINITION_ARN'],
 };
-const WITH_WORKSPACES: readonly EntryName[] = ['open', 'stop', 'housekeeping', 'compute-events'];
+const WITH_WORKSPACES: readonly EntryName[] = ['open', 'stop', 'agent-bootstrap', 'housekeeping', 'compute-events'];
 
 /** What the references in the environment resolve to when deployed (same shapes as AWS ids and ARNs). */
 const RESOLVED: Record<string, string> = {
