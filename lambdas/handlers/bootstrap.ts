@@ -4,7 +4,7 @@
  * that workspace generation's hostname, the desk's public key and a fresh agent token; nothing else, and
  * never another workspace's. See docs/contracts.md, "Fargate bootstrap".
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { BootstrapAnswer } from '../../assets/gate/bootstrap-contract.js';
 import { bootstrapWorkspace } from '../core/index.js';
 import { agentTokenFor } from './agent.js';

@@ -4,7 +4,7 @@ import { LocalKeySigner } from '../../lambdas/adapters/tokens.js';
 import { NOT_CONFIGURED } from '../../lambdas/handlers/unconfigured.js';
 import { bodyOf, httpEvent, ROUTES, TEST_ENV } from './support.js';
 
-const ENTRIES = ['me', 'open', 'status', 'heartbeat', 'stop', 'agent-activity', 'housekeeping', 'compute-events'] as const;
+const ENTRIES = ['me', 'open', 'status', 'heartbeat', 'stop', 'agent-activity', 'agent-bootstrap', 'housekeeping', 'compute-events'] as const;
 
 describe('Lambda entry points (AWS wiring)', () => {
   before(() => {
@@ -36,6 +36,16 @@ describe('Lambda entry points (AWS wiring)', () => {
     const result = await handler(httpEvent(ROUTES.agentActivity, { body: { traffic: true, busy: false } }));
     // Assess
     assert.equal(result.statusCode, 401);
+  });
+
+  it('answers a bootstrap request with 404 when there are no Fargate workspaces, before touching AWS', async () => {
+    // Prepare
+    const { handler } = await import('../../lambdas/handlers/entry/agent-bootstrap.js');
+    // Act
+    const result = await handler(httpEvent('POST /api/agent/bootstrap', { body: { request: { url: 'https://sts.eu-west-2.amazonaws.com/', headers: {}, body: '' } } }));
+    // Assess
+    assert.equal(result.statusCode, 404);
+    assert.match(bodyOf(result).error.message, /no Fargate workspaces/);
   });
 
   it('wires the unconfigured compute, homes and hostnames when COMPUTE_KIND, EFS_FILE_SYSTEM_ID and HOSTED_ZONE_ID are unset', async () => {

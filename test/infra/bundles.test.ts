@@ -28,6 +28,8 @@ const EXPECTED: Readonly<Record<string, { readonly sdk: readonly string[]; reado
   status: { sdk: [...RECORDS, ...SIGNING], maxKb: 700 },
   heartbeat: { sdk: [...RECORDS, ...SIGNING], maxKb: 700 },
   'agent-activity': { sdk: [...RECORDS, ...SIGNING], maxKb: 700 },
+  // The Fargate bootstrap: the record by task, signing; STS is reached with fetch (no SDK client).
+  'agent-bootstrap': { sdk: [...RECORDS, ...SIGNING], maxKb: 700 },
   open: { sdk: [...RECORDS, ...SIGNING, ...COMPUTE, ...HOMES, ...HOSTNAMES], maxKb: 1550 },
   stop: { sdk: [...RECORDS, ...SIGNING, ...COMPUTE, ...HOSTNAMES], maxKb: 1550 },
   housekeeping: { sdk: [...RECORDS, ...SIGNING, ...COMPUTE, ...HOSTNAMES], maxKb: 1550 },

@@ -15,6 +15,7 @@ import { awsComputeEventSources } from './compute-events.js';
 import { efsHomes } from './homes.js';
 import { route53Hostnames } from './hostnames.js';
 import { lambdaProvisioner } from './provisioner.js';
+import { stsTaskIdentity } from './task-identity.js';
 
 /** The SDK client factories the workspace parts use (a test passes its own; unset: clients/<service>.ts). */
 export interface AwsClients {
@@ -33,5 +34,6 @@ export function allWorkspaceParts(clients: AwsClients = {}): Required<WorkspaceK
     hostnames: route53Hostnames(clients.route53),
     provisioner: lambdaProvisioner(clients.lambda),
     computeEventSources: awsComputeEventSources(clients.ec2),
+    taskIdentity: stsTaskIdentity(),
   };
 }
