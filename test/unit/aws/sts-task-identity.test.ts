@@ -178,9 +178,15 @@ describe('StsTaskIdentity', () => {
           new Promise<Response>((_resolve, reject) => init?.signal?.addEventListener('abort', () => reject(init.signal!.reason)))) as typeof fetch,
       };
       const started = Date.now();
+      // A real request's socket keeps the process alive; AbortSignal.timeout's timer alone does not.
+      const alive = setInterval(() => {}, 1000);
 
       // Act / Assess
-      await assert.rejects(identity(hanging, { timeoutMs: 50 }).identify(await sign()), (error) => error instanceof TransientError && /did not answer in time/.test(error.message));
+      try {
+        await assert.rejects(identity(hanging, { timeoutMs: 50 }).identify(await sign()), (error) => error instanceof TransientError && /did not answer in time/.test(error.message));
+      } finally {
+        clearInterval(alive);
+      }
       assert.ok(Date.now() - started < 2000);
     });
   });
