@@ -18,7 +18,7 @@ import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { BOOTSTRAP_ENV, BOOTSTRAP_PATH, FARGATE_SECRETS } from '../../assets/gate/bootstrap-contract.js';
 import { GATE_TLS_PEM_VARIABLES } from '../../assets/gate/config.js';
-import { ECS_GATE_CONTAINER, ECS_READY_CONTAINER, ECS_TOOL_CONTAINER } from '../../lambdas/adapters/aws/compute-event-mapping.js';
+import { ECS_BOOTSTRAP_CONTAINER, ECS_GATE_CONTAINER, ECS_READY_CONTAINER, ECS_TOOL_CONTAINER } from '../../lambdas/adapters/aws/compute-event-mapping.js';
 import { homeRoleBoundaryName, homeRolePath } from '../../lambdas/adapters/aws/iam-home-roles.js';
 import type { WorkspaceSizes } from '../../lambdas/adapters/aws/workspace-sizes.js';
 import type { CarrelConfig } from '../config.js';
@@ -309,8 +309,6 @@ export const READY_CONTAINER_MEMORY_MIB = 64;
 /** Names of the variables the gate container receives the certificate and key in (PEM; the gate's own names). */
 export const GATE_TLS_SECRET_VARIABLES = GATE_TLS_PEM_VARIABLES;
 
-/** The init container that fetches the workspace's settings from the desk before the gate and tool start. */
-export const ECS_BOOTSTRAP_CONTAINER = 'bootstrap';
 /** Where the tool listens inside the task (the images' Jupyter default). */
 export const TOOL_PORT = 8888;
 

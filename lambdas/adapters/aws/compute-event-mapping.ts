@@ -41,6 +41,8 @@ export const ECS_TOOL_CONTAINER = 'tool';
 export const ECS_GATE_CONTAINER = 'gate';
 /** Non-essential; depends on `gate` HEALTHY and exits 0: its exit is the tool-ready signal. */
 export const ECS_READY_CONTAINER = 'ready';
+/** Non-essential; fetches the workspace's settings first (the gate and tool wait for its exit 0). */
+export const ECS_BOOTSTRAP_CONTAINER = 'bootstrap';
 /** The StopTask reasons FargateCompute gives (a stop keeps the home; a termination follows retention or a failure). */
 export const ECS_STOP_REASON = STOP_REASON;
 export const ECS_TERMINATE_REASON = TERMINATE_REASON;
@@ -249,13 +251,19 @@ const MAX_REASON = 400;
 /** Why a task stopped, in words a researcher can act on (or pass to their platform team). */
 export function stoppedTaskReason(task: Pick<EcsTaskStateChangeEvent['detail'], 'stoppedReason' | 'stopCode' | 'containers'>): string {
   const stopped = task.stoppedReason?.trim() ?? '';
-  const containers = task.containers.filter((c) => c.name !== ECS_READY_CONTAINER);
+  // The signal containers exit by design (`ready` always, `bootstrap` with 0 once it has done its work).
+  const containers = task.containers.filter((c) => c.name !== ECS_READY_CONTAINER && !(c.name === ECS_BOOTSTRAP_CONTAINER && c.exitCode === 0));
   const reasons = [stopped, ...containers.map((c) => c.reason ?? '')];
   const pull = reasons.find((r) => /CannotPullContainerError/.test(r));
   if (pull) return clip(`The workspace image could not be downloaded (${pull})`);
   const init = reasons.find((r) => /ResourceInitializationError/.test(r));
   if (init) {
     return clip(/\befs\b|EFS|mount/i.test(init) ? `The workspace home could not be mounted (${init})` : `The workspace could not be prepared (${init})`);
+  }
+  // Without its settings neither the gate nor the tool starts: say so rather than name a container.
+  const bootstrap = task.containers.find((c) => c.name === ECS_BOOTSTRAP_CONTAINER);
+  if (bootstrap?.exitCode !== undefined && bootstrap.exitCode !== 0) {
+    return clip(`The workspace could not get its settings from the desk (its bootstrap step exited with code ${bootstrap.exitCode}; the task's bootstrap log says why)`);
   }
   // The container that brought the task down: a tool or gate that exited badly, or gave a reason.
   const ordered = [...containers].sort((a, b) => order(a) - order(b));

@@ -454,6 +454,21 @@ describe('mapEcsTaskStateChange', () => {
       /^The workspace container "tool" exited with code 137 \(OutOfMemoryError: Container killed due to memory usage\)$/,
     ],
     [
+      'the bootstrap step failing (the desk refused or could not be reached): gate and tool never start',
+      {
+        lastStatus: 'STOPPED',
+        stoppedReason: 'Essential container in task exited',
+        stopCode: 'EssentialContainerExited',
+        containers: [
+          { name: 'bootstrap', lastStatus: 'STOPPED', exitCode: 1 },
+          { name: 'tool', lastStatus: 'STOPPED' },
+          { name: 'gate', lastStatus: 'STOPPED' },
+          { name: 'ready', lastStatus: 'STOPPED' },
+        ],
+      },
+      /^The workspace could not get its settings from the desk \(its bootstrap step exited with code 1; the task's bootstrap log says why\)$/,
+    ],
+    [
       'the gate exiting cleanly (an essential container may not stop)',
       {
         lastStatus: 'STOPPED',
