@@ -24,14 +24,11 @@ import {
   type TaskDefinition,
 } from '@aws-sdk/client-ecs';
 import { mockClient } from 'aws-sdk-client-mock';
+import { fakeIamRoles } from '../../support/fake-iam.js';
 import {
   CreateRoleCommand,
-  EntityAlreadyExistsException,
-  GetRoleCommand,
   IAMClient,
   PutRolePolicyCommand,
-  type CreateRoleCommandInput,
-  type Role,
 } from '@aws-sdk/client-iam';
 import { HomeTaskRoles, homeRoleName } from '../../../lambdas/adapters/aws/iam-home-roles.js';
 import { TransientError } from '../../../lambdas/core/errors.js';
@@ -54,26 +51,7 @@ const iamSdk = new IAMClient({ region: 'eu-west-2', credentials: { accessKeyId: 
 const iam = mockClient(iamSdk);
 const HOME_ROLE = `arn:aws:iam::123456789012:role/carrel/prod/homes/${homeRoleName('prod', { analysisId: 'demo', userId: 'alice' })}`;
 
-/** IAM as the home roles see it: CreateRole once per name (then EntityAlreadyExists), GetRole, PutRolePolicy. */
-function fakeIam(createdAt = new Date()) {
-  const roles = new Map<string, Role>();
-  iam.on(CreateRoleCommand).callsFake((input: CreateRoleCommandInput) => {
-    if (roles.has(input.RoleName!)) throw new EntityAlreadyExistsException({ message: `Role with name ${input.RoleName} already exists.`, $metadata: { httpStatusCode: 409 } });
-    const role: Role = {
-      RoleName: input.RoleName!,
-      Path: input.Path!,
-      RoleId: 'AROA' + String(roles.size).padStart(17, '0'),
-      Arn: `arn:aws:iam::123456789012:role${input.Path}${input.RoleName}`,
-      CreateDate: createdAt,
-      PermissionsBoundary: { PermissionsBoundaryType: 'PermissionsBoundaryPolicy', PermissionsBoundaryArn: input.PermissionsBoundary },
-    };
-    roles.set(input.RoleName!, role);
-    return { Role: role };
-  });
-  iam.on(GetRoleCommand).callsFake((input: { RoleName: string }) => ({ Role: roles.get(input.RoleName) }));
-  iam.on(PutRolePolicyCommand).resolves({});
-  return roles;
-}
+const fakeIam = (createdAt?: Date) => fakeIamRoles(iam, createdAt);
 
 const silent: Log = { info() {}, warn() {}, error() {} };
 

@@ -8,11 +8,10 @@ import {
   IAMServiceException,
   PutRolePolicyCommand,
   ServiceFailureException,
-  type CreateRoleCommandInput,
   type PutRolePolicyCommandInput,
-  type Role,
 } from '@aws-sdk/client-iam';
 import { mockClient } from 'aws-sdk-client-mock';
+import { fakeIamRoles } from '../../support/fake-iam.js';
 import { TransientError } from '../../../lambdas/core/errors.js';
 import type { Log } from '../../../lambdas/core/ports.js';
 import { ComputeError } from '../../../lambdas/adapters/aws/ec2-compute.js';
@@ -30,25 +29,7 @@ const CREATED = new Date('2026-11-23T10:00:00Z');
 
 const roles = () => new HomeTaskRoles(client, { deploymentId: 'prod', location: locationOfArn('arn:aws:ecs:eu-west-2:123456789012:cluster/carrel-prod-workspaces'), fileSystemId: 'fs-0123456789abcdef0', log: silent });
 
-function fakeIam() {
-  const made = new Map<string, Role>();
-  iam.on(CreateRoleCommand).callsFake((input: CreateRoleCommandInput) => {
-    if (made.has(input.RoleName!)) throw new EntityAlreadyExistsException({ message: `Role with name ${input.RoleName} already exists.`, $metadata: { httpStatusCode: 409 } });
-    const role: Role = {
-      RoleName: input.RoleName!,
-      Path: input.Path!,
-      RoleId: 'AROAEXAMPLE',
-      Arn: `arn:aws:iam::123456789012:role${input.Path}${input.RoleName}`,
-      CreateDate: CREATED,
-      PermissionsBoundary: { PermissionsBoundaryType: 'PermissionsBoundaryPolicy', PermissionsBoundaryArn: input.PermissionsBoundary },
-    };
-    made.set(input.RoleName!, role);
-    return { Role: role };
-  });
-  iam.on(GetRoleCommand).callsFake((input: { RoleName: string }) => ({ Role: made.get(input.RoleName) }));
-  iam.on(PutRolePolicyCommand).resolves({});
-  return made;
-}
+const fakeIam = () => fakeIamRoles(iam, CREATED);
 
 describe('HomeTaskRoles', () => {
   afterEach(() => iam.reset());
