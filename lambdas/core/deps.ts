@@ -1,5 +1,6 @@
+import type { PoolPolicy } from './pool.js';
 import type { LifecyclePolicy } from './policy.js';
-import type { AnalysisCatalog, Clock, ComputePort, HomesPort, HostnamesPort, Log, ProvisionerPort, TaskIdentityPort, WorkspaceStore } from './ports.js';
+import type { AnalysisCatalog, Clock, ComputePort, HomesPort, HostnamesPort, Log, ProvisionerPort, SpareStore, TaskIdentityPort, WorkspaceStore } from './ports.js';
 
 /** Everything the workspace use cases need, injected by an entry point (Lambda or local runtime). */
 export interface WorkspaceDeps {
@@ -17,4 +18,11 @@ export interface WorkspaceDeps {
   readonly log: Log;
   /** Tag value that marks every resource of this deployment (for reconciliation). */
   readonly deploymentId: string;
+  /** The warm pool of spare instances (core/pool.ts); absent: every open launches or resumes its own. */
+  readonly pool?: WarmPool;
+}
+
+export interface WarmPool {
+  readonly store: SpareStore;
+  readonly policy: PoolPolicy;
 }

@@ -2,6 +2,7 @@
  * Ports: what the core needs from the outside world. Adapters (adapters/aws, local/) implement them;
  * entry points wire them. Nothing here knows about AWS, HTTP or processes.
  */
+import type { Spare } from './pool.js';
 import type { Workspace, WorkspaceKey } from './workspace.js';
 
 /** A signed-in person, as the identity adapter vouches for them. */
@@ -87,6 +88,31 @@ export interface ComputePort {
   terminate(instanceId: string): Promise<{ readonly gone?: boolean } | void>;
   /** Every instance carrying this deployment's tag, whatever its state (for reconciliation). */
   listTagged(): Promise<readonly InstanceView[]>;
+  /**
+   * Warm pool (compute that supports one: EC2). Launch a spare instance for `size` with no workspace,
+   * idempotent on `clientToken`.
+   */
+  launchSpare?(request: SpareLaunchRequest): Promise<{ readonly instanceId: string }>;
+  /** Hand a spare instance to a workspace: it now carries `tags` (the workspace's) and no spare tags. */
+  adopt?(instanceId: string, tags: Readonly<Record<string, string>>): Promise<void>;
+}
+
+export interface SpareLaunchRequest {
+  readonly size: string;
+  readonly clientToken: string;
+  /** Deployment and spare tags (see core/pool.ts spareTags). */
+  readonly tags: Readonly<Record<string, string>>;
+}
+
+/** Spare records of the warm pool, with the same conditional-write contract as WorkspaceStore. */
+export interface SpareStore {
+  /** Every spare of one size (a pool is small: one query). */
+  list(size: string): Promise<readonly Spare[]>;
+  get(size: string, spareId: string): Promise<Spare | undefined>;
+  /** Write only if the stored spare still has `expectedVersion` (null: only if absent); false when someone else won. */
+  put(next: Spare, expectedVersion: number | null): Promise<boolean>;
+  /** Delete only if the stored spare still has `spare.version`; false when it changed or is gone. */
+  remove(spare: Spare): Promise<boolean>;
 }
 
 /** Progress reported by compute (EventBridge on AWS, the process supervisor locally). */

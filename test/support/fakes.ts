@@ -33,6 +33,9 @@ import {
   type LaunchRequest,
   type LifecyclePolicy,
   type Log,
+  type Spare,
+  type SpareLaunchRequest,
+  type SpareStore,
   type User,
   type Workspace,
   type WorkspaceDeps,
@@ -250,17 +253,19 @@ function cmp(a: string, b: string): number {
 
 // ---------------------------------------------------------------------------------------------- compute
 
-export type ComputeOp = 'launch' | 'start' | 'stop' | 'terminate' | 'listTagged';
+export type ComputeOp = 'launch' | 'start' | 'stop' | 'terminate' | 'listTagged' | 'launchSpare' | 'adopt';
 
 export type ComputeCall =
   | { readonly op: 'launch'; readonly request: LaunchRequest }
+  | { readonly op: 'launchSpare'; readonly request: SpareLaunchRequest }
+  | { readonly op: 'adopt'; readonly instanceId: string; readonly tags: Readonly<Record<string, string>> }
   | { readonly op: 'start' | 'stop' | 'terminate'; readonly instanceId: string }
   | { readonly op: 'listTagged' };
 
 export interface FakeInstance {
   readonly instanceId: string;
   state: InstanceView['state'];
-  readonly tags: Readonly<Record<string, string>>;
+  tags: Readonly<Record<string, string>>;
   readonly clientToken?: string;
   readonly homeId?: string;
 }
@@ -295,6 +300,27 @@ export class FakeCompute implements ComputePort {
     this.byToken.set(request.clientToken, instanceId);
     this.instances.set(instanceId, { instanceId, state: 'pending', tags: { ...request.tags }, clientToken: request.clientToken, homeId: request.home.homeId });
     return { instanceId };
+  }
+
+  /** A spare instance (warm pool): idempotent on the token like `launch`, with no home. */
+  async launchSpare(request: SpareLaunchRequest): Promise<{ readonly instanceId: string }> {
+    this.calls.push({ op: 'launchSpare', request });
+    this.maybeFail('launchSpare');
+    const existing = this.byToken.get(request.clientToken);
+    if (existing) return { instanceId: existing };
+    const instanceId = this.nextId();
+    this.byToken.set(request.clientToken, instanceId);
+    this.instances.set(instanceId, { instanceId, state: 'pending', tags: { ...request.tags }, clientToken: request.clientToken });
+    return { instanceId };
+  }
+
+  /** Retag a spare for a workspace: the spare tags go, `tags` are set. */
+  async adopt(instanceId: string, tags: Readonly<Record<string, string>>): Promise<void> {
+    this.calls.push({ op: 'adopt', instanceId, tags });
+    this.maybeFail('adopt');
+    const instance = this.require(instanceId);
+    const kept = Object.fromEntries(Object.entries(instance.tags).filter(([key]) => key !== 'carrel:spare' && key !== 'carrel:size'));
+    instance.tags = { ...kept, ...tags };
   }
 
   async start(instanceId: string, _workspace: Workspace): Promise<{ readonly instanceId: string } | void> {
@@ -356,8 +382,8 @@ export class FakeCompute implements ComputePort {
   callsOf<K extends ComputeCall['op']>(op: K): Extract<ComputeCall, { op: K }>[] {
     return this.calls.filter((call): call is Extract<ComputeCall, { op: K }> => call.op === op);
   }
-  /** Instance ids passed to `op` (start, stop, terminate). */
-  idsOf(op: 'start' | 'stop' | 'terminate'): string[] {
+  /** Instance ids passed to `op` (start, stop, terminate, adopt). */
+  idsOf(op: 'start' | 'stop' | 'terminate' | 'adopt'): string[] {
     return this.callsOf(op).map((call) => call.instanceId);
   }
   /** Launch requests received (including repeats of a token). */
@@ -388,6 +414,71 @@ export class FakeCompute implements ComputePort {
     failure.times -= 1;
     if (failure.times <= 0) this.failures.delete(op);
     throw failure.error;
+  }
+}
+
+/** ComputePort without a warm pool (Fargate, local processes): no launchSpare, no adopt. */
+export function withoutPool(compute: FakeCompute): ComputePort {
+  return {
+    launch: (request) => compute.launch(request),
+    start: (instanceId, ws) => compute.start(instanceId, ws),
+    stop: (instanceId) => compute.stop(instanceId),
+    terminate: (instanceId) => compute.terminate(instanceId),
+    listTagged: () => compute.listTagged(),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------- spares
+
+/** SpareStore in memory with the DynamoDB adapter's conditional semantics. */
+export class FakeSpareStore implements SpareStore {
+  private readonly spares = new Map<string, Spare>();
+  /** Runs before each conditional put: lets a test simulate a concurrent claimer. */
+  beforePut?: (next: Spare, expectedVersion: number | null) => void | Promise<void>;
+  private failure?: Error;
+
+  private static keyOf(size: string, spareId: string): string {
+    return `${size}\u0000${spareId}`;
+  }
+  async list(size: string): Promise<readonly Spare[]> {
+    this.maybeFail();
+    return [...this.spares.values()].filter((spare) => spare.size === size).sort((a, b) => cmp(a.spareId, b.spareId)).map(copy);
+  }
+  async get(size: string, spareId: string): Promise<Spare | undefined> {
+    this.maybeFail();
+    return copy(this.spares.get(FakeSpareStore.keyOf(size, spareId)));
+  }
+  async put(next: Spare, expectedVersion: number | null): Promise<boolean> {
+    this.maybeFail();
+    if (this.beforePut) await this.beforePut(copy(next), expectedVersion);
+    const id = FakeSpareStore.keyOf(next.size, next.spareId);
+    const stored = this.spares.get(id);
+    if (expectedVersion === null ? stored !== undefined : stored?.version !== expectedVersion) return false;
+    this.spares.set(id, copy(next));
+    return true;
+  }
+  async remove(spare: Spare): Promise<boolean> {
+    this.maybeFail();
+    const id = FakeSpareStore.keyOf(spare.size, spare.spareId);
+    if (this.spares.get(id)?.version !== spare.version) return false;
+    this.spares.delete(id);
+    return true;
+  }
+  // -- test helpers --
+  all(): Spare[] {
+    return [...this.spares.values()].map(copy);
+  }
+  seed(...spares: Spare[]): void {
+    for (const spare of spares) this.spares.set(FakeSpareStore.keyOf(spare.size, spare.spareId), copy(spare));
+  }
+  failNext(error: Error = new TransientError('spare store failed')): void {
+    this.failure = error;
+  }
+  private maybeFail(): void {
+    const failure = this.failure;
+    if (!failure) return;
+    this.failure = undefined;
+    throw failure;
   }
 }
 

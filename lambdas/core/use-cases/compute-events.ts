@@ -2,6 +2,7 @@ import type { WorkspaceDeps } from '../deps.js';
 import { amend, describeError, failWorkspace, hostnameOf, keyFromTags, transition, update } from '../lifecycle.js';
 import type { ComputeEvent } from '../ports.js';
 import type { Workspace } from '../workspace.js';
+import { handleSpareEvent } from './pool.js';
 
 export type EventOutcome = { readonly applied: boolean; readonly state?: Workspace['state']; readonly note?: string };
 
@@ -17,6 +18,8 @@ export async function handleComputeEvent(
 ): Promise<EventOutcome> {
   const ws = await findOwner(deps, event.instanceId, tags);
   if (!ws) {
+    const spare = await handleSpareEvent(deps, event, tags);
+    if (spare) return spare;
     deps.log.warn('compute event for an unknown instance ignored', { kind: event.kind, instanceId: event.instanceId });
     return { applied: false, note: 'unknown instance' };
   }

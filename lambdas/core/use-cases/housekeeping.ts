@@ -1,8 +1,10 @@
 import type { WorkspaceDeps } from '../deps.js';
 import { describeError, failWorkspace, hostnameOf, keyFromTags, transition, update } from '../lifecycle.js';
 import { idleVerdict } from '../policy.js';
+import { spareFromTags } from '../pool.js';
 import type { InstanceView } from '../ports.js';
 import type { Workspace } from '../workspace.js';
+import { listSpares, replenishPool } from './pool.js';
 import { stopWorkspace } from './stop.js';
 
 export interface HousekeepingReport {
@@ -12,6 +14,9 @@ export interface HousekeepingReport {
   readonly terminated: string[];
   readonly orphanInstances: string[];
   readonly orphanHostnames: string[];
+  /** Warm pool: spares launched and retired in this pass. */
+  readonly sparesLaunched: string[];
+  readonly sparesRetired: string[];
   readonly errors: string[];
 }
 
@@ -23,7 +28,17 @@ const label = (ws: Workspace) => `${ws.analysisId}/${ws.userId}`;
  */
 export async function housekeepingPass(deps: WorkspaceDeps, batch = 100): Promise<HousekeepingReport> {
   const now = deps.clock.now();
-  const report: HousekeepingReport = { examined: 0, stoppedIdle: [], failedOverdue: [], terminated: [], orphanInstances: [], orphanHostnames: [], errors: [] };
+  const report: HousekeepingReport = {
+    examined: 0,
+    stoppedIdle: [],
+    failedOverdue: [],
+    terminated: [],
+    orphanInstances: [],
+    orphanHostnames: [],
+    sparesLaunched: [],
+    sparesRetired: [],
+    errors: [],
+  };
   const due = await deps.store.findDue(now.toISOString(), batch);
   for (const ws of due) {
     report.examined++;
@@ -35,12 +50,21 @@ export async function housekeepingPass(deps: WorkspaceDeps, batch = 100): Promis
     }
   }
   try {
+    const pool = await replenishPool(deps);
+    report.sparesLaunched.push(...pool.launched);
+    report.sparesRetired.push(...pool.retired);
+    report.errors.push(...pool.errors);
+  } catch (error) {
+    report.errors.push(`warm pool: ${describeError(error)}`);
+    deps.log.error('warm pool upkeep failed', { error: describeError(error) });
+  }
+  try {
     await reconcile(deps, report);
   } catch (error) {
     report.errors.push(`reconcile: ${describeError(error)}`);
     deps.log.error('reconciliation failed', { error: describeError(error) });
   }
-  if (report.examined || report.orphanInstances.length || report.orphanHostnames.length) deps.log.info('housekeeping pass', { ...report });
+  if (report.examined || report.orphanInstances.length || report.orphanHostnames.length || report.sparesLaunched.length || report.sparesRetired.length) deps.log.info('housekeeping pass', { ...report });
   return report;
 }
 
@@ -115,10 +139,15 @@ function overdueReason(ws: Workspace): string {
   return what[ws.state] ?? `The workspace was stuck in ${ws.state}`;
 }
 
-/** Terminate instances and remove hostnames that no live record owns. */
+/** Terminate instances and remove hostnames that no live record (workspace or spare) owns. */
 async function reconcile(deps: WorkspaceDeps, report: HousekeepingReport) {
   const instances = await deps.compute.listTagged();
-  const ownedHosts = new Set<string>();
+  const spareSizes = instances.flatMap((instance) => spareFromTags(instance.tags)?.size ?? []);
+  const spares = await listSpares(deps, spareSizes);
+  const spareInstances = new Set(spares.flatMap((spare) => spare.instanceId ?? []));
+  // Launched but not recorded yet: the spare's record names no instance, the instance names the spare.
+  const sparesLaunching = new Set(spares.filter((spare) => !spare.instanceId).map((spare) => spare.spareId));
+  const ownedHosts = new Set<string>(spares.filter((spare) => spare.publishedAt).map((spare) => hostnameOf(spare.hostLabel, deps.hostnames.deskDomain)));
   for (const instance of instances) {
     if (instance.state === 'terminated') continue;
     const key = keyFromTags(instance.tags);
@@ -129,6 +158,10 @@ async function reconcile(deps: WorkspaceDeps, report: HousekeepingReport) {
       }
       continue;
     }
+    // A spare (or a spare being taken, whose record the pool still keeps) is the pool's.
+    if (spareInstances.has(instance.instanceId)) continue;
+    const spareRef = spareFromTags(instance.tags);
+    if (spareRef && !key && sparesLaunching.has(spareRef.spareId)) continue;
     try {
       await deps.compute.terminate(instance.instanceId);
       report.orphanInstances.push(instance.instanceId);

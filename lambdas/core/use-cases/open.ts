@@ -1,10 +1,11 @@
 import type { WorkspaceDeps } from '../deps.js';
 import { NotAllowedError, NotFoundError } from '../errors.js';
 import { newHostLabel, newWorkspaceId } from '../ids.js';
-import { amend, describeError, failWorkspace, HOME_TAG, transition, update, workspaceTags } from '../lifecycle.js';
+import { amend, describeError, failWorkspace, HOME_TAG, hostnameOf, transition, update, workspaceTags } from '../lifecycle.js';
 import { deadlineFor, dueAtFor } from '../policy.js';
 import type { Analysis, User } from '../ports.js';
 import { RELAUNCHABLE_STATES, type Workspace, type WorkspaceKey } from '../workspace.js';
+import { claimSpare, poolEnabled, releaseClaim, returnSpare } from './pool.js';
 
 /** Check the user may use the analysis; returns it. */
 export async function authorize(deps: Pick<WorkspaceDeps, 'catalog'>, user: User, analysisId: string): Promise<Analysis> {
@@ -76,6 +77,8 @@ function claimResume(deps: WorkspaceDeps, current: Workspace, now: Date): Worksp
 }
 
 async function launch(deps: WorkspaceDeps, ws: Workspace): Promise<Workspace> {
+  const onSpare = await takeSpare(deps, ws);
+  if (onSpare) return onSpare;
   let instanceId: string;
   try {
     const home = await deps.homes.ensure(ws);
@@ -122,6 +125,10 @@ async function reread(deps: WorkspaceDeps, ws: Workspace): Promise<Workspace> {
 }
 
 async function resume(deps: WorkspaceDeps, ws: Workspace): Promise<Workspace> {
+  if (deps.pool?.policy.forResume) {
+    const onSpare = await takeSpare(deps, ws);
+    if (onSpare) return onSpare;
+  }
   let started: { readonly instanceId: string } | void;
   try {
     started = await deps.compute.start(ws.instanceId as string, ws);
@@ -137,4 +144,63 @@ async function resume(deps: WorkspaceDeps, ws: Workspace): Promise<Workspace> {
     current.generation === ws.generation && current.state === 'starting' ? amend(current, { instanceId: replacement }, deps.policy) : undefined,
   );
   return recorded?.after ?? (await reread(deps, ws));
+}
+
+/**
+ * Move a just-claimed workspace generation onto a spare from the warm pool, if one is available: the
+ * spare's instance runs and its hostname has propagated, so the record goes straight to `provisioning`
+ * and the provisioner mounts the home and starts the tool. A resumed workspace's stopped instance is
+ * terminated (its home is on EFS; nothing else of it is kept). Returns undefined when no spare was
+ * taken: the caller launches or resumes as usual.
+ */
+async function takeSpare(deps: WorkspaceDeps, ws: Workspace): Promise<Workspace | undefined> {
+  if (!poolEnabled(deps)) return undefined;
+  let spare;
+  try {
+    spare = await claimSpare(deps, ws.size, ws);
+  } catch (error) {
+    deps.log.warn('warm pool unavailable; launching instead', { analysisId: ws.analysisId, userId: ws.userId, error: describeError(error) });
+    return undefined;
+  }
+  if (!spare) return undefined;
+  const instanceId = spare.instanceId as string;
+  try {
+    const home = await deps.homes.ensure(ws);
+    await deps.compute.adopt!(instanceId, { ...workspaceTags(ws, deps.deploymentId), [HOME_TAG]: home.homeId });
+  } catch (error) {
+    deps.log.warn('could not take a spare; launching instead', { analysisId: ws.analysisId, userId: ws.userId, spareId: spare.spareId, error: describeError(error) });
+    // The spare may carry this workspace's tags by now: retire it rather than hand it to someone else.
+    await returnSpare(deps, spare, { retire: `taking it failed: ${describeError(error)}` });
+    return undefined;
+  }
+  const previous = ws.instanceId;
+  const hostname = hostnameOf(spare.hostLabel, deps.hostnames.deskDomain);
+  const moved = await update(deps, ws, (current) => {
+    if (current.generation !== ws.generation || current.state !== 'starting' || current.instanceId !== previous) return undefined;
+    return transition(current, 'provisioning', deps.clock.now(), deps.policy, { instanceId, address: spare.address, hostLabel: spare.hostLabel, hostname });
+  }).catch((error: unknown) => {
+    deps.log.error('could not record the spare', { analysisId: ws.analysisId, userId: ws.userId, error: describeError(error) });
+    return undefined;
+  });
+  if (!moved) {
+    // The record moved on (a stop, a failure) while the spare was being taken: it now carries this
+    // workspace's tags, so it cannot go back to the pool.
+    await returnSpare(deps, spare, { retire: 'the workspace moved on while taking it' });
+    return reread(deps, ws);
+  }
+  await releaseClaim(deps, spare);
+  deps.log.info('workspace on a spare', { analysisId: ws.analysisId, userId: ws.userId, instanceId, spareId: spare.spareId, replaces: previous });
+  if (previous) await stopQuietly(deps, 'terminate', previous);
+  if (deps.provisioner) {
+    try {
+      await deps.provisioner.provision(moved.after);
+    } catch (error) {
+      return (
+        (await failWorkspace(deps, moved.after, `Could not start provisioning: ${describeError(error)}`, ws.generation, {
+          when: (current) => current.state === 'provisioning',
+        })) ?? (await reread(deps, ws))
+      );
+    }
+  }
+  return moved.after;
 }
