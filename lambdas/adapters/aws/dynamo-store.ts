@@ -61,7 +61,16 @@ export function fromItem(item: Item): Workspace {
   return ws as unknown as Workspace;
 }
 
-function isConditionFailure(error: unknown): boolean {
+/** The condition of a versioned write: create-if-absent (null) or replace-if-version-matches. */
+export function versionCondition(
+  expectedVersion: number | null,
+): Pick<PutCommandInput, 'ConditionExpression' | 'ExpressionAttributeNames' | 'ExpressionAttributeValues'> {
+  return expectedVersion === null
+    ? { ConditionExpression: 'attribute_not_exists(#pk)', ExpressionAttributeNames: { '#pk': TABLE_SCHEMA.partitionKey } }
+    : { ConditionExpression: '#version = :expected', ExpressionAttributeNames: { '#version': 'version' }, ExpressionAttributeValues: { ':expected': expectedVersion } };
+}
+
+export function isConditionFailure(error: unknown): boolean {
   return error instanceof ConditionalCheckFailedException;
 }
 
@@ -83,12 +92,8 @@ export class DynamoWorkspaceStore implements WorkspaceStore {
 
   /** One conditional PutItem: create-if-absent (expectedVersion null) or replace-if-version-matches. */
   async put(next: Workspace, expectedVersion: number | null): Promise<boolean> {
-    const condition: Pick<PutCommandInput, 'ConditionExpression' | 'ExpressionAttributeNames' | 'ExpressionAttributeValues'> =
-      expectedVersion === null
-        ? { ConditionExpression: 'attribute_not_exists(#pk)', ExpressionAttributeNames: { '#pk': TABLE_SCHEMA.partitionKey } }
-        : { ConditionExpression: '#version = :expected', ExpressionAttributeNames: { '#version': 'version' }, ExpressionAttributeValues: { ':expected': expectedVersion } };
     try {
-      await this.doc.send(new PutCommand({ TableName: this.tableName, Item: toItem(next), ...condition }));
+      await this.doc.send(new PutCommand({ TableName: this.tableName, Item: toItem(next), ...versionCondition(expectedVersion) }));
       return true;
     } catch (error) {
       if (isConditionFailure(error)) return false;

@@ -11,6 +11,7 @@
 import { createHash } from 'node:crypto';
 import {
   CreateTagsCommand,
+  DeleteTagsCommand,
   DescribeInstancesCommand,
   RunInstancesCommand,
   StartInstancesCommand,
@@ -24,7 +25,8 @@ import {
   type _InstanceType,
 } from '@aws-sdk/client-ec2';
 import { CarrelError, TransientError } from '../../core/errors.js';
-import type { ComputePort, InstanceView, LaunchRequest, Log } from '../../core/ports.js';
+import { SPARE_SIZE_TAG, SPARE_TAG } from '../../core/pool.js';
+import type { ComputePort, InstanceView, LaunchRequest, Log, SpareLaunchRequest } from '../../core/ports.js';
 import type { Workspace } from '../../core/workspace.js';
 import { isTransientAwsError } from './clients/errors.js';
 import { sizeOf, type WorkspaceSizes } from './workspace-sizes.js';
@@ -127,25 +129,61 @@ export class Ec2Compute implements ComputePort {
     if (options.subnetIds.length === 0) throw new Error('Ec2Compute needs at least one workspace subnet');
   }
 
+  /** A workspace's own instance (see runInstance). */
+  async launch(request: LaunchRequest): Promise<{ readonly instanceId: string }> {
+    const ws = request.workspace;
+    return this.runInstance(ws.size, request.clientToken, request.tags, `carrel-${this.options.deploymentId}-${ws.analysisId}-${ws.userId}`, {
+      analysisId: ws.analysisId,
+      userId: ws.userId,
+    });
+  }
+
+  /** A warm-pool spare: the same launch (template, IMDSv2, capacity fallback), tagged as a spare. */
+  async launchSpare(request: SpareLaunchRequest): Promise<{ readonly instanceId: string }> {
+    return this.runInstance(request.size, request.clientToken, request.tags, `carrel-${this.options.deploymentId}-spare-${request.size}`, { spare: true });
+  }
+
+  /**
+   * Hand a spare to a workspace: CreateTags with the workspace's tags (and its Name), then DeleteTags of the
+   * spare tags. The workspace tags go first, so at no moment does the instance carry neither (reconciliation
+   * would end it). The instance's volume and network interface keep their launch tags (deployment, spare).
+   */
+  async adopt(instanceId: string, tags: Readonly<Record<string, string>>): Promise<void> {
+    const name = `carrel-${this.options.deploymentId}-${tags['carrel:analysis'] ?? ''}-${tags['carrel:user'] ?? ''}`;
+    const set: Tag[] = [...Object.entries(tags).filter(([Key]) => Key !== 'Name').map(([Key, Value]) => ({ Key, Value })), { Key: 'Name', Value: name }];
+    try {
+      await this.ec2.send(new CreateTagsCommand({ Resources: [instanceId], Tags: set }));
+      await this.ec2.send(new DeleteTagsCommand({ Resources: [instanceId], Tags: [{ Key: SPARE_TAG }, { Key: SPARE_SIZE_TAG }] }));
+    } catch (error) {
+      if (awsErrorName(error) === NOT_FOUND) throw new ComputeError(`The spare instance ${instanceId} no longer exists`, { cause: error });
+      throw computeFailure(error, `Taking spare instance ${instanceId}`);
+    }
+  }
+
   /**
    * RunInstances, trying each instance type of the size in the first subnet, then in the next subnet
    * (attempt n = subnet index × types + type index). InsufficientInstanceCapacity and Unsupported (the type
    * is not offered in that zone) move on to the next type; a full subnet moves on to the next subnet.
    */
-  async launch(request: LaunchRequest): Promise<{ readonly instanceId: string }> {
-    const ws = request.workspace;
-    const size = sizeOf(this.options.sizes, ws.size);
+  private async runInstance(
+    sizeName: string,
+    baseToken: string,
+    requestTags: Readonly<Record<string, string>>,
+    name: string,
+    logContext: Record<string, unknown>,
+  ): Promise<{ readonly instanceId: string }> {
+    const size = sizeOf(this.options.sizes, sizeName);
     const types = size.instanceTypes;
     const tags: Tag[] = [
-      ...Object.entries(request.tags)
+      ...Object.entries(requestTags)
         .filter(([Key]) => Key !== 'Name')
         .map(([Key, Value]) => ({ Key, Value })),
-      { Key: 'Name', Value: `carrel-${this.options.deploymentId}-${ws.analysisId}-${ws.userId}` },
+      { Key: 'Name', Value: name },
     ];
     const misses: Miss[] = [];
     for (const [s, subnetId] of this.options.subnetIds.entries()) {
       for (const [t, instanceType] of types.entries()) {
-        const clientToken = attemptToken(request.clientToken, s * types.length + t);
+        const clientToken = attemptToken(baseToken, s * types.length + t);
         try {
           const out = await this.ec2.send(
             new RunInstancesCommand({
@@ -164,7 +202,7 @@ export class Ec2Compute implements ComputePort {
           );
           const instanceId = out.Instances?.[0]?.InstanceId;
           if (!instanceId) throw new ComputeError('EC2 RunInstances answered without an instance');
-          this.options.log.info('workspace instance launched', { instanceId, instanceType, subnetId, clientToken, analysisId: ws.analysisId, userId: ws.userId });
+          this.options.log.info('workspace instance launched', { instanceId, instanceType, subnetId, clientToken, ...logContext });
           return { instanceId };
         } catch (error) {
           const code = awsErrorName(error);
@@ -189,7 +227,7 @@ export class Ec2Compute implements ComputePort {
         }
       }
     }
-    throw this.exhausted(ws.size, types, misses);
+    throw this.exhausted(sizeName, types, misses);
   }
 
   /** StartInstances of the stopped instance; one already running or pending is left alone. */

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import {
   CreateTagsCommand,
+  DeleteTagsCommand,
   DescribeInstancesCommand,
   EC2Client,
   EC2ServiceException,
@@ -14,6 +15,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { TransientError } from '../../../lambdas/core/errors.js';
 import { workspaceTags } from '../../../lambdas/core/lifecycle.js';
+import { spareTags } from '../../../lambdas/core/pool.js';
 import type { LaunchRequest, Log } from '../../../lambdas/core/ports.js';
 import { attemptToken, ComputeError, Ec2Compute, NoCapacityError, type Ec2ComputeOptions } from '../../../lambdas/adapters/aws/ec2-compute.js';
 import { makeWorkspace } from '../../support/fakes.js';
@@ -664,5 +666,86 @@ describe('Ec2Compute', () => {
       // Assess
       await assert.rejects(listing, (error) => error instanceof TransientError && /^Listing workspace instances failed for now/.test(error.message));
     });
+  });
+
+  describe('warm pool', () => {
+    it('launches a spare like a workspace (template, IMDSv2, capacity fallback) with the spare tags and its own token', async () => {
+      // Prepare
+      idempotentEc2((input) => (input.SubnetId === 'subnet-a' ? insufficientCapacity(EC2ServiceException, input.InstanceType) : undefined));
+      const { compute: ec2Compute } = compute();
+      const tags = spareTags({ spareId: 'abcdefghijklmnop', size: 'small' }, DEPLOYMENT);
+
+      // Act
+      const launched = await ec2Compute.launchSpare({ size: 'small', clientToken: 'spare-abcdefghijklmnop', tags });
+      const again = await ec2Compute.launchSpare({ size: 'small', clientToken: 'spare-abcdefghijklmnop', tags });
+
+      // Assess
+      assert.deepEqual(again, launched);
+      const inputs = runInputs();
+      assert.deepEqual(inputs.map((i) => i.ClientToken).slice(0, 3), ['spare-abcdefghijklmnop.0', 'spare-abcdefghijklmnop.1', 'spare-abcdefghijklmnop.2']);
+      const last = inputs.at(-1)!;
+      assert.equal(last.SubnetId, 'subnet-b');
+      assert.deepEqual(last.MetadataOptions, { HttpTokens: 'required', HttpEndpoint: 'enabled', HttpPutResponseHopLimit: 1 });
+      assert.deepEqual(last.TagSpecifications![0].Tags, [
+        { Key: 'carrel:deployment', Value: 'prod' },
+        { Key: 'carrel:spare', Value: 'abcdefghijklmnop' },
+        { Key: 'carrel:size', Value: 'small' },
+        { Key: 'Name', Value: 'carrel-prod-spare-small' },
+      ]);
+    });
+
+    it('adopts a spare: the workspace tags are set first, then the spare tags removed', async () => {
+      // Prepare
+      ec2.on(CreateTagsCommand).resolves({});
+      ec2.on(DeleteTagsCommand).resolves({});
+      const { compute: ec2Compute } = compute();
+      const ws = makeWorkspace('starting', { generation: 3 });
+
+      // Act
+      await ec2Compute.adopt('i-0aaaaaaaaaaaaaaaa', { ...workspaceTags(ws, DEPLOYMENT), 'carrel:home': 'fsap-1' });
+
+      // Assess
+      const created = ec2.commandCalls(CreateTagsCommand).map((c) => c.args[0].input);
+      const deleted = ec2.commandCalls(DeleteTagsCommand).map((c) => c.args[0].input);
+      assert.deepEqual(created, [
+        {
+          Resources: ['i-0aaaaaaaaaaaaaaaa'],
+          Tags: [
+            { Key: 'carrel:deployment', Value: 'prod' },
+            { Key: 'carrel:analysis', Value: 'demo' },
+            { Key: 'carrel:user', Value: 'alice' },
+            { Key: 'carrel:workspace', Value: ws.workspaceId },
+            { Key: 'carrel:generation', Value: '3' },
+            { Key: 'carrel:home', Value: 'fsap-1' },
+            { Key: 'Name', Value: 'carrel-prod-demo-alice' },
+          ],
+        },
+      ]);
+      assert.deepEqual(deleted, [{ Resources: ['i-0aaaaaaaaaaaaaaaa'], Tags: [{ Key: 'carrel:spare' }, { Key: 'carrel:size' }] }]);
+      const order = ec2.calls().map((call) => (call.args[0] as { constructor: { name: string } }).constructor.name);
+      assert.deepEqual(order, ['CreateTagsCommand', 'DeleteTagsCommand']);
+    });
+
+    for (const [name, error, expected] of [
+      ['throttling', () => requestLimitExceeded(EC2ServiceException), TransientError],
+      ['a 5xx', () => internalError(EC2ServiceException), TransientError],
+      ['a timeout', () => timeoutError(), TransientError],
+      ['a missing permission', () => unauthorized(EC2ServiceException), ComputeError],
+      ['a vanished instance', () => clientError(EC2ServiceException, 'InvalidInstanceID.NotFound'), ComputeError],
+    ] as const) {
+      it(`reports ${name} while adopting a spare as ${expected.name}, and removes no spare tag`, async () => {
+        // Prepare
+        ec2.on(CreateTagsCommand).rejects(error());
+        ec2.on(DeleteTagsCommand).resolves({});
+        const { compute: ec2Compute } = compute();
+
+        // Act
+        const adopting = ec2Compute.adopt('i-0aaaaaaaaaaaaaaaa', workspaceTags(makeWorkspace('starting'), DEPLOYMENT));
+
+        // Assess
+        await assert.rejects(adopting, expected);
+        assert.equal(ec2.commandCalls(DeleteTagsCommand).length, 0);
+      });
+    }
   });
 });

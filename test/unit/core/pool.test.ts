@@ -209,7 +209,7 @@ describe('opening on a spare', () => {
     const { f, spares } = poolDeps();
     await warmPool(f, spares);
     const launchesBefore = f.compute.launchCount;
-    f.catalog.analyses[0].members.push('carol');
+    (f.catalog.analyses[0].members as string[]).push('carol');
 
     // Act
     const [a, b] = await Promise.all([openWorkspace(f, users.alice, 'demo'), openWorkspace(f, users.bob, 'demo')]);
