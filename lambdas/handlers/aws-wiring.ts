@@ -13,10 +13,23 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context } from 'aws-lambda';
-import { CarrelError, systemClock, TransientError, type ComputePort, type HomesPort, type HostnamesPort, type Log, type ProvisionerPort, type TaskIdentityPort } from '../core/index.js';
+import {
+  CarrelError,
+  DEFAULT_POOL_POLICY,
+  systemClock,
+  TransientError,
+  type ComputePort,
+  type HomesPort,
+  type HostnamesPort,
+  type Log,
+  type ProvisionerPort,
+  type TaskIdentityPort,
+  type WarmPool,
+} from '../core/index.js';
 import { dynamoDocumentClient } from '../adapters/aws/clients/dynamodb.js';
 import { kmsClient } from '../adapters/aws/clients/kms.js';
 import { DynamoAnalysisCatalog } from '../adapters/aws/dynamo-catalog.js';
+import { DynamoSpareStore } from '../adapters/aws/dynamo-spare-store.js';
 import { DynamoWorkspaceStore } from '../adapters/aws/dynamo-store.js';
 import { KmsSigner } from '../adapters/aws/kms-signer.js';
 import { deskSessionIdentity } from '../adapters/oidc-identity.js';

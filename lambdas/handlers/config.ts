@@ -70,6 +70,8 @@ export interface Ec2ComputeConfig extends ComputeCommon {
    * itself (recognised by PROVISIONER_SSH_KEY_SECRET_ARN), which never hands provisioning on.
    */
   readonly provisionerFunctionName?: string;
+  /** Spare instances kept running per size (core/pool.ts); absent or all zero: no warm pool. */
+  readonly warmPool?: { readonly targets: Readonly<Record<string, number>>; readonly forResume: boolean };
 }
 
 export interface FargateComputeConfig extends ComputeCommon {
@@ -194,6 +196,19 @@ const envSchema = z
     WORKSPACE_ADDRESS: z.enum(['private', 'public'], { error: 'must be private or public' }).default('private'),
     LAUNCH_TEMPLATE_ID: pattern('the workspace launch template', /^lt-[0-9a-f]{8,17}$/, 'a launch template id like lt-0123456789abcdef0').optional(),
     HIBERNATE: flag(false),
+    WARM_POOL: z
+      .string()
+      .transform((text, ctx) => {
+        try {
+          return JSON.parse(text) as unknown;
+        } catch {
+          ctx.addIssue({ code: 'custom', message: 'must be JSON like {"small":2} (spare instances per size)' });
+          return z.NEVER;
+        }
+      })
+      .pipe(z.record(z.string(), z.number({ error: 'must be a whole number of spares' }).int({ error: 'must be a whole number of spares' }).min(0).max(50, { error: 'must be at most 50' })))
+      .optional(),
+    WARM_POOL_FOR_RESUME: flag(true),
     ECS_CLUSTER_ARN: pattern('the ECS cluster', /^arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:cluster\/.+$/, 'an ECS cluster ARN').optional(),
     TASK_DEFINITION_ARN: pattern('the workspace task definition', /^arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:task-definition\/.+$/, 'an ECS task definition ARN').optional(),
     EFS_FILE_SYSTEM_ID: pattern('the homes file system', /^fs-[0-9a-f]{8,17}$/, 'an EFS file system id like fs-0123456789abcdef0').optional(),
@@ -230,6 +245,12 @@ const envSchema = z
       issue('GATE_COOKIE_TTL_SECONDS', 'must be longer than HEARTBEAT_SECONDS (the heartbeat refreshes the cookie)');
     }
     checkSizes(env, issue);
+    if (env.WARM_POOL && Object.values(env.WARM_POOL).some((n) => n > 0)) {
+      if (env.COMPUTE_KIND !== 'ec2') issue('WARM_POOL', 'needs COMPUTE_KIND=ec2 (a Fargate task cannot take a home after it started)');
+      for (const size of Object.keys(env.WARM_POOL)) {
+        if (env.WORKSPACE_SIZES && !(size in env.WORKSPACE_SIZES)) issue(`WARM_POOL.${size}`, `is not a size in WORKSPACE_SIZES (${Object.keys(env.WORKSPACE_SIZES).join(', ')})`);
+      }
+    }
   });
 
 /** Settings each compute kind needs, and the ones that only make sense with a compute kind. */
@@ -344,7 +365,14 @@ function workspacesConfig(e: Env): WorkspacesConfig {
   });
   const compute: WorkspacesConfig['compute'] =
     e.COMPUTE_KIND === 'ec2'
-      ? { kind: 'ec2', ...common(), launchTemplateId: e.LAUNCH_TEMPLATE_ID as string, hibernate: e.HIBERNATE, provisionerFunctionName: e.PROVISIONER_FUNCTION_NAME }
+      ? {
+          kind: 'ec2',
+          ...common(),
+          launchTemplateId: e.LAUNCH_TEMPLATE_ID as string,
+          hibernate: e.HIBERNATE,
+          provisionerFunctionName: e.PROVISIONER_FUNCTION_NAME,
+          ...(e.WARM_POOL && Object.values(e.WARM_POOL).some((n) => n > 0) ? { warmPool: { targets: e.WARM_POOL, forResume: e.WARM_POOL_FOR_RESUME } } : {}),
+        }
       : e.COMPUTE_KIND === 'fargate'
         ? {
             kind: 'fargate',

@@ -155,6 +155,20 @@ describe('loadConfig', () => {
     assert.match(gateCertificateSecretArn ?? '', /:secret:carrel\/gate-certificate-/);
   });
 
+  it('reads the warm pool of EC2 workspaces: spares per size, used for resumes unless told otherwise', () => {
+    // Act
+    const pooled = loadConfig({ ...EC2_ENV, WARM_POOL: '{"small":2}' });
+    const notForResume = loadConfig({ ...EC2_ENV, WARM_POOL: '{"small":1}', WARM_POOL_FOR_RESUME: 'false' });
+    const empty = loadConfig({ ...EC2_ENV, WARM_POOL: '{"small":0}' });
+    // Assess
+    const compute = pooled.workspaces.compute;
+    assert.deepEqual(compute?.kind === 'ec2' && compute.warmPool, { targets: { small: 2 }, forResume: true });
+    const other = notForResume.workspaces.compute;
+    assert.deepEqual(other?.kind === 'ec2' && other.warmPool, { targets: { small: 1 }, forResume: false });
+    const none = empty.workspaces.compute;
+    assert.equal(none?.kind === 'ec2' && none.warmPool, undefined);
+  });
+
   it('lets the provisioner itself (it holds the SSH key) run without PROVISIONER_FUNCTION_NAME', () => {
     // Act
     const config = loadConfig({
@@ -227,6 +241,12 @@ describe('loadConfig', () => {
     ['WORKSPACE_ADDRESS unknown', { WORKSPACE_ADDRESS: 'elastic' }, /WORKSPACE_ADDRESS must be private or public/],
     ['LAUNCH_TEMPLATE_ID a name', { ...EC2_ENV, LAUNCH_TEMPLATE_ID: 'carrel-workspaces' }, /LAUNCH_TEMPLATE_ID must be a launch template id/],
     ['HIBERNATE not a boolean', { ...EC2_ENV, HIBERNATE: 'sometimes' }, /HIBERNATE must be true or false/],
+    ['WARM_POOL not JSON', { ...EC2_ENV, WARM_POOL: 'small=2' }, /WARM_POOL must be JSON like \{"small":2\}/],
+    ['WARM_POOL not a count', { ...EC2_ENV, WARM_POOL: '{"small":1.5}' }, /WARM_POOL\.small must be a whole number of spares/],
+    ['WARM_POOL too large', { ...EC2_ENV, WARM_POOL: '{"small":500}' }, /WARM_POOL\.small must be at most 50/],
+    ['WARM_POOL for an unknown size', { ...EC2_ENV, WARM_POOL: '{"huge":1}' }, /WARM_POOL\.huge is not a size in WORKSPACE_SIZES/],
+    ['WARM_POOL on Fargate', { ...FARGATE_ENV, WARM_POOL: '{"small":1}' }, /WARM_POOL needs COMPUTE_KIND=ec2/],
+    ['WARM_POOL_FOR_RESUME not a boolean', { ...EC2_ENV, WARM_POOL_FOR_RESUME: 'often' }, /WARM_POOL_FOR_RESUME must be true or false/],
     ['ECS_CLUSTER_ARN a name', { ...FARGATE_ENV, ECS_CLUSTER_ARN: 'carrel-test-workspaces' }, /ECS_CLUSTER_ARN must be an ECS cluster ARN/],
     ['TASK_DEFINITION_ARN a cluster ARN', { ...FARGATE_ENV, TASK_DEFINITION_ARN: FARGATE_ENV.ECS_CLUSTER_ARN }, /TASK_DEFINITION_ARN must be an ECS task definition ARN/],
     ['EFS_FILE_SYSTEM_ID an ARN', { EFS_FILE_SYSTEM_ID: 'arn:aws:elasticfilesystem:eu-west-2:111122223333:file-system/fs-0123' }, /EFS_FILE_SYSTEM_ID must be an EFS file system id/],

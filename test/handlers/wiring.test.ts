@@ -7,6 +7,7 @@ import { CreateAccessPointCommand, EFSClient } from '@aws-sdk/client-efs';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { ChangeResourceRecordSetsCommand, Route53Client } from '@aws-sdk/client-route-53';
 import { mockClient } from 'aws-sdk-client-mock';
+import { DynamoSpareStore } from '../../lambdas/adapters/aws/dynamo-spare-store.js';
 import { Ec2Compute } from '../../lambdas/adapters/aws/ec2-compute.js';
 import { FargateCompute, startedByFor } from '../../lambdas/adapters/aws/ecs-compute.js';
 import { EfsHomes } from '../../lambdas/adapters/aws/efs-homes.js';
@@ -91,6 +92,19 @@ describe('AWS wiring', () => {
     assert.ok(deps.provisioner instanceof LambdaProvisioner);
     assert.equal(typeof deps.computeEventSources?.ec2?.lookup, 'function');
     assert.equal(deps.computeEventSources?.ecs, undefined);
+    assert.equal(requests(), 0);
+  });
+
+  it('wires the warm pool (spare records on the table, the configured targets) only when WARM_POOL names spares', () => {
+    // Act
+    const pooled = buildAwsApp(loadConfig({ ...EC2_ENV, WARM_POOL: '{"small":2}', WARM_POOL_FOR_RESUME: 'false' }), countingClients().clients).deps;
+    const plain = buildAwsApp(loadConfig(EC2_ENV), countingClients().clients).deps;
+    // Assess
+    assert.ok(pooled.pool?.store instanceof DynamoSpareStore);
+    assert.deepEqual(pooled.pool?.policy.targets, { small: 2 });
+    assert.equal(pooled.pool?.policy.forResume, false);
+    assert.equal(pooled.pool?.policy.propagationMs, 60_000);
+    assert.equal(plain.pool, undefined);
     assert.equal(requests(), 0);
   });
 

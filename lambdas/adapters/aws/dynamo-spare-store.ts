@@ -7,7 +7,7 @@
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Spare } from '../../core/pool.js';
 import type { SpareStore } from '../../core/ports.js';
-import { rethrowAwsError } from './clients.js';
+import { rethrowAwsError } from './clients/errors.js';
 import { isConditionFailure, versionCondition } from './dynamo-store.js';
 import { TABLE_SCHEMA } from './table-schema.js';
 
