@@ -255,6 +255,23 @@ const carrelConfigBase = z
         sessionManager: z.boolean({ error: 'must be true or false' }).default(false),
         /** Bump to generate a new provisioner SSH key (new instances get it; stopped ones keep the old one). */
         provisionerKeyGeneration: z.number().int().min(1).default(1),
+        /**
+         * The warm pool: spare instances kept running per size, each with its hostname already published, so
+         * an open or resume takes one and is ready in seconds (it costs those instances' running hours).
+         * Empty (the default): every workspace launches or starts its own instance.
+         */
+        warmPool: z
+          .object({
+            /** Spare instances per size name, e.g. `{ small: 2 }`. */
+            sizes: z.record(z.string(), z.number().int({ error: 'must be a whole number of spares' }).min(0).max(50, { error: 'must be at most 50' })).default({}),
+            /**
+             * Resume stopped workspaces on a spare (their stopped instance is then terminated; the home is on
+             * EFS). False keeps starting the stopped instance, slower but keeping what hibernation saved.
+             */
+            forResume: z.boolean({ error: 'must be true or false' }).default(true),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),
@@ -333,6 +350,10 @@ function workspaceIssues(config: z.output<typeof carrelConfigBase>): Array<[stri
       if (size.cpu === undefined) issues.push([['instanceSizes', name], 'needs cpu and memoryMiB with computeKind fargate']);
     }
     if (config.hibernate) issues.push([['hibernate'], 'applies to computeKind ec2 only (a Fargate task cannot hibernate)']);
+  }
+  for (const [size, spares] of Object.entries(config.ec2.warmPool.sizes)) {
+    if (!(size in config.instanceSizes)) issues.push([['ec2', 'warmPool', 'sizes', size], `is not one of instanceSizes (${Object.keys(config.instanceSizes).join(', ')})`]);
+    else if (spares > 0 && kind !== 'ec2') issues.push([['ec2', 'warmPool', 'sizes', size], 'applies to computeKind ec2 only (a Fargate task cannot take a home after it started)']);
   }
   if (kind !== 'none' && [22, 2049].includes(config.gatePort)) {
     issues.push([['gatePort'], `must not be ${config.gatePort} (SSH and NFS have their own rules)`]);

@@ -64,6 +64,9 @@ export function hostnameOf(label: string, deskDomain: string): string {
 /** Tag naming the home (EFS access point, local folder) an instance was launched with. */
 export const HOME_TAG = 'carrel:home';
 
+/** The tag keys that say which workspace an instance belongs to (the deployment tag aside). */
+export const WORKSPACE_TAG_KEYS = ['carrel:analysis', 'carrel:user', 'carrel:workspace', 'carrel:generation', HOME_TAG] as const;
+
 /** Tags every compute resource of a workspace carries; reconciliation reads them back. */
 export function workspaceTags(ws: Pick<Workspace, 'analysisId' | 'userId' | 'workspaceId' | 'generation'>, deploymentId: string): Record<string, string> {
   return {

@@ -65,7 +65,8 @@ export const FUNCTION_SPECS: Readonly<Record<EntryName, FunctionSpec>> = {
     // adapters that hand the gate its public key add kms:GetPublicKey here.)
     keyActions: ['kms:Sign', 'kms:GetPublicKey'],
     // Launch (or resume) compute and find-or-create the home; the hostname and provisioning follow from events.
-    workspace: ['launch', 'start', 'describe', 'homes'],
+    // With a warm pool: take a spare (adopt), hand it to the provisioner, end the stopped instance it replaces.
+    workspace: ['launch', 'start', 'describe', 'homes', 'adopt', 'provision', 'terminate'],
     timeout: Duration.seconds(25),
   },
   status: {
@@ -106,7 +107,8 @@ export const FUNCTION_SPECS: Readonly<Record<EntryName, FunctionSpec>> = {
     indexes: [dueIndex.name, instanceIndex.name],
     // Idle stops, terminations of long-stopped workspaces, and reconciliation by tag (instances or tasks,
     // ws-* records; homes are kept).
-    workspace: ['stop', 'terminate', 'describe', 'dns'],
+    // Warm pool upkeep launches spares (launch) and retires them (terminate, dns).
+    workspace: ['stop', 'terminate', 'describe', 'dns', 'launch'],
     timeout: Duration.seconds(55),
     memorySize: 1024,
     // A failed pass is not retried: the next one starts within a minute.
@@ -118,7 +120,8 @@ export const FUNCTION_SPECS: Readonly<Record<EntryName, FunctionSpec>> = {
     tableActions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query'],
     indexes: [instanceIndex.name],
     // An instance's address on `running`, its hostname, then the provisioner (EC2).
-    workspace: ['describe', 'dns', 'provision'],
+    // A spare whose instance stopped or failed is retired (terminate).
+    workspace: ['describe', 'dns', 'provision', 'terminate'],
     timeout: Duration.seconds(30),
     // A state change lost for good would leave a workspace waiting for its deadline: keep it to look at.
     deadLetters: true,

@@ -20,13 +20,15 @@ import { BOOTSTRAP_ENV, BOOTSTRAP_PATH, FARGATE_SECRETS } from '../../assets/gat
 import { GATE_TLS_PEM_VARIABLES } from '../../assets/gate/config.js';
 import { ECS_BOOTSTRAP_CONTAINER, ECS_GATE_CONTAINER, ECS_READY_CONTAINER, ECS_TOOL_CONTAINER } from '../../lambdas/adapters/aws/compute-event-mapping.js';
 import { homeRoleBoundaryName, homeRolePath } from '../../lambdas/adapters/aws/iam-home-roles.js';
+import { WORKSPACE_TAG_KEYS } from '../../lambdas/core/lifecycle.js';
+import { SPARE_SIZE_TAG, SPARE_TAG } from '../../lambdas/core/pool.js';
 import type { WorkspaceSizes } from '../../lambdas/adapters/aws/workspace-sizes.js';
 import type { CarrelConfig } from '../config.js';
 import { DEPLOYMENT_TAG, taskDefinitionFamily, workspaceRoleNames } from '../names.js';
 import type { WorkspaceNetwork } from './workspace-network.js';
 
 /** What a desk function may do with workspace compute. */
-export type ComputeCapability = 'launch' | 'start' | 'stop' | 'terminate' | 'describe' | 'console';
+export type ComputeCapability = 'launch' | 'start' | 'stop' | 'terminate' | 'describe' | 'console' | 'adopt';
 
 /** A statement to grant, and why its resource has a wildcard (cdk-nag IAM5 acknowledgement), if it has one. */
 export interface Grant {
@@ -154,10 +156,12 @@ export class Ec2Workspaces extends Construct implements WorkspaceCompute {
       })),
     );
 
+    const spares = Object.fromEntries(Object.entries(props.settings.warmPool.sizes).filter(([, n]) => n > 0));
     this.environment = {
       COMPUTE_KIND: 'ec2',
       LAUNCH_TEMPLATE_ID: this.launchTemplate.launchTemplateId!,
       HIBERNATE: String(props.hibernate),
+      ...(Object.keys(spares).length ? { WARM_POOL: JSON.stringify(spares), WARM_POOL_FOR_RESUME: String(props.settings.warmPool.forResume) } : {}),
     };
   }
 
@@ -247,6 +251,29 @@ export class Ec2Workspaces extends Construct implements WorkspaceCompute {
             why: `ec2:DescribeInstances ${DESCRIBE_ONLY_STAR}`,
           },
         ];
+      case 'adopt': {
+        // Taking a warm-pool spare: only instances of this deployment that are still spares (they carry
+        // carrel:spare), only the workspace tag keys in, only the spare tag keys out.
+        const spare = { StringEquals: { [`aws:ResourceTag/${DEPLOYMENT_TAG}`]: this.deploymentId }, Null: { [`aws:ResourceTag/${SPARE_TAG}`]: 'false' } };
+        return [
+          {
+            statement: new iam.PolicyStatement({
+              actions: ['ec2:CreateTags'],
+              resources: [arn('instance', '*')],
+              conditions: { ...spare, 'ForAllValues:StringEquals': { 'aws:TagKeys': [...WORKSPACE_TAG_KEYS, 'Name'] } },
+            }),
+            why: `ec2:CreateTags hands a warm-pool spare to a workspace: only on instances tagged ${DEPLOYMENT_TAG}=${this.deploymentId} that still carry ${SPARE_TAG}, and only the workspace tag keys (aws:TagKeys)`,
+          },
+          {
+            statement: new iam.PolicyStatement({
+              actions: ['ec2:DeleteTags'],
+              resources: [arn('instance', '*')],
+              conditions: { ...spare, 'ForAllValues:StringEquals': { 'aws:TagKeys': [SPARE_TAG, SPARE_SIZE_TAG] } },
+            }),
+            why: `ec2:DeleteTags removes only the spare tag keys (aws:TagKeys) from instances tagged ${DEPLOYMENT_TAG}=${this.deploymentId} that still carry ${SPARE_TAG}`,
+          },
+        ];
+      }
     }
   }
 
@@ -645,6 +672,7 @@ export class FargateWorkspaces extends Construct implements WorkspaceCompute {
           },
         ];
       case 'console':
+      case 'adopt': // no warm pool on Fargate: a task cannot take a home after it started
         return [];
     }
   }

@@ -25,6 +25,7 @@ import {
   type _InstanceType,
 } from '@aws-sdk/client-ec2';
 import { CarrelError, TransientError } from '../../core/errors.js';
+import { WORKSPACE_TAG_KEYS } from '../../core/lifecycle.js';
 import { SPARE_SIZE_TAG, SPARE_TAG } from '../../core/pool.js';
 import type { ComputePort, InstanceView, LaunchRequest, Log, SpareLaunchRequest } from '../../core/ports.js';
 import type { Workspace } from '../../core/workspace.js';
@@ -150,7 +151,13 @@ export class Ec2Compute implements ComputePort {
    */
   async adopt(instanceId: string, tags: Readonly<Record<string, string>>): Promise<void> {
     const name = `carrel-${this.options.deploymentId}-${tags['carrel:analysis'] ?? ''}-${tags['carrel:user'] ?? ''}`;
-    const set: Tag[] = [...Object.entries(tags).filter(([Key]) => Key !== 'Name').map(([Key, Value]) => ({ Key, Value })), { Key: 'Name', Value: name }];
+    // The deployment tag is there already (and the role may not write it): only the workspace's own keys.
+    const set: Tag[] = [
+      ...Object.entries(tags)
+        .filter(([Key]) => (WORKSPACE_TAG_KEYS as readonly string[]).includes(Key))
+        .map(([Key, Value]) => ({ Key, Value })),
+      { Key: 'Name', Value: name },
+    ];
     try {
       await this.ec2.send(new CreateTagsCommand({ Resources: [instanceId], Tags: set }));
       await this.ec2.send(new DeleteTagsCommand({ Resources: [instanceId], Tags: [{ Key: SPARE_TAG }, { Key: SPARE_SIZE_TAG }] }));

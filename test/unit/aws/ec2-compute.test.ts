@@ -694,7 +694,7 @@ describe('Ec2Compute', () => {
       ]);
     });
 
-    it('adopts a spare: the workspace tags are set first, then the spare tags removed', async () => {
+    it('adopts a spare: the workspace tags (never the deployment tag) are set first, then the spare tags removed', async () => {
       // Prepare
       ec2.on(CreateTagsCommand).resolves({});
       ec2.on(DeleteTagsCommand).resolves({});
@@ -711,7 +711,6 @@ describe('Ec2Compute', () => {
         {
           Resources: ['i-0aaaaaaaaaaaaaaaa'],
           Tags: [
-            { Key: 'carrel:deployment', Value: 'prod' },
             { Key: 'carrel:analysis', Value: 'demo' },
             { Key: 'carrel:user', Value: 'alice' },
             { Key: 'carrel:workspace', Value: ws.workspaceId },
