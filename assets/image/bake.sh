@@ -18,6 +18,8 @@
 #     instance, and their fingerprints on the serial console; plus carrel-host-keys.service, which prints
 #     them again on every boot (cloud-init prints them only on an instance's first boot), so the
 #     provisioner can verify the host key of a resumed instance too;
+#   - carrel-prewarm.service: reads the tool's files at idle priority after boot (EBS blocks of a volume
+#     fresh from the image load lazily), so a warm-pool spare starts its tool as fast as a resumed instance;
 #   - sshd hardened: keys only, no root login.
 #
 # Not here on purpose: the gate, its certificate, the researcher's account and home. The provisioner
@@ -171,6 +173,37 @@ StandardOutput=journal+console
 WantedBy=multi-user.target
 EOF
 systemctl enable carrel-host-keys.service ssh.service
+
+step "carrel-prewarm.service: read the tool's files at boot"
+# A volume restored from the image fetches each block from S3 on its first read ("Initialize Amazon EBS
+# volumes"), which makes a first Jupyter start several times slower. At every boot, at idle priority, read
+# the files the tool and the gate start from: a warm-pool spare is fully read while it waits to be taken, and
+# any instance has them in its page cache sooner.
+cat >/usr/local/sbin/carrel-prewarm <<'PREWARM'
+#!/bin/sh
+# Reads the tool's and the gate's files once (see carrel-prewarm.service); harmless to run again.
+set -u
+for dir in /usr/lib/python3 /usr/lib/python3.11 /usr/share/jupyter /usr/local/lib/node_modules /usr/local/bin /usr/lib/R; do
+  [ -d "$dir" ] && find "$dir" -xdev -type f -print0 | xargs -0 -r cat >/dev/null 2>&1
+done
+exit 0
+PREWARM
+chmod 0755 /usr/local/sbin/carrel-prewarm
+cat >/etc/systemd/system/carrel-prewarm.service <<'PREWARM'
+[Unit]
+Description=Read the tool's files once after boot (fetches lazily restored EBS blocks; carrel warm pool)
+After=local-fs.target
+
+[Service]
+Type=oneshot
+Nice=19
+IOSchedulingClass=idle
+ExecStart=/usr/local/sbin/carrel-prewarm
+
+[Install]
+WantedBy=multi-user.target
+PREWARM
+systemctl enable carrel-prewarm.service
 
 step "clean up: no default user, host keys, logs or cloud-init state carried into instances"
 # the base image's cloud-init made its default user (Debian: admin) on the bake instance, with uid 1000;

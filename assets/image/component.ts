@@ -88,6 +88,7 @@ export function workspaceImageComponent(options: WorkspaceImageOptions = {}): st
                 'test "$(getent passwd carrel-provisioner | cut -d: -f6)" = /home/carrel-provisioner',
                 'if getent passwd 1000; then echo "uid 1000 must be free for the researcher" >&2; exit 1; fi',
                 'systemctl is-enabled carrel-host-keys.service',
+                'systemctl is-enabled carrel-prewarm.service',
               ],
             },
           },

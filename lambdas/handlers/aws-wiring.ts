@@ -12,6 +12,7 @@
  * creates no connection (SDK clients connect on their first request).
  */
 import { Logger } from '@aws-lambda-powertools/logger';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
 import {
   CarrelError,
@@ -174,12 +175,23 @@ export function buildAwsApp(config: DeskConfig, kit: WorkspaceKit = {}): AwsApp 
     policy: config.policy,
     log,
     deploymentId: config.deploymentId,
+    pool: warmPoolFor(config, doc),
     identity: deskSessionIdentity(signer, { cookieName: config.sessionCookie }),
     signer,
     verifier: lazyVerifier(signer),
     config,
   });
   return { deps, logger };
+}
+
+/** EC2 with WARM_POOL set: the spare records (on the desk's table) and the pool's policy. */
+export function warmPoolFor(config: DeskConfig, doc: DynamoDBDocumentClient): WarmPool | undefined {
+  const compute = config.workspaces.compute;
+  if (compute?.kind !== 'ec2' || !compute.warmPool) return undefined;
+  return {
+    store: new DynamoSpareStore(doc, config.tableName),
+    policy: { ...DEFAULT_POOL_POLICY, targets: compute.warmPool.targets, forResume: compute.warmPool.forResume },
+  };
 }
 
 /**

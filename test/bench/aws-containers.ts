@@ -17,7 +17,7 @@ import { ConsoleHostKeys } from '../../lambdas/adapters/aws/console-host-keys.js
 import { KmsSigner } from '../../lambdas/adapters/aws/kms-signer.js';
 import { SecretsManagerProvisionSecrets } from '../../lambdas/adapters/aws/provisioner-secrets.js';
 import { OidcIdentity } from '../../lambdas/adapters/oidc-identity.js';
-import { lazyVerifier, withWorkspaceParts, workspaceParts, type AwsDeps, type WorkspaceKit } from '../../lambdas/handlers/aws-wiring.js';
+import { lazyVerifier, warmPoolFor, withWorkspaceParts, workspaceParts, type AwsDeps, type WorkspaceKit } from '../../lambdas/handlers/aws-wiring.js';
 import { allWorkspaceParts } from '../../lambdas/handlers/aws-parts/all.js';
 import { loadConfig, type DeskConfig } from '../../lambdas/handlers/config.js';
 import { loadProvisionerConfig, makeProvisionHandler, type ProvisionAssets, type ProvisionOutcome } from '../../lambdas/handlers/provision.js';
@@ -86,8 +86,10 @@ export class Deployment {
     readonly dynamo: Pick<LocalDynamo, 'doc'> & { readonly tableName: string },
     readonly idp: TestIdp,
     readonly log: KeptLog,
+    /** Settings on top of the deployment's environment (e.g. WARM_POOL). */
+    readonly extraEnvironment: Readonly<Record<string, string>> = {},
   ) {
-    this.config = loadConfig(deskEnvironment(kind, world.keyArn));
+    this.config = loadConfig({ ...deskEnvironment(kind, world.keyArn), ...extraEnvironment });
     this.kit = allWorkspaceParts({
       ec2: () => world.ec2,
       ecs: () => world.ecs,
@@ -112,6 +114,7 @@ export class Deployment {
       policy: config.policy,
       log,
       deploymentId: config.deploymentId,
+      pool: warmPoolFor(config, this.dynamo.doc),
       identity: new OidcIdentity({
         issuer: config.oidc.issuer,
         audience: config.oidc.audience,

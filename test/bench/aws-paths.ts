@@ -15,7 +15,7 @@ import { signIdentityRequest } from '../../assets/gate/bootstrap.js';
 import { homeRoleName } from '../../lambdas/adapters/aws/iam-home-roles.js';
 import { StsTaskIdentity } from '../../lambdas/adapters/aws/sts-task-identity.js';
 import { FakeSts, taskCredentials } from '../support/fake-sts.js';
-import { makeAgentBootstrapHandler, makeComputeEventsHandler, makeOpenHandler, makeStatusHandler, makeStopHandler, type AppDeps } from '../../lambdas/handlers/app.js';
+import { makeAgentBootstrapHandler, makeComputeEventsHandler, makeHousekeepingHandler, makeOpenHandler, makeStatusHandler, makeStopHandler, type AppDeps } from '../../lambdas/handlers/app.js';
 import type { AwsDeps } from '../../lambdas/handlers/aws-wiring.js';
 import type { HttpResult } from '../../lambdas/handlers/http.js';
 import type { ProvisionAssets } from '../../lambdas/handlers/provision.js';
@@ -36,9 +36,12 @@ export interface PathRun {
   readonly openAnswered: Step;
   /** The status poll that showed ready reached the browser. */
   readonly seen: Step;
-  /** The Route 53 UPSERT of the workspace's hostname, and its propagation branch. */
-  readonly published: Step;
-  readonly propagated: Step;
+  /**
+   * The Route 53 UPSERT of the workspace's hostname, and its propagation branch; absent when the hostname
+   * was published (and had propagated) before the click (a warm-pool spare's).
+   */
+  readonly published?: Step;
+  readonly propagated?: Step;
   readonly notes: readonly string[];
 }
 
@@ -163,14 +166,16 @@ class Driver {
    * later, in expectation) shows ready and sets the gate cookie; the tool loads once its hostname resolves
    * everywhere (Route 53 INSYNC).
    */
-  async seeReady(who: Researcher, published: Step): Promise<{ seen: Step; propagated: Step; final: Step }> {
+  async seeReady(who: Researcher, published: Step | undefined): Promise<{ seen: Step; propagated?: Step; final: Step }> {
     const { t } = this;
     t.act('browser', false);
     t.wait('the page\'s next status poll (every 1 s while starting: half an interval, expected)', PROGRESS_POLL_MS / 2000, 'frontend/src/logic/poll.ts PROGRESS_POLL_MS / 2');
     const status = await this.request('status', who, 'status', false, makeStatusHandler);
     if (status.body.state !== 'ready' || !status.body.url) throw new Error(`the status poll after ready answered ${JSON.stringify(status.body).slice(0, 300)}`);
-    const propagated = t.branch(published, 'Route 53 propagates the new ws-… record to every authoritative server (INSYNC)', WAITS.route53InSync.seconds, 'aws-latencies.ts WAITS.route53InSync', 'Route 53');
-    t.join(status.answered, propagated);
+    const propagated = published
+      ? t.branch(published, 'Route 53 propagates the new ws-… record to every authoritative server (INSYNC)', WAITS.route53InSync.seconds, 'aws-latencies.ts WAITS.route53InSync', 'Route 53')
+      : undefined;
+    if (propagated) t.join(status.answered, propagated);
     t.act('browser', true);
     const final = t.waitFor('the page loads the tool: DNS lookup, TLS to the gate, Jupyter\'s first page', 'browserToolLoad', WAITS.browserToolLoad);
     return { seen: status.answered, propagated, final };
@@ -288,6 +293,70 @@ export async function ec2WarmResume(deployment: Deployment, assets: ProvisionAss
     propagated,
     notes: [`the instance printed its host keys ${round(instance.keysAt! - started.end)} s after StartInstances returned`],
   };
+}
+
+/**
+ * EC2 with a warm pool, resume of a stopped workspace: the open takes a spare that has been running with its
+ * hostname published (and propagated) for minutes; the provisioner mounts the home and starts the tool.
+ * The same path serves a first open when a spare is there.
+ */
+export async function ec2PoolResume(deployment: Deployment, assets: ProvisionAssets, who: Researcher): Promise<PathRun> {
+  const driver = new Driver(deployment, assets);
+  const world = deployment.world;
+  const housekeeping = async () => {
+    const report = await makeHousekeepingHandler(deployment.container())();
+    if (report.errors.length) throw new Error(`housekeeping reported ${report.errors.join('; ')}`);
+    return report;
+  };
+
+  // Off the record: yesterday the researcher worked on a spare, and stopped; the pool launched a new spare,
+  // which booted and published its hostname long before today's click.
+  await world.offTheRecord(async () => {
+    await housekeeping();
+    const first = await spareUp(driver, deployment);
+    const opened = await driver.request('open', who, 'open', true, makeOpenHandler);
+    if (opened.body.state !== 'provisioning') throw new Error(`the first open did not take the spare (state ${opened.body.state})`);
+    await driver.provision();
+    world.clockBase += 3_600_000;
+    await driver.request('stop', who, 'stop', true, makeStopHandler);
+    world.setInstanceState(first, 'stopped');
+    await makeComputeEventsHandler(deployment.container())(ec2Event(first, 'stopped', world.clock.now()));
+    await housekeeping();
+    await spareUp(driver, deployment);
+  });
+  world.clockBase += 3_600_000;
+  world.timeline = new Timeline();
+  const t = world.timeline;
+
+  const { answered: openAnswered, body } = await driver.request('open', who, 'open', true, makeOpenHandler);
+  if (body.state !== 'provisioning') throw new Error(`the resume did not take the spare (state ${body.state})`);
+  await driver.provision();
+  const { seen, final } = await driver.seeReady(who, undefined);
+  return {
+    name: 'EC2 warm resume from the warm pool (a running spare with its hostname published takes the home)',
+    targetSeconds: 20,
+    timeline: t,
+    final,
+    openAnswered,
+    seen,
+    notes: [
+      'the spare booted, printed its host keys and read its volume through (carrel-prewarm.service) while it waited; its hostname was published over a minute before the click',
+      'the stopped instance of the previous session is terminated; the home is on EFS',
+    ],
+  };
+}
+
+/** The spare the last housekeeping pass launched comes up: EC2 reports it running and its hostname is published. */
+async function spareUp(driver: Driver, deployment: Deployment): Promise<string> {
+  const world = deployment.world;
+  const spare = [...world.instances.values()].filter((i) => i.tags['carrel:spare'] && i.state === 'pending').at(-1);
+  if (!spare) throw new Error('housekeeping launched no spare');
+  world.settle(spare.instanceId);
+  const outcome = await makeComputeEventsHandler(deployment.container())(ec2Event(spare.instanceId, 'running', world.clock.now()));
+  if (!outcome.applied) throw new Error(`the spare's running event was not applied: ${JSON.stringify(outcome)}`);
+  // Route 53 INSYNC and the pool's propagation wait pass before anyone takes it.
+  world.clockBase += 120_000;
+  return spare.instanceId;
 }
 
 /** Fargate, first open: home role and task definition, RunTask, image pull, EFS mount, bootstrap, gate health. */

@@ -13,6 +13,7 @@ import { createHash, createPublicKey, generateKeyPairSync, sign as signWithKey, 
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import {
   CreateTagsCommand,
+  DeleteTagsCommand,
   DescribeInstancesCommand,
   EC2Client,
   EC2ServiceException,
@@ -22,6 +23,7 @@ import {
   StopInstancesCommand,
   TerminateInstancesCommand,
   type CreateTagsCommandInput,
+  type DeleteTagsCommandInput,
   type DescribeInstancesCommandInput,
   type Filter,
   type GetConsoleOutputCommandInput,
@@ -230,6 +232,18 @@ export class ModelWorld {
     return instance;
   }
 
+  /**
+   * An instance that has been running for a while before the path starts (a warm-pool spare): booted, its
+   * host keys on the console, and its volume read through by the image's carrel-prewarm.service while it waited.
+   */
+  settle(instanceId: string): ModelInstance {
+    const instance = this.setInstanceState(instanceId, 'running');
+    instance.runningAt = Number.NEGATIVE_INFINITY;
+    instance.keysAt = Number.NEGATIVE_INFINITY;
+    instance.volumeWarm = true;
+    return instance;
+  }
+
   restore(): void {
     for (const mock of this.mocks) mock.restore();
     for (const client of [this.ec2, this.ecs, this.efs, this.route53, this.lambda, this.kms, this.iam, this.secrets]) client.destroy();
@@ -253,6 +267,13 @@ export class ModelWorld {
       for (const id of input.Resources ?? []) {
         const instance = this.instances.get(id);
         if (instance) for (const { Key, Value } of input.Tags ?? []) if (Key) instance.tags[Key] = Value ?? '';
+      }
+      return {};
+    });
+    this.on(ec2, 'EC2', DeleteTagsCommand, (input: DeleteTagsCommandInput) => {
+      for (const id of input.Resources ?? []) {
+        const instance = this.instances.get(id);
+        if (instance) for (const { Key } of input.Tags ?? []) if (Key) delete instance.tags[Key];
       }
       return {};
     });

@@ -188,19 +188,20 @@ async function takeSpare(deps: WorkspaceDeps, ws: Workspace): Promise<Workspace 
     await returnSpare(deps, spare, { retire: 'the workspace moved on while taking it' });
     return reread(deps, ws);
   }
-  await releaseClaim(deps, spare);
   deps.log.info('workspace on a spare', { analysisId: ws.analysisId, userId: ws.userId, instanceId, spareId: spare.spareId, replaces: previous });
-  if (previous) await stopQuietly(deps, 'terminate', previous);
+  let result = moved.after;
   if (deps.provisioner) {
     try {
       await deps.provisioner.provision(moved.after);
     } catch (error) {
-      return (
+      result =
         (await failWorkspace(deps, moved.after, `Could not start provisioning: ${describeError(error)}`, ws.generation, {
           when: (current) => current.state === 'provisioning',
-        })) ?? (await reread(deps, ws))
-      );
+        })) ?? (await reread(deps, ws));
     }
   }
-  return moved.after;
+  // Bookkeeping after the hand-off, so the tool's preparation starts first.
+  await releaseClaim(deps, spare);
+  if (previous) await stopQuietly(deps, 'terminate', previous);
+  return result;
 }
