@@ -35,6 +35,8 @@ export interface FunctionSpec {
    * AWS-workspaces environment of docs/contracts.md. Functions without it see neither.
    */
   readonly workspace?: readonly WorkspaceCapability[];
+  /** More capabilities, only when the deployment keeps a warm pool of spare instances (ec2.warmPool). */
+  readonly warmPool?: readonly WorkspaceCapability[];
   /** Reads the OpenID Connect client secret (`oidc.clientSecretArn`, when configured). */
   readonly clientSecret?: boolean;
   readonly timeout?: Duration;
@@ -65,8 +67,9 @@ export const FUNCTION_SPECS: Readonly<Record<EntryName, FunctionSpec>> = {
     // adapters that hand the gate its public key add kms:GetPublicKey here.)
     keyActions: ['kms:Sign', 'kms:GetPublicKey'],
     // Launch (or resume) compute and find-or-create the home; the hostname and provisioning follow from events.
-    // With a warm pool: take a spare (adopt), hand it to the provisioner, end the stopped instance it replaces.
-    workspace: ['launch', 'start', 'describe', 'homes', 'adopt', 'provision', 'terminate'],
+    workspace: ['launch', 'start', 'describe', 'homes'],
+    // Take a spare (adopt), hand it to the provisioner, end the stopped instance it replaces.
+    warmPool: ['adopt', 'provision', 'terminate'],
     timeout: Duration.seconds(25),
   },
   status: {
@@ -107,8 +110,9 @@ export const FUNCTION_SPECS: Readonly<Record<EntryName, FunctionSpec>> = {
     indexes: [dueIndex.name, instanceIndex.name],
     // Idle stops, terminations of long-stopped workspaces, and reconciliation by tag (instances or tasks,
     // ws-* records; homes are kept).
-    // Warm pool upkeep launches spares (launch) and retires them (terminate, dns).
-    workspace: ['stop', 'terminate', 'describe', 'dns', 'launch'],
+    workspace: ['stop', 'terminate', 'describe', 'dns'],
+    // Pool upkeep launches spares (and retires them with terminate and dns, which it has).
+    warmPool: ['launch'],
     timeout: Duration.seconds(55),
     memorySize: 1024,
     // A failed pass is not retried: the next one starts within a minute.
@@ -120,8 +124,9 @@ export const FUNCTION_SPECS: Readonly<Record<EntryName, FunctionSpec>> = {
     tableActions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query'],
     indexes: [instanceIndex.name],
     // An instance's address on `running`, its hostname, then the provisioner (EC2).
-    // A spare whose instance stopped or failed is retired (terminate).
-    workspace: ['describe', 'dns', 'provision', 'terminate'],
+    workspace: ['describe', 'dns', 'provision'],
+    // A spare whose instance stopped or failed is retired.
+    warmPool: ['terminate'],
     timeout: Duration.seconds(30),
     // A state change lost for good would leave a workspace waiting for its deadline: keep it to look at.
     deadLetters: true,
@@ -225,7 +230,7 @@ export class DeskFunctions extends Construct {
       if (keyActions?.length) fn.grantActions(keyActions, [signingKey.keyArn]);
       // The client secret: exactly that secret (its full ARN), only for the callback.
       if (spec.clientSecret && config.oidc.clientSecretArn) fn.grantActions(['secretsmanager:GetSecretValue'], [config.oidc.clientSecretArn]);
-      if (workspaces && spec.workspace) workspaces.grant(fn, spec.workspace);
+      if (workspaces && spec.workspace) workspaces.grant(fn, [...spec.workspace, ...(workspaces.warmPool ? (spec.warmPool ?? []) : [])]);
       functions[name] = fn;
     }
     this.functions = functions;

@@ -63,6 +63,8 @@ export class Workspaces extends Construct {
   readonly provisioner?: CarrelFunction;
   /** The AWS-workspaces part of the environment of open, stop, housekeeping and compute-events. */
   readonly environment: Readonly<Record<string, string>>;
+  /** True when the deployment keeps spare EC2 instances (ec2.warmPool.sizes with a spare). */
+  readonly warmPool: boolean;
   private readonly config: WorkspacesProps['config'];
   private readonly fileSystemArn: string;
 
@@ -70,6 +72,7 @@ export class Workspaces extends Construct {
     super(scope, id);
     const { config, network } = props;
     this.config = config;
+    this.warmPool = config.computeKind === 'ec2' && Object.values(config.ec2.warmPool.sizes).some((n) => n > 0);
     this.fileSystemArn = props.fileSystemArn;
 
     this.zone = route53.HostedZone.fromHostedZoneAttributes(this, 'Zone', {

@@ -662,6 +662,40 @@ describe('AWS workspaces: EC2', () => {
     assert.ok(open);
   });
 
+  it('with a warm pool: tells the functions, lets housekeeping launch spares, open take only spares, compute-events retire them', () => {
+    // Act
+    const pooled = build({ ...EC2_CONFIG, ec2: { warmPool: { sizes: { small: 2 }, forResume: false } } });
+
+    // Assess: the settings reach every workspace function
+    const withPool = Object.values(
+      pooled.stateless.findResources('AWS::Lambda::Function', {
+        Properties: { Environment: { Variables: Match.objectLike({ WARM_POOL: '{"small":2}', WARM_POOL_FOR_RESUME: 'false' }) } },
+      }),
+    );
+    assert.equal(withPool.length, WITH_WORKSPACES.length);
+    // Housekeeping launches from the template like open does (and passes the instance role)
+    const housekeeping = functionStatements(pooled, pooled.functions.housekeeping);
+    assert.equal(allowing(housekeeping, 'ec2:RunInstances').length, 2);
+    assert.equal(allowing(housekeeping, 'iam:PassRole').length, 1);
+    // Open takes a spare: CreateTags of the workspace keys and DeleteTags of the spare keys, only on spares
+    const open = functionStatements(pooled, pooled.functions.open);
+    const onSpares = { StringEquals: { 'aws:ResourceTag/carrel:deployment': 'test' }, Null: { 'aws:ResourceTag/carrel:spare': 'false' } };
+    const adopt = allowing(open, 'ec2:CreateTags').find((s) => s.Condition?.Null);
+    assert.deepEqual(adopt?.Condition, {
+      ...onSpares,
+      'ForAllValues:StringEquals': { 'aws:TagKeys': ['carrel:analysis', 'carrel:user', 'carrel:workspace', 'carrel:generation', 'carrel:home', 'Name'] },
+    });
+    const untag = allowing(open, 'ec2:DeleteTags');
+    assert.deepEqual(untag.map((s) => s.Condition), [{ ...onSpares, 'ForAllValues:StringEquals': { 'aws:TagKeys': ['carrel:spare', 'carrel:size'] } }]);
+    assert.ok(allowing(open, 'lambda:InvokeFunction').length === 1, 'open hands a spare to the provisioner');
+    assert.ok(allowing(open, 'ec2:TerminateInstances').length === 1, 'open ends the stopped instance a spare replaces');
+    assert.ok(allowing(functionStatements(pooled, pooled.functions['compute-events']), 'ec2:TerminateInstances').length === 1);
+    // No function may remove tags without a pool, and none but open may take spares
+    for (const name of ENTRY_NAMES.filter((n) => n !== 'open')) assert.equal(allowing(functionStatements(pooled, pooled.functions[name]), 'ec2:DeleteTags').length, 0, name);
+    assert.equal(allowing(functionStatements(built, built.functions.open), 'ec2:DeleteTags').length, 0);
+    assert.equal(allowing(functionStatements(built, built.functions.housekeeping), 'ec2:RunInstances').length, 0);
+  });
+
   it('reads the image from an SSM parameter at deploy time when given a parameter name', () => {
     // Act
     const other = build({ ...EC2_CONFIG, workspaceImageId: '/carrel/images/workspace' });
