@@ -14,6 +14,12 @@ export interface PoolReport {
 
 type PoolDeps = WorkspaceDeps & { readonly pool: WarmPool };
 
+/**
+ * Spares launched per housekeeping pass, all sizes together: a launch with capacity fallback can take a few
+ * seconds, and a pass must end well within its schedule; the next pass goes on where this one stopped.
+ */
+export const MAX_SPARE_LAUNCHES_PER_PASS = 5;
+
 /** The pool is on when it is configured and compute can launch and hand over spares. */
 export function poolEnabled(deps: WorkspaceDeps): deps is PoolDeps {
   return Boolean(deps.pool && deps.compute.launchSpare && deps.compute.adopt);
@@ -29,6 +35,7 @@ export async function replenishPool(deps: WorkspaceDeps): Promise<PoolReport> {
   const report: PoolReport = { launched: [], retired: [], errors: [] };
   if (!poolEnabled(deps)) return report;
   const now = deps.clock.now();
+  let launches = 0;
   for (const [size, target] of Object.entries(deps.pool.policy.targets)) {
     let live = 0;
     for (const spare of await deps.pool.store.list(size)) {
@@ -43,7 +50,8 @@ export async function replenishPool(deps: WorkspaceDeps): Promise<PoolReport> {
         report.errors.push(`retire spare ${spare.spareId}: ${describeError(error)}`);
       }
     }
-    for (let n = live; n < target; n++) {
+    for (let n = live; n < target && launches < MAX_SPARE_LAUNCHES_PER_PASS; n++) {
+      launches++;
       try {
         const spare = await launchSpare(deps, size);
         if (!spare) break;

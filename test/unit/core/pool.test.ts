@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import {
   DEFAULT_POOL_POLICY,
   handleComputeEvent,
+  MAX_SPARE_LAUNCHES_PER_PASS,
   housekeepingPass,
   openWorkspace,
   replenishPool,
@@ -124,6 +125,20 @@ describe('warm pool upkeep', () => {
     assert.equal(spares.all().length, 0);
     assert.ok(f.compute.idsOf('terminate').includes(spare.instanceId!));
     assert.equal(f.hostnames.has(`${spare.hostLabel}.${f.hostnames.deskDomain}`), false);
+  });
+
+  it('launches at most MAX_SPARE_LAUNCHES_PER_PASS spares a pass; the next pass goes on', async () => {
+    // Prepare
+    const { f, spares } = poolDeps({ ...POLICY, targets: { small: 4, large: 4 } });
+
+    // Act
+    const first = await replenishPool(f);
+    const second = await replenishPool(f);
+
+    // Assess
+    assert.equal(first.launched.length, MAX_SPARE_LAUNCHES_PER_PASS);
+    assert.equal(second.launched.length, 8 - MAX_SPARE_LAUNCHES_PER_PASS);
+    assert.equal(spares.all().length, 8);
   });
 
   it('keeps going when a spare cannot be launched (no capacity): the error is reported and the record removed', async () => {
