@@ -672,7 +672,7 @@ describe('AWS workspaces: EC2', () => {
         Properties: { Environment: { Variables: Match.objectLike({ WARM_POOL: '{"small":2}', WARM_POOL_FOR_RESUME: 'false' }) } },
       }),
     );
-    assert.equal(withPool.length, WITH_WORKSPACES.length);
+    assert.equal(withPool.length, WITH_WORKSPACES.length + 1, 'open, stop, housekeeping, compute-events and the provisioner');
     // Housekeeping launches from the template like open does (and passes the instance role)
     const housekeeping = functionStatements(pooled, pooled.functions.housekeeping);
     assert.equal(allowing(housekeeping, 'ec2:RunInstances').length, 2);
