@@ -33,6 +33,7 @@ import {
   type LaunchRequest,
   type LifecyclePolicy,
   type Log,
+  type ProvisionerPort,
   type Spare,
   type SpareLaunchRequest,
   type SpareStore,
@@ -479,6 +480,18 @@ export class FakeSpareStore implements SpareStore {
     if (!failure) return;
     this.failure = undefined;
     throw failure;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- provisioner
+
+/** ProvisionerPort that records each hand-off, and throws `failure` when set. */
+export class RecordingProvisioner implements ProvisionerPort {
+  readonly requests: Workspace[] = [];
+  failure?: Error;
+  async provision(workspace: Workspace): Promise<void> {
+    this.requests.push(workspace);
+    if (this.failure) throw this.failure;
   }
 }
 

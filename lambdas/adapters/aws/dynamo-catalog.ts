@@ -6,9 +6,10 @@
  * Membership items are derived from the analysis item by `putAnalysis`; authorisation (`get`) reads
  * only the analysis item, so a stale membership item can never grant access.
  */
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Analysis, AnalysisCatalog, User } from '../../core/ports.js';
 import { rethrowAwsError } from './clients/errors.js';
+import { queryAll } from './dynamo-query.js';
 
 type Item = Record<string, unknown>;
 
@@ -58,24 +59,16 @@ export class DynamoAnalysisCatalog implements AnalysisCatalog {
 
   /** One Query of the user's membership items (more pages only past 1 MB); never a Scan. */
   async listFor(user: User): Promise<readonly Analysis[]> {
-    const analyses: Analysis[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    try {
-      do {
-        const out = await this.doc.send(
-          new QueryCommand({
-            TableName: this.tableName,
-            KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-            ExpressionAttributeValues: { ':pk': userPk(user.userId), ':prefix': 'ANALYSIS#' },
-            ExclusiveStartKey: startKey,
-          }),
-        );
-        analyses.push(...(out.Items ?? []).map(toAnalysis));
-        startKey = out.LastEvaluatedKey;
-      } while (startKey);
-    } catch (error) {
-      return rethrowAwsError(error, 'Listing analyses');
-    }
+    const items = await queryAll(
+      this.doc,
+      {
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': userPk(user.userId), ':prefix': 'ANALYSIS#' },
+      },
+      'Listing analyses',
+    );
+    const analyses = items.map(toAnalysis);
     return analyses.sort((a, b) => a.title.localeCompare(b.title) || a.analysisId.localeCompare(b.analysisId));
   }
 

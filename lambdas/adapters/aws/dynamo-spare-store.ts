@@ -4,10 +4,11 @@
  * A spare's instance id is stored as `spareInstanceId`, never `instanceId`: the byInstance index maps an
  * instance to the workspace that owns it, and a spare belongs to none.
  */
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Spare } from '../../core/pool.js';
 import type { SpareStore } from '../../core/ports.js';
 import { rethrowAwsError } from './clients/errors.js';
+import { queryAll } from './dynamo-query.js';
 import { isConditionFailure, versionCondition } from './dynamo-store.js';
 import { TABLE_SCHEMA } from './table-schema.js';
 
@@ -42,27 +43,18 @@ export class DynamoSpareStore implements SpareStore {
 
   /** One strongly consistent Query of the size's partition (a pool holds a handful of spares). */
   async list(size: string): Promise<readonly Spare[]> {
-    const spares: Spare[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    try {
-      do {
-        const out = await this.doc.send(
-          new QueryCommand({
-            TableName: this.tableName,
-            KeyConditionExpression: '#pk = :pk',
-            ExpressionAttributeNames: { '#pk': TABLE_SCHEMA.partitionKey },
-            ExpressionAttributeValues: { ':pk': sparePk(size) },
-            ConsistentRead: true,
-            ExclusiveStartKey: startKey,
-          }),
-        );
-        spares.push(...(out.Items ?? []).map(fromItem));
-        startKey = out.LastEvaluatedKey;
-      } while (startKey);
-    } catch (error) {
-      return rethrowAwsError(error, 'Reading the warm pool');
-    }
-    return spares;
+    const items = await queryAll(
+      this.doc,
+      {
+        TableName: this.tableName,
+        KeyConditionExpression: '#pk = :pk',
+        ExpressionAttributeNames: { '#pk': TABLE_SCHEMA.partitionKey },
+        ExpressionAttributeValues: { ':pk': sparePk(size) },
+        ConsistentRead: true,
+      },
+      'Reading the warm pool',
+    );
+    return items.map(fromItem);
   }
 
   async get(size: string, spareId: string): Promise<Spare | undefined> {

@@ -9,24 +9,15 @@ import {
   replenishPool,
   stopWorkspace,
   type PoolPolicy,
-  type ProvisionerPort,
   type Spare,
   type Workspace,
 } from '../../../lambdas/core/index.js';
-import { FakeSpareStore, makeDeps, users, withoutPool } from '../../support/fakes.js';
+import { FakeSpareStore, makeDeps, RecordingProvisioner, users, withoutPool } from '../../support/fakes.js';
 
 const alice = { analysisId: 'demo', userId: 'alice' };
 const bob = { analysisId: 'demo', userId: 'bob' };
 const POLICY: PoolPolicy = { ...DEFAULT_POOL_POLICY, targets: { small: 2 } };
 
-class RecordingProvisioner implements ProvisionerPort {
-  readonly requests: Workspace[] = [];
-  failure?: Error;
-  async provision(workspace: Workspace): Promise<void> {
-    this.requests.push(workspace);
-    if (this.failure) throw this.failure;
-  }
-}
 
 function poolDeps(policy: PoolPolicy = POLICY) {
   const provisioner = new RecordingProvisioner();

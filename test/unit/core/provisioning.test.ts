@@ -1,18 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { handleComputeEvent, housekeepingPass, openWorkspace, stopWorkspace, type ProvisionerPort, type Workspace } from '../../../lambdas/core/index.js';
-import { makeDeps, tagsOf, users } from '../../support/fakes.js';
+import { handleComputeEvent, housekeepingPass, openWorkspace, stopWorkspace, type Workspace } from '../../../lambdas/core/index.js';
+import { makeDeps, RecordingProvisioner, tagsOf, users } from '../../support/fakes.js';
 
 const alice = { analysisId: 'demo', userId: 'alice' };
 
-class RecordingProvisioner implements ProvisionerPort {
-  readonly requests: Workspace[] = [];
-  failure?: Error;
-  async provision(workspace: Workspace): Promise<void> {
-    this.requests.push(workspace);
-    if (this.failure) throw this.failure;
-  }
-}
 
 describe('provisioning hand-off', () => {
   it('hands a workspace that entered provisioning to the provisioner, once, with its hostname and address', async () => {
