@@ -1,6 +1,10 @@
 import { Layout, MessagePanel } from './components/Layout.js';
 import { parseRoute } from './logic/routes.js';
 import { HomePage } from './pages/HomePage.js';
+import { OutboxPage } from './pages/OutboxPage.js';
+import { ReviewQueuePage } from './pages/ReviewQueuePage.js';
+import { RunReviewPage } from './pages/RunReviewPage.js';
+import { RunsPage } from './pages/RunsPage.js';
 import { SignInPage } from './pages/SignInPage.js';
 import { SignOutPage } from './pages/SignOutPage.js';
 import { WorkspacePage } from './pages/WorkspacePage.js';
@@ -16,6 +20,14 @@ export function App({ pathname }: { pathname: string }) {
       return <HomePage />;
     case 'workspace':
       return <WorkspacePage key={route.analysisId} analysisId={route.analysisId} />;
+    case 'runs':
+      return <RunsPage key={route.analysisId} analysisId={route.analysisId} />;
+    case 'review':
+      return <ReviewQueuePage />;
+    case 'review-run':
+      return <RunReviewPage key={route.id} id={route.id} />;
+    case 'outbox':
+      return <OutboxPage />;
     case 'not-found':
       return (
         <Layout>

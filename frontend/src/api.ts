@@ -1,4 +1,5 @@
 import type { MeResponse, WorkspaceViewJson } from './types.js';
+import type { DecisionResultJson, FileSource, FileViewJson, OutboxMessageJson, QueueJson, RunDetailJson, RunViewJson, Verdict } from './runs-types.js';
 
 /** A successful answer, with when it was asked and received (for the clock skew). */
 export interface ApiOk<T> {
@@ -105,3 +106,34 @@ export const signIn = (request: string, username: string): Promise<ApiResult<{ r
   callApi('POST', '/local-idp/sign-in', { request, username });
 /** Ends the desk session; answers where to go next (the identity provider's sign-out, or the desk). */
 export const signOut = (): Promise<ApiResult<{ redirect: string }>> => callApi('POST', '/auth/logout');
+
+/** The enclave runs calls (docs/contracts.md, "Enclave runs: the desk's API"). */
+export interface RunsApi {
+  submit(analysisId: string, description: string): Promise<ApiResult<RunViewJson>>;
+  list(analysisId: string): Promise<ApiResult<{ runs: RunViewJson[] }>>;
+  queue(): Promise<ApiResult<QueueJson>>;
+  detail(id: string): Promise<ApiResult<RunDetailJson>>;
+  file(id: string, path: string, from: FileSource, diff?: boolean): Promise<ApiResult<FileViewJson>>;
+  decide(id: string, body: { verdict: Verdict; comment: string; manifestDigest: string }): Promise<ApiResult<DecisionResultJson>>;
+  outbox(): Promise<ApiResult<{ messages: OutboxMessageJson[] }>>;
+}
+
+/** A file path inside a run as the route's `{path+}`: each segment encoded, slashes kept. */
+export function runFilePath(id: string, path: string, from: FileSource, diff = false): string {
+  const encoded = path.split('/').map(encodeURIComponent).join('/');
+  return `/api/runs/${encodeURIComponent(id)}/files/${encoded}?from=${from}${diff ? '&diff=true' : ''}`;
+}
+
+export function createRunsApi(fetchImpl?: FetchLike): RunsApi {
+  return {
+    submit: (analysisId, description) => callApi('POST', `/api/analyses/${encodeURIComponent(analysisId)}/runs`, { description }, fetchImpl),
+    list: (analysisId) => callApi('GET', `/api/analyses/${encodeURIComponent(analysisId)}/runs`, undefined, fetchImpl),
+    queue: () => callApi('GET', '/api/review/queue', undefined, fetchImpl),
+    detail: (id) => callApi('GET', `/api/runs/${encodeURIComponent(id)}`, undefined, fetchImpl),
+    file: (id, path, from, diff) => callApi('GET', runFilePath(id, path, from, diff), undefined, fetchImpl),
+    decide: (id, body) => callApi('POST', `/api/runs/${encodeURIComponent(id)}/decisions`, body, fetchImpl),
+    outbox: () => callApi('GET', '/api/outbox', undefined, fetchImpl),
+  };
+}
+
+export const runsApi: RunsApi = createRunsApi();

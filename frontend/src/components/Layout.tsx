@@ -1,7 +1,7 @@
 import type { ReactNode } from 'react';
 
 /** The frame of every page but the workspace itself: a header and a centred column. */
-export function Layout({ children, actions }: { children: ReactNode; actions?: ReactNode }) {
+export function Layout({ children, actions, wide = false }: { children: ReactNode; actions?: ReactNode; wide?: boolean }) {
   return (
     <div className="layout">
       <header className="site-header">
@@ -10,7 +10,7 @@ export function Layout({ children, actions }: { children: ReactNode; actions?: R
         </a>
         {actions ? <nav className="site-actions" aria-label="Account">{actions}</nav> : null}
       </header>
-      <main className="content" id="main">
+      <main className={wide ? 'content content-wide' : 'content'} id="main">
         {children}
       </main>
     </div>

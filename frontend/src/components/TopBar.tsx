@@ -1,3 +1,4 @@
+import type { ReactNode } from 'react';
 import { stateLabel, toolLabel } from '../logic/format.js';
 import type { WorkspaceViewJson } from '../types.js';
 
@@ -10,12 +11,15 @@ export function TopBar({
   connected,
   stopping,
   onStop,
+  actions,
 }: {
   title: string;
   view?: WorkspaceViewJson;
   connected: boolean;
   stopping: boolean;
   onStop: () => void;
+  /** More buttons after the state (the enclave's submit and runs). */
+  actions?: ReactNode;
 }) {
   const state = !view ? 'Loading' : view.state === 'ready' ? (connected ? 'Connected' : 'Connecting…') : stateLabel(view.state);
   const tone = !view ? 'pending' : view.state === 'ready' ? (connected ? 'ok' : 'pending') : view.state === 'failed' ? 'error' : 'pending';
@@ -31,6 +35,7 @@ export function TopBar({
       <span className={`state-pill state-${tone}`} data-testid="workspace-state">
         {state}
       </span>
+      {actions}
       {view && STOPPABLE.has(view.state) ? (
         <button type="button" className="button button-small" onClick={onStop} disabled={stopping} data-testid="stop">
           {stopping ? 'Stopping…' : 'Stop'}

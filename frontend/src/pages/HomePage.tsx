@@ -28,6 +28,11 @@ export function HomePage() {
 
   const actions = me ? (
     <>
+      {me.user.roles.includes('reviewer') ? (
+        <a href="/review" data-testid="review-link">
+          Review console
+        </a>
+      ) : null}
       <span className="muted">Signed in as {me.user.name || me.user.userId}</span>
       <SignOutLink />
     </>

@@ -1,8 +1,11 @@
 import { useEffect, useState, useSyncExternalStore } from 'react';
+import { runsPath } from '../logic/routes.js';
 import { getMe, workspaceApi } from '../api.js';
 import { IdleBanner } from '../components/IdleBanner.js';
 import { Layout, MessagePanel } from '../components/Layout.js';
 import { ProgressPanel } from '../components/ProgressPanel.js';
+import { RunsPanel } from '../components/RunsPanel.js';
+import { SubmitDialog } from '../components/SubmitDialog.js';
 import { TopBar } from '../components/TopBar.js';
 import { inSentence, toolLabel } from '../logic/format.js';
 import { failedStep } from '../logic/steps.js';
@@ -101,6 +104,9 @@ function WorkspaceScreen({ session, title }: { session: WorkspaceSession; title:
 function WorkspaceBody({ session, snapshot, title }: { session: WorkspaceSession; snapshot: SessionSnapshot; title: string }) {
   const view = snapshot.view!;
   const busy = snapshot.pending !== undefined;
+  const [submitting, setSubmitting] = useState(false);
+  const [runsOpen, setRunsOpen] = useState(false);
+  const [submitted, setSubmitted] = useState(0);
   let body;
   switch (view.state) {
     case 'starting':
@@ -166,14 +172,59 @@ function WorkspaceBody({ session, snapshot, title }: { session: WorkspaceSession
 
   return (
     <div className="workspace">
-      <TopBar title={title} view={view} connected={snapshot.connected} stopping={snapshot.pending === 'stop'} onStop={() => void session.stop()} />
+      <TopBar
+        title={title}
+        view={view}
+        connected={snapshot.connected}
+        stopping={snapshot.pending === 'stop'}
+        onStop={() => void session.stop()}
+        actions={
+          <>
+            <button type="button" className="button button-small button-primary" onClick={() => setSubmitting(true)} data-testid="submit-to-enclave">
+              Submit to enclave
+            </button>
+            <button
+              type="button"
+              className="button button-small"
+              aria-expanded={runsOpen}
+              aria-controls="runs-drawer"
+              onClick={() => setRunsOpen((open) => !open)}
+              data-testid="toggle-runs"
+            >
+              Runs
+            </button>
+          </>
+        }
+      />
+      {submitting ? (
+        <SubmitDialog
+          analysisId={view.analysisId}
+          onClose={() => setSubmitting(false)}
+          onSubmitted={() => {
+            setSubmitted((n) => n + 1);
+            setRunsOpen(true);
+          }}
+        />
+      ) : null}
       {snapshot.notice ? (
         <p className="notice notice-floating" role="status">
           {snapshot.notice}
         </p>
       ) : null}
       {view.state === 'ready' && snapshot.countdown.show ? <IdleBanner countdown={snapshot.countdown} onKeepWorking={() => session.keepWorking()} /> : null}
-      <div className="workspace-body">{body}</div>
+      <div className="workspace-main">
+        <div className="workspace-body">{body}</div>
+        {runsOpen ? (
+          <aside id="runs-drawer" className="runs-drawer" aria-label="Enclave runs">
+            <RunsPanel analysisId={view.analysisId} refresh={submitted} />
+            <p>
+              <a href={runsPath(view.analysisId)} target="_blank" rel="noopener">
+                Open the runs page
+              </a>
+            </p>
+          </aside>
+        ) : null}
+      </div>
     </div>
   );
 }

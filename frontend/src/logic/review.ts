@@ -1,0 +1,21 @@
+/** The review console's decisions about a run detail; no DOM. */
+import type { FindingJson, RunDetailJson, Verdict } from '../runs-types.js';
+
+/** A rejection needs a comment (the researcher reads it); an approval may have one. */
+export function commentError(verdict: Verdict, comment: string): string | undefined {
+  if (verdict === 'reject' && !comment.trim()) return 'Say why you reject: the researcher reads your comment.';
+  return undefined;
+}
+
+/** The digest the decision is bound to: the code's at code review, the outputs' at output review. */
+export function decisionDigest(detail: Pick<RunDetailJson, 'step' | 'manifest' | 'outputs' | 'run'>): string {
+  if (detail.step === 'output-review') return detail.outputs?.digest ?? detail.run.outputsDigest ?? '';
+  return detail.manifest.digest ?? detail.run.manifestDigest;
+}
+
+/** The disclosure findings of one output file (the file's own list, else the run's for that path). */
+export function outputFindings(detail: Pick<RunDetailJson, 'findings' | 'outputs'>, path: string): readonly FindingJson[] {
+  const own = detail.outputs?.files.find((file) => file.path === path)?.findings;
+  if (Array.isArray(own)) return own;
+  return detail.findings.filter((finding) => finding.path === path);
+}

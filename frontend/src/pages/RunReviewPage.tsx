@@ -1,0 +1,357 @@
+import { useEffect, useId, useState } from 'react';
+import { runsApi } from '../api.js';
+import { FileView } from '../components/FileView.js';
+import { Layout, MessagePanel } from '../components/Layout.js';
+import { useNow, usePolled } from '../hooks.js';
+import {
+  approvalsText,
+  decisionLine,
+  formatBytes,
+  formatDuration,
+  isRunFinished,
+  runStateLabel,
+  runStateTone,
+  shortDigest,
+  stepLabel,
+  waitingSeconds,
+} from '../logic/runs.js';
+import { commentError, decisionDigest, outputFindings } from '../logic/review.js';
+import type { RunDetailJson, Verdict } from '../runs-types.js';
+import { SignOutLink } from './SignOutPage.js';
+
+/** /review/runs/<id>: one run's files, diff, outputs and the decision. */
+export function RunReviewPage({ id }: { id: string }) {
+  const detail = usePolled(() => runsApi.detail(id), (data, failures) => (failures ? null : data && !isRunFinished(data.run.state) && !data.step ? 3_000 : null), [id]);
+  useEffect(() => {
+    document.title = `Review ${detail.data?.run.description ?? id} · carrel`;
+  }, [id, detail.data?.run.description]);
+
+  let body;
+  if (!detail.data) {
+    body = detail.error ? (
+      <MessagePanel title="Could not show this run" tone="error" testId="run-error">
+        <p>{detail.error}</p>
+        <p>
+          <a href="/review">Back to the review queue</a>
+        </p>
+      </MessagePanel>
+    ) : (
+      <p role="status" className="muted">
+        Loading the run…
+      </p>
+    );
+  } else body = <RunReview detail={detail.data} onDecided={detail.reload} />;
+  return (
+    <Layout
+      wide
+      actions={
+        <>
+          <a href="/review">Review queue</a>
+          <SignOutLink />
+        </>
+      }
+    >
+      {body}
+    </Layout>
+  );
+}
+
+function RunReview({ detail, onDecided }: { detail: RunDetailJson; onDecided: () => void }) {
+  const now = useNow();
+  const { run, step } = detail;
+  const [tab, setTab] = useState<'code' | 'outputs'>(step === 'output-review' || (detail.outputs && !step) ? 'outputs' : 'code');
+  const waited = waitingSeconds(run, now);
+  return (
+    <article className="run-review" data-testid="run-review" data-run-id={run.id} data-state={run.state}>
+      <header className="run-review-head">
+        <p className="muted small">
+          {run.analysisId} · {run.runId}
+        </p>
+        <h1>{run.description}</h1>
+        <p>
+          <span className={`state-pill state-${runStateTone(run.state)}`} data-testid="run-state">
+            {runStateLabel(run.state)}
+          </span>{' '}
+          submitted by <strong>{run.submittedBy}</strong> on <time dateTime={run.createdAt}>{new Date(run.createdAt).toLocaleString()}</time>
+          {waited !== undefined ? <span> · waiting {formatDuration(waited)}</span> : null}
+        </p>
+        {step ? (
+          <p data-testid="approvals">
+            {stepLabel(step)}: {approvalsText(run.decisions, step, detail.requiredApprovals)}
+          </p>
+        ) : null}
+        {run.failure ? (
+          <p className="form-error" role="alert">
+            {run.failure.message}
+          </p>
+        ) : null}
+      </header>
+
+      {step ? <DecisionPanel detail={detail} onDecided={onDecided} /> : null}
+
+      <div className="tabs" role="tablist" aria-label="What to review">
+        <button type="button" role="tab" aria-selected={tab === 'code'} className="tab" onClick={() => setTab('code')} data-testid="tab-code">
+          Code ({detail.manifest.files.length} files)
+        </button>
+        {detail.outputs ? (
+          <button type="button" role="tab" aria-selected={tab === 'outputs'} className="tab" onClick={() => setTab('outputs')} data-testid="tab-outputs">
+            Outputs ({detail.outputs.files.length} files{detail.findings.length ? `, ${detail.findings.length} flagged` : ''})
+          </button>
+        ) : null}
+      </div>
+      <div role="tabpanel">{tab === 'outputs' && detail.outputs ? <OutputsTab detail={detail} /> : <CodeTab detail={detail} />}</div>
+
+      <History detail={detail} />
+    </article>
+  );
+}
+
+function CodeTab({ detail }: { detail: RunDetailJson }) {
+  const files = detail.manifest.files;
+  const [selected, setSelected] = useState(files.find((f) => f.change !== 'unchanged')?.path ?? files[0]?.path);
+  const selectedFile = files.find((f) => f.path === selected);
+  const { diff } = detail;
+  return (
+    <section aria-label="Submitted code" data-testid="code-tab">
+      <p data-testid="diff-summary">
+        {diff.baseline ? (
+          <>
+            Against the last approved submission (<time dateTime={diff.baseline.createdAt}>{new Date(diff.baseline.createdAt).toLocaleString()}</time>):{' '}
+            <span className="change change-added">{diff.added.length} added</span>, <span className="change change-changed">{diff.changed.length} changed</span>,{' '}
+            <span className="change change-removed">{diff.removed.length} removed</span>.
+          </>
+        ) : (
+          <>No earlier approved submission of this analysis: every file is new.</>
+        )}{' '}
+        <span className="muted">
+          {files.length} files, {formatBytes(detail.manifest.totalBytes)}, manifest <code title={detail.manifest.digest}>{shortDigest(detail.manifest.digest)}</code>
+        </span>
+      </p>
+      <div className="review-split">
+        <table className="table manifest" data-testid="manifest">
+          <caption className="visually-hidden">Manifest of the submitted files</caption>
+          <thead>
+            <tr>
+              <th scope="col">Path</th>
+              <th scope="col">Size</th>
+              <th scope="col">sha256</th>
+            </tr>
+          </thead>
+          <tbody>
+            {files.map((file) => (
+              <tr key={file.path} className={file.path === selected ? 'selected' : undefined} data-testid="manifest-row" data-path={file.path} data-change={file.change}>
+                <td>
+                  <button type="button" className="link-button" aria-current={file.path === selected} onClick={() => setSelected(file.path)}>
+                    {file.path}
+                  </button>{' '}
+                  {file.change !== 'unchanged' && diff.baseline ? <span className={`change change-${file.change}`}>{file.change}</span> : null}
+                </td>
+                <td className="number">{formatBytes(file.size)}</td>
+                <td>
+                  <code title={file.sha256}>{shortDigest(file.sha256)}</code>
+                </td>
+              </tr>
+            ))}
+            {diff.removed.map((path) => (
+              <tr key={`removed:${path}`} className="removed" data-testid="manifest-row" data-path={path} data-change="removed">
+                <td>
+                  <del>{path}</del> <span className="change change-removed">removed</span>
+                </td>
+                <td />
+                <td />
+              </tr>
+            ))}
+          </tbody>
+        </table>
+        {selectedFile ? (
+          <FileView
+            id={detail.run.id}
+            path={selectedFile.path}
+            from="code"
+            withDiff={!!diff.baseline && selectedFile.change === 'changed'}
+            threshold={detail.smallCountThreshold}
+            findings={[]}
+          />
+        ) : (
+          <p className="muted">No files were submitted.</p>
+        )}
+      </div>
+    </section>
+  );
+}
+
+function OutputsTab({ detail }: { detail: RunDetailJson }) {
+  const outputs = detail.outputs!;
+  const flaggedFirst = outputs.files.find((f) => outputFindings(detail, f.path).length > 0);
+  const [selected, setSelected] = useState(flaggedFirst?.path ?? outputs.files[0]?.path);
+  return (
+    <section aria-label="Outputs" data-testid="outputs-tab">
+      {detail.findings.length > 0 ? (
+        <div className="flag-summary" role="note" data-testid="findings">
+          <p>
+            <strong>
+              <span aria-hidden="true">⚠ </span>The automated checks flagged {detail.findings.length} possible disclosure risk{detail.findings.length === 1 ? '' : 's'}
+            </strong>{' '}
+            (counts below {detail.smallCountThreshold}):
+          </p>
+          <ul>
+            {detail.findings.map((finding, index) => (
+              <li key={index} data-testid="finding">
+                <code>{finding.path}</code> {finding.where}: {finding.detail}
+              </li>
+            ))}
+          </ul>
+        </div>
+      ) : (
+        <p className="muted">The automated checks flagged nothing. Read the outputs all the same.</p>
+      )}
+      <p className="muted">
+        {outputs.files.length} files, {formatBytes(outputs.totalBytes)}, outputs manifest <code title={outputs.digest}>{shortDigest(outputs.digest)}</code>
+      </p>
+      <div className="review-split">
+        <table className="table manifest" data-testid="outputs-manifest">
+          <caption className="visually-hidden">Manifest of the outputs</caption>
+          <thead>
+            <tr>
+              <th scope="col">Path</th>
+              <th scope="col">Size</th>
+              <th scope="col">sha256</th>
+            </tr>
+          </thead>
+          <tbody>
+            {outputs.files.map((file) => {
+              const count = outputFindings(detail, file.path).length;
+              return (
+                <tr key={file.path} className={file.path === selected ? 'selected' : undefined} data-testid="output-row" data-path={file.path}>
+                  <td>
+                    <button type="button" className="link-button" aria-current={file.path === selected} onClick={() => setSelected(file.path)}>
+                      {file.path}
+                    </button>
+                    {count ? <span className="change change-removed"> ⚠ {count}</span> : null}
+                  </td>
+                  <td className="number">{formatBytes(file.size)}</td>
+                  <td>
+                    <code title={file.sha256}>{shortDigest(file.sha256)}</code>
+                  </td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+        {selected ? (
+          <FileView id={detail.run.id} path={selected} from="outputs" withDiff={false} threshold={detail.smallCountThreshold} findings={outputFindings(detail, selected)} />
+        ) : (
+          <p className="muted">The run wrote no outputs.</p>
+        )}
+      </div>
+    </section>
+  );
+}
+
+function DecisionPanel({ detail, onDecided }: { detail: RunDetailJson; onDecided: () => void }) {
+  const step = detail.step!;
+  const [comment, setComment] = useState('');
+  const [sending, setSending] = useState<Verdict | undefined>();
+  const [error, setError] = useState<string | undefined>();
+  const [done, setDone] = useState<string | undefined>();
+  const commentId = useId();
+  const errorId = useId();
+
+  if (!detail.mayDecide) {
+    return (
+      <section className="panel decision" aria-label="Decision" data-testid="no-decision">
+        <p>{detail.why ?? 'You cannot decide on this run.'}</p>
+      </section>
+    );
+  }
+
+  async function decide(verdict: Verdict) {
+    const invalid = commentError(verdict, comment);
+    if (invalid) return setError(invalid);
+    setSending(verdict);
+    setError(undefined);
+    const result = await runsApi.decide(detail.run.id, { verdict, comment: comment.trim(), manifestDigest: decisionDigest(detail) });
+    setSending(undefined);
+    if (!result.ok) return setError(result.message);
+    setDone(
+      result.data.outcome === 'pending'
+        ? `Your approval is recorded. ${approvalsText(result.data.run.decisions, step, detail.requiredApprovals)}: another reviewer must approve too.`
+        : `The ${step === 'code-review' ? 'code' : 'outputs'} ${result.data.outcome === 'approved' ? 'are approved' : 'are rejected'}.`,
+    );
+    onDecided();
+  }
+
+  if (done) {
+    return (
+      <section className="panel decision" aria-label="Decision" data-testid="decision-done">
+        <p role="status">{done}</p>
+        <p>
+          <a href="/review">Back to the review queue</a>
+        </p>
+      </section>
+    );
+  }
+
+  return (
+    <section className="panel decision" aria-labelledby={`${commentId}-title`} data-testid="decision">
+      <h2 id={`${commentId}-title`}>Your decision: {stepLabel(step).toLowerCase()}</h2>
+      <p className="muted small">
+        {step === 'code-review'
+          ? 'Approving lets this code run with the real data.'
+          : 'Approving releases these outputs, byte for byte, to the researcher.'}{' '}
+        Your decision is recorded with the digest of what you saw.
+      </p>
+      <div className="field">
+        <label htmlFor={commentId}>Comment (required to reject)</label>
+        <textarea
+          id={commentId}
+          rows={3}
+          value={comment}
+          onChange={(event) => setComment(event.target.value)}
+          aria-invalid={error && !comment.trim() ? 'true' : undefined}
+          aria-describedby={error ? errorId : undefined}
+          data-testid="decision-comment-input"
+        />
+      </div>
+      {error ? (
+        <p id={errorId} className="form-error" role="alert" data-testid="decision-error">
+          {error}
+        </p>
+      ) : null}
+      <div className="dialog-actions">
+        <button type="button" className="button button-danger" onClick={() => void decide('reject')} disabled={!!sending} data-testid="reject">
+          {sending === 'reject' ? 'Rejecting…' : 'Reject'}
+        </button>
+        <button type="button" className="button button-primary" onClick={() => void decide('approve')} disabled={!!sending} data-testid="approve">
+          {sending === 'approve' ? 'Approving…' : 'Approve'}
+        </button>
+      </div>
+    </section>
+  );
+}
+
+function History({ detail }: { detail: RunDetailJson }) {
+  if (detail.run.decisions.length === 0 && detail.audit.length === 0) return null;
+  return (
+    <section className="history" aria-labelledby="history-title">
+      <h2 id="history-title">History</h2>
+      <ol data-testid="audit">
+        {detail.audit.length
+          ? detail.audit.map((entry, index) => (
+              <li key={index}>
+                <time dateTime={entry.at}>{new Date(entry.at).toLocaleString()}</time> · {entry.actor} · {entry.action}
+                {entry.step ? ` (${entry.step})` : ''}
+                {entry.comment ? <q className="decision-comment">{entry.comment}</q> : null}
+                <span className="muted small"> · {shortDigest(entry.manifestDigest)}</span>
+              </li>
+            ))
+          : detail.run.decisions.map((decision, index) => (
+              <li key={index}>
+                <time dateTime={decision.at}>{new Date(decision.at).toLocaleString()}</time> · {decisionLine(decision)}
+                {decision.comment ? <q className="decision-comment">{decision.comment}</q> : null}
+              </li>
+            ))}
+      </ol>
+    </section>
+  );
+}
