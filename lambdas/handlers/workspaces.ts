@@ -2,7 +2,7 @@
  * The researcher's routes: who am I, open, status, heartbeat, stop. Each reads the request (size, JSON),
  * identifies the caller, validates path and body, calls one use case and answers with the view.
  */
-import { getWorkspace, heartbeat, openWorkspace, stopByUser, type User } from '../core/index.js';
+import { authorize, getWorkspace, heartbeat, openWorkspace, stopByUser, type User } from '../core/index.js';
 import type { AppDeps } from './app.js';
 import { header, json, parseCookies, readJsonBody, route, validate, type HttpEvent, type HttpHandler } from './http.js';
 import { emptyBody, stopQuery, workspacePath } from './schemas.js';
@@ -41,23 +41,29 @@ export function makeOpenHandler(deps: AppDeps): HttpHandler {
   });
 }
 
-/** `GET /api/workspaces/{analysisId}`: the poll. One store read, no catalog read. */
+/**
+ * `GET /api/workspaces/{analysisId}`: the poll. One store read; a catalog read only when the gate cookie is
+ * signed afresh (membership is checked again then).
+ */
 export function makeStatusHandler(deps: AppDeps): HttpHandler {
   const cookies = new GateCookies(deps);
   return route(deps.log, async (event) => {
     const { user, analysisId } = await readRequest(deps, event, true);
     const ws = await getWorkspace(deps, user, analysisId);
-    return viewResponse(deps, cookies, ws, deps.clock.now());
+    return viewResponse(deps, cookies, ws, deps.clock.now(), () => authorize(deps, user, analysisId));
   });
 }
 
-/** `POST /api/workspaces/{analysisId}/heartbeat`: the page is visible. One store write, no read; 409 when not running. */
+/**
+ * `POST /api/workspaces/{analysisId}/heartbeat`: the page is visible. One store write, no store read (a
+ * catalog read when the gate cookie is signed afresh, as for status); 409 when not running.
+ */
 export function makeHeartbeatHandler(deps: AppDeps): HttpHandler {
   const cookies = new GateCookies(deps);
   return route(deps.log, async (event) => {
     const { user, analysisId } = await readRequest(deps, event, true);
     const ws = await heartbeat(deps, user, analysisId);
-    return viewResponse(deps, cookies, ws, deps.clock.now());
+    return viewResponse(deps, cookies, ws, deps.clock.now(), () => authorize(deps, user, analysisId));
   });
 }
 

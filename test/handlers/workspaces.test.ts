@@ -10,6 +10,7 @@ import {
   type AppDeps,
 } from '../../lambdas/handlers/app.js';
 import type { HttpHandler, HttpResult } from '../../lambdas/handlers/http.js';
+import type { User } from '../../lambdas/core/index.js';
 import { makeWorkspace, openToReady, users } from '../support/fakes.js';
 import { bodyOf, httpEvent, makeAppDeps, parseSetCookie, ROUTES, sessionCookie, TestIdp, type EventOptions, type TestDeps } from './support.js';
 
@@ -305,21 +306,50 @@ describe('GET /api/workspaces/{analysisId}', () => {
     assertError(result, 404, 'not_found', /no workspace for analysis "demo"/);
   });
 
-  it('costs exactly one store read and no catalog read', async () => {
+  it('costs one store read, and a catalog read only when the gate cookie is signed afresh', async () => {
     // Prepare
     const deps = await makeAppDeps();
     await openToReady(deps, users.alice, 'demo');
-    deps.store.ops.length = 0;
     let catalogReads = 0;
-    const catalog = { get: async () => (catalogReads++, undefined), listFor: async () => (catalogReads++, []) };
-    // Act
-    const result = await makeStatusHandler({ ...deps, catalog })(
-      httpEvent(ROUTES.status, { pathParameters: { analysisId: 'demo' }, cookies: [sessionCookie(await deps.idp.session('alice', { now: deps.clock.now() }))] }),
-    );
+    const catalog = { get: (id: string, user: User) => (catalogReads++, deps.catalog.get(id, user)), listFor: async () => (catalogReads++, []) };
+    const status = makeStatusHandler({ ...deps, catalog });
+    const poll = async () => status(httpEvent(ROUTES.status, { pathParameters: { analysisId: 'demo' }, cookies: [sessionCookie(await deps.idp.session('alice', { now: deps.clock.now() }))] }));
+    // Act: the first poll signs a cookie; the next ones within half its life reuse it
+    deps.store.ops.length = 0;
+    const first = await poll();
+    const afterFirst = { store: [...deps.store.ops], catalog: catalogReads };
+    deps.store.ops.length = 0;
+    deps.clock.advance(60_000);
+    const second = await poll();
     // Assess
-    assert.equal(result.statusCode, 200);
+    assert.equal(first.statusCode, 200);
+    assert.equal(second.statusCode, 200);
+    assert.deepEqual(afterFirst, { store: ['get'], catalog: 1 });
     assert.deepEqual(deps.store.ops, ['get']);
-    assert.equal(catalogReads, 0);
+    assert.equal(catalogReads, 1, 'no catalog read while the cookie is fresh');
+    assert.equal(second.cookies?.length, 1);
+  });
+
+  it('renews no gate cookie for a researcher removed from the analysis: 403 with the reason', async () => {
+    // Prepare
+    const deps = await makeAppDeps();
+    await openToReady(deps, users.alice, 'demo');
+    const status = makeStatusHandler(deps);
+    const heartbeatHandler = makeHeartbeatHandler(deps);
+    const event = async (route: string) => httpEvent(route, { pathParameters: { analysisId: 'demo' }, cookies: [sessionCookie(await deps.idp.session('alice', { now: deps.clock.now() }))] });
+    const fresh = await status(await event(ROUTES.status));
+    const demo = deps.catalog.analyses.find((a) => a.analysisId === 'demo')!;
+    (demo.members as string[]).splice(demo.members.indexOf('alice'), 1);
+    // Act: past half the cookie's life, both the poll and the heartbeat would sign a new one
+    deps.clock.advance((deps.config.gateCookieTtlSeconds * 1000) / 2 + 1_000);
+    const polled = await status(await event(ROUTES.status));
+    const beat = await heartbeatHandler(await event(ROUTES.heartbeat));
+    // Assess
+    assert.equal(fresh.cookies?.length, 1);
+    for (const result of [polled, beat]) {
+      assertError(result, 403, 'not_allowed', /not a researcher on analysis "demo"/);
+      assert.equal(result.cookies, undefined);
+    }
   });
 
   it('when ready, gives the URL and sets a gate cookie that verifies for that hostname only', async () => {
