@@ -201,13 +201,13 @@ export async function hourlyFigures(options: {
       pattern: `status polls (every ${hour.readyPollSeconds} s while ready)`,
       invocationsPerHour: hour.requests.poll,
       perHour: count(hour.steps.poll),
-      note: 'one GetItem each; the gate cookie is re-signed (KMS) only when less than half its life is left',
+      note: 'one GetItem each; the gate cookie is re-signed (KMS) only when less than half its life is left, after reading the analysis again (membership: one more GetItem)',
     },
     {
       pattern: `heartbeats (every ${hour.heartbeatSeconds} s while present)`,
       invocationsPerHour: hour.requests.heartbeat,
       perHour: count(hour.steps.heartbeat),
-      note: 'one conditional UpdateItem each; re-signs the gate cookie like the poll (its own container cache)',
+      note: 'one conditional UpdateItem each; re-signs the gate cookie like the poll, membership read included (its own container cache)',
     },
     {
       pattern: `gate activity reports (every ${hour.gateReportSeconds} s with traffic)`,
