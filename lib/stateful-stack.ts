@@ -42,7 +42,7 @@ export class StatefulStack extends Stack {
 
   constructor(scope: Construct, id: string, props: StatefulStackProps) {
     super(scope, id, props);
-    const { partitionKey, sortKey, dueIndex, instanceIndex } = TABLE_SCHEMA;
+    const { partitionKey, sortKey, dueIndex, instanceIndex, reviewIndex } = TABLE_SCHEMA;
     const S = dynamodb.AttributeType.STRING;
 
     this.table = new dynamodb.Table(this, 'Table', {
@@ -66,6 +66,14 @@ export class StatefulStack extends Stack {
       indexName: instanceIndex.name,
       partitionKey: { name: instanceIndex.partitionKey, type: S },
       projectionType: dynamodb.ProjectionType.KEYS_ONLY,
+    });
+    // Sparse index of enclave runs waiting for review (the reviewers' queue, oldest first). Projection ALL:
+    // the queue shows each run's description and decisions without a read per run; runs are small.
+    this.table.addGlobalSecondaryIndex({
+      indexName: reviewIndex.name,
+      partitionKey: { name: reviewIndex.partitionKey, type: S },
+      sortKey: { name: reviewIndex.sortKey, type: S },
+      projectionType: dynamodb.ProjectionType.ALL,
     });
 
     this.signingKey = new kms.Key(this, 'SigningKey', {

@@ -15,9 +15,10 @@ const MAX_PAYLOAD = 10 * 1024 * 1024;
 
 function compile(path: string) {
   const names: string[] = [];
-  const pattern = path.replace(/\{(\w+)\}/g, (_, name: string) => {
+  // `{name+}` is API Gateway's greedy parameter: the rest of the path, slashes included.
+  const pattern = path.replace(/\{(\w+)(\+?)\}/g, (_, name: string, greedy: string) => {
     names.push(name);
-    return '([^/]+)';
+    return greedy ? '(.+)' : '([^/]+)';
   });
   return { regex: new RegExp(`^${pattern}$`), names };
 }

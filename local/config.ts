@@ -17,6 +17,14 @@ const schema = z.object({
   CARREL_JUPYTER_COMMAND: z.string().min(1).default('jupyter-notebook'),
   /** Chromium accepts Secure cookies on http://*.localhost; other browsers may need false. */
   CARREL_COOKIE_SECURE: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+  /** Enclave runs (lambdas/handlers/runs-config.ts validates these under their Lambda names). */
+  CARREL_REQUIRED_APPROVALS: z.enum(['1', '2']).default('1'),
+  CARREL_SMALL_COUNT_THRESHOLD: z.coerce.number().int().min(2).max(1000).default(10),
+  CARREL_RELEASE_LINK_TTL_SECONDS: seconds(86400),
+  CARREL_SUBMISSION_EXCLUDES: z.string().optional(),
+  CARREL_RUN_TIMEOUT_SECONDS: seconds(600),
+  /** Where the synthesized enclave definition is cached (synthesis takes about 10 s). */
+  CARREL_CACHE_DIR: z.string().min(1).default('node_modules/.cache/carrel'),
 });
 
 export type LocalConfig = z.infer<typeof schema> & { readonly dataDir: string };

@@ -26,6 +26,15 @@ import { createRouter } from './router.js';
 import { DEMO_ANALYSES, DEMO_USERS } from './seed.js';
 import { serveStatic } from './static-site.js';
 import type { LocalConfig } from './config.js';
+import { StoredArchiveFiles } from '../lambdas/adapters/archive-files.js';
+import { DeskReleaseLinks } from '../lambdas/adapters/release-links.js';
+import { unifiedDiff } from '../lambdas/adapters/text-diff.js';
+import { loadRunsConfig } from '../lambdas/handlers/runs-config.js';
+import { cachedEnclaveDefinition } from './enclave/definition-cache.js';
+import { HomesWithDemoData, seedDemoDatasets, type DemoDatasets } from './enclave/demo-data.js';
+import { createLocalEnclave, type LocalEnclave } from './enclave/enclave.js';
+import { LocalHomeSnapshots } from './enclave/home-snapshots.js';
+import { makeOutboxHandler } from './enclave/outbox-route.js';
 
 export const TABLE_NAME = 'carrel';
 
@@ -35,8 +44,12 @@ export interface LocalRuntime {
   readonly deps: app.AppDeps;
   readonly compute: LocalCompute;
   readonly hostnames: LocalHostnames;
-  readonly homes: LocalHomes;
+  readonly homes: HomesWithDemoData;
   readonly idp: LocalIdentityProvider;
+  /** The enclave: the synthesized state machine run locally, its object store, outbox and task tokens. */
+  readonly enclave: LocalEnclave;
+  /** The demo datasets (real: the runs' `/data`; synthetic: copied into new homes). */
+  readonly datasets: DemoDatasets;
   /** The local DynamoDB (for operation counting in benchmarks). */
   readonly dynamo: LocalDynamo;
   /** Run one housekeeping pass now (the timer runs them on its own too). */
@@ -111,7 +124,30 @@ export async function startLocalRuntime(config: LocalConfig, assets: RuntimeAsse
   const signer = new LocalKeySigner(signingPem, 'local-desk');
   const verifier = await TokenVerifier.fromPem(await signer.publicKeyPem());
   const hostnames = new LocalHostnames(dataDir, config.CARREL_DESK_DOMAIN);
-  const homes = new LocalHomes(join(dataDir, 'homes'));
+  const datasets = await seedDemoDatasets(join(dataDir, 'datasets'), DEMO_ANALYSES.map((a) => a.analysisId));
+  const homes = new HomesWithDemoData(new LocalHomes(join(dataDir, 'homes')), datasets);
+
+  // The enclave: same run use cases and DynamoDB adapter; the synthesized state machine run in-process.
+  const runsConfig = loadRunsConfig({
+    REQUIRED_APPROVALS: config.CARREL_REQUIRED_APPROVALS,
+    SMALL_COUNT_THRESHOLD: String(config.CARREL_SMALL_COUNT_THRESHOLD),
+    RELEASE_LINK_TTL_SECONDS: String(config.CARREL_RELEASE_LINK_TTL_SECONDS),
+    SUBMISSION_EXCLUDES: config.CARREL_SUBMISSION_EXCLUDES,
+  });
+  const enclave = await createLocalEnclave({
+    root: join(dataDir, 'enclave'),
+    doc,
+    tableName: TABLE_NAME,
+    datasetOf: (analysisId) => datasets.realOf(analysisId),
+    reviewers: DEMO_USERS.filter((u) => (u.roles as readonly string[]).includes(runsConfig.policy.reviewerRole)).map((u) => u.userId),
+    links: new DeskReleaseLinks(signer, deskOrigin),
+    policy: runsConfig.policy,
+    log,
+    exclude: runsConfig.exclude,
+    smallCountThreshold: runsConfig.limits.smallCountThreshold,
+    runTimeoutMs: config.CARREL_RUN_TIMEOUT_SECONDS * 1000,
+    definition: await cachedEnclaveDefinition(runsConfig.policy, resolve(config.CARREL_CACHE_DIR)),
+  });
 
   let deps!: app.AppDeps;
   const compute = new LocalCompute({
@@ -150,6 +186,15 @@ export async function startLocalRuntime(config: LocalConfig, assets: RuntimeAsse
     config: deskConfig,
     // What a local launch typically takes (a process start, not an instance boot).
     estimates: { reserving: 1, starting: 3, connecting: 1 },
+    enclave: {
+      ...enclave.deps,
+      catalog,
+      executions: enclave.runner,
+      snapshots: new LocalHomeSnapshots(homes, enclave.objects, runsConfig.exclude),
+      files: new StoredArchiveFiles(enclave.objects),
+      diff: unifiedDiff,
+      limits: runsConfig.limits,
+    },
   };
 
   const computeEvents = app.makeComputeEventsHandler(deps);
@@ -162,6 +207,8 @@ export async function startLocalRuntime(config: LocalConfig, assets: RuntimeAsse
     ...HTTP_ROUTES.map((route) => ({ method: route.method, path: route.path, handler: app.HTTP_HANDLERS[route.entry](deps) })),
     // Local only: the stand-in for the organisation's SSO.
     ...idp.routes(),
+    // Local only: the mail the enclave would send with SES.
+    { method: 'GET', path: '/api/outbox', handler: makeOutboxHandler(deps, enclave.notifier) },
   ];
   const router = createRouter({ deskDomain: config.CARREL_DESK_DOMAIN, api: new LocalHttpApi(routes), site: serveStatic(resolve(assets.siteDir)), hostnames });
   const servers: Server[] = [router];
@@ -199,6 +246,8 @@ export async function startLocalRuntime(config: LocalConfig, assets: RuntimeAsse
     hostnames,
     homes,
     idp,
+    enclave,
+    datasets,
     dynamo,
     housekeeping,
     async close(options) {
@@ -207,6 +256,7 @@ export async function startLocalRuntime(config: LocalConfig, assets: RuntimeAsse
       if (options?.stopWorkspaces) {
         for (const instance of await compute.listTagged()) await compute.terminate(instance.instanceId).catch(() => undefined);
       }
+      enclave.stop();
       compute.detach();
       for (const server of servers) {
         server.closeAllConnections();

@@ -13,6 +13,8 @@ import { makeAgentActivityHandler } from './agent.js';
 import { makeCallbackHandler, makeLoginHandler, makeLogoutHandler } from './auth.js';
 import { makeAgentBootstrapHandler } from './bootstrap.js';
 import { makeHeartbeatHandler, makeMeHandler, makeOpenHandler, makeStatusHandler, makeStopHandler } from './workspaces.js';
+import type { RunApiDeps } from '../core/runs/index.js';
+import { makeDecideRunHandler, makeDownloadRunHandler, makeGetRunHandler, makeListRunsHandler, makeReviewQueueHandler, makeRunFileHandler, makeSubmitRunHandler } from './runs.js';
 
 /** Verifies the agent tokens gates present (a TokenVerifier over the desk's public key). */
 export type AgentTokenVerifier = Pick<TokenVerifier, 'verifyAgentToken'>;
@@ -27,6 +29,8 @@ export type AppDeps = WorkspaceDeps & {
   readonly config: DeskConfig;
   /** Seconds each progress step typically takes here (defaults to core's DEFAULT_ESTIMATES). */
   readonly estimates?: StepEstimates;
+  /** The enclave runs (routes in runs.ts); without it those routes answer 404. */
+  readonly enclave?: RunApiDeps;
 };
 
 export { makeHeartbeatHandler, makeMeHandler, makeOpenHandler, makeStatusHandler, makeStopHandler } from './workspaces.js';
@@ -35,6 +39,7 @@ export { agentTokenFor, agentTokenIssuer, makeAgentActivityHandler } from './age
 export { makeAgentBootstrapHandler } from './bootstrap.js';
 export { makeComputeEventsHandler, makeHousekeepingHandler, type ComputeEventsInput } from './events.js';
 export { workspaceUrl, type WorkspaceViewJson } from './views.js';
+export { runView, type RunViewJson } from './runs.js';
 
 export type HttpHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyResultV2>;
 
@@ -50,4 +55,11 @@ export const HTTP_HANDLERS: Readonly<Record<HttpRoute['entry'], (deps: AppDeps) 
   callback: makeCallbackHandler,
   logout: makeLogoutHandler,
   'agent-bootstrap': makeAgentBootstrapHandler,
+  'submit-run': makeSubmitRunHandler,
+  'list-runs': makeListRunsHandler,
+  'review-queue': makeReviewQueueHandler,
+  'get-run': makeGetRunHandler,
+  'run-file': makeRunFileHandler,
+  'decide-run': makeDecideRunHandler,
+  'download-run': makeDownloadRunHandler,
 };

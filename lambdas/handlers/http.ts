@@ -16,6 +16,7 @@ import {
   type Log,
 } from '../core/index.js';
 import { IdentityProviderError } from '../adapters/oidc-client.js';
+import { IntegrityError } from '../core/runs/manifest.js';
 
 export type HttpEvent = APIGatewayProxyEventV2;
 export type HttpResult = APIGatewayProxyStructuredResultV2;
@@ -126,6 +127,8 @@ function classify(error: unknown, requestId: string | undefined): Mapped {
   if (error instanceof UnauthenticatedError) return { status: 401, code: 'unauthenticated', message: error.message };
   if (error instanceof NotAllowedError) return { status: 403, code: 'not_allowed', message: error.message };
   if (error instanceof NotFoundError) return { status: 404, code: 'not_found', message: error.message };
+  // Stored files that no longer match their manifest: nothing is served or decided on them.
+  if (error instanceof IntegrityError) return { status: 409, code: 'conflict', message: error.message };
   if (error instanceof ConflictError || error instanceof ConcurrentUpdateError) return { status: 409, code: 'conflict', message: error.message };
   // The identity provider (not the caller, not the desk) failed: unreachable, too slow, or a bad answer.
   if (error instanceof IdentityProviderError) return { status: 502, code: 'unavailable', message: `${error.message}. Try signing in again in a minute.` };

@@ -3,16 +3,25 @@
  * the local runtime's API stand-in serves the same table with the same handler factories
  * (HTTP_HANDLERS in app.ts). Pure data, so the CDK app imports it without the handlers' code.
  */
+export type DeskEntry = 'me' | 'open' | 'status' | 'heartbeat' | 'stop' | 'agent-activity' | 'login' | 'callback' | 'logout' | 'agent-bootstrap';
+/** The enclave run routes (handlers/runs.ts). */
+export type RunEntry = 'submit-run' | 'list-runs' | 'review-queue' | 'get-run' | 'run-file' | 'decide-run' | 'download-run';
+
 export interface HttpRoute {
   readonly method: 'GET' | 'POST';
   readonly path: string;
   /** The Lambda entry (lambdas/handlers/entry/<entry>.ts) that serves it. */
-  readonly entry: 'me' | 'open' | 'status' | 'heartbeat' | 'stop' | 'agent-activity' | 'login' | 'callback' | 'logout' | 'agent-bootstrap';
+  readonly entry: DeskEntry | RunEntry;
   /**
    * How the handler authenticates the caller (why the route needs no API Gateway authorizer); `sign-in`: the
    * routes that establish or end the session (the callback trusts only its signed login state and the provider).
    */
   readonly auth: 'session' | 'agent' | 'sign-in' | 'task-identity';
+  /**
+   * false: served by the local runtime only, not deployed by CDK yet (the enclave runs need their AWS
+   * adapters first: docs/enclave.md, "What remains").
+   */
+  readonly onAws?: false;
 }
 
 export const HTTP_ROUTES: readonly HttpRoute[] = [
@@ -26,4 +35,14 @@ export const HTTP_ROUTES: readonly HttpRoute[] = [
   { method: 'GET', path: '/auth/callback', entry: 'callback', auth: 'sign-in' },
   { method: 'POST', path: '/auth/logout', entry: 'logout', auth: 'sign-in' },
   { method: 'POST', path: '/api/agent/bootstrap', entry: 'agent-bootstrap', auth: 'task-identity' },
+  { method: 'POST', path: '/api/analyses/{analysisId}/runs', entry: 'submit-run', auth: 'session', onAws: false },
+  { method: 'GET', path: '/api/analyses/{analysisId}/runs', entry: 'list-runs', auth: 'session', onAws: false },
+  { method: 'GET', path: '/api/review/queue', entry: 'review-queue', auth: 'session', onAws: false },
+  { method: 'GET', path: '/api/runs/{runId}', entry: 'get-run', auth: 'session', onAws: false },
+  { method: 'GET', path: '/api/runs/{runId}/files/{path+}', entry: 'run-file', auth: 'session', onAws: false },
+  { method: 'POST', path: '/api/runs/{runId}/decisions', entry: 'decide-run', auth: 'session', onAws: false },
+  { method: 'GET', path: '/api/runs/{runId}/download', entry: 'download-run', auth: 'session', onAws: false },
 ];
+
+/** The routes CDK deploys (each entry has its Lambda). */
+export const AWS_HTTP_ROUTES = HTTP_ROUTES.filter((route): route is HttpRoute & { readonly entry: DeskEntry } => route.onAws !== false);

@@ -11,14 +11,15 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { EntryName } from './desk-functions.js';
-import { HTTP_ROUTES, type HttpRoute } from '../../lambdas/handlers/routes.js';
+import { AWS_HTTP_ROUTES, type HttpRoute } from '../../lambdas/handlers/routes.js';
 
-export interface DeskRoute extends Omit<HttpRoute, 'method'> {
+export interface DeskRoute extends Omit<HttpRoute, 'method' | 'entry'> {
   readonly method: apigwv2.HttpMethod;
+  readonly entry: (typeof AWS_HTTP_ROUTES)[number]['entry'];
 }
 
-/** The routes of lambdas/handlers/routes.ts (the table the local runtime serves too). */
-export const DESK_ROUTES: readonly DeskRoute[] = HTTP_ROUTES.map((route) => ({ ...route, method: apigwv2.HttpMethod[route.method] }));
+/** The routes of lambdas/handlers/routes.ts (the table the local runtime serves too) that are deployed on AWS. */
+export const DESK_ROUTES: readonly DeskRoute[] = AWS_HTTP_ROUTES.map((route) => ({ ...route, method: apigwv2.HttpMethod[route.method] }));
 
 const AUTH_REASON: Record<DeskRoute['auth'], string> = {
   session:

@@ -19,10 +19,10 @@ import { newRunId } from '../../lambdas/core/runs/lifecycle.js';
 import { assertMatches, IntegrityError } from '../../lambdas/core/runs/manifest.js';
 import { DEFAULT_RUN_POLICY, type RunPolicy } from '../../lambdas/core/runs/policy.js';
 import type { Run, RunKey } from '../../lambdas/core/runs/run.js';
+import type { ReleaseLinks } from '../../lambdas/core/runs/ports.js';
 import type { StepDeps } from '../../lambdas/core/runs/steps.js';
 import { readStoredManifest, submitRun } from '../../lambdas/core/runs/use-cases.js';
 import { ConflictError, NotFoundError } from '../../lambdas/core/errors.js';
-import { synthesizeEnclaveDefinition } from './definition.js';
 import { FolderObjectStore } from './folder-object-store.js';
 import { OutboxNotifier } from './outbox-notifier.js';
 import { LocalEnclaveRunner } from './runner.js';
@@ -37,8 +37,10 @@ export interface LocalEnclaveOptions {
   readonly datasetOf: (analysisId: string) => string;
   /** Who is told when a run waits for review. */
   readonly reviewers: readonly string[];
-  /** Base of release links (the desk's download route). */
-  readonly linkBase: string;
+  /** Release links (the desk's download route: DeskReleaseLinks). */
+  readonly links: ReleaseLinks;
+  /** Base of the object store's own links (unused by the desk, which serves downloads itself). @default http://localhost/objects */
+  readonly linkBase?: string;
   readonly policy?: RunPolicy;
   readonly clock?: Clock;
   readonly log: Log;
@@ -49,6 +51,8 @@ export interface LocalEnclaveOptions {
   /** How long a run may take in the sandbox. @default 10 minutes */
   readonly runTimeoutMs?: number;
   readonly sandbox?: BubblewrapSandbox;
+  /** The resolved definition (definition-cache.ts); synthesized from the construct when absent (about 10 s). */
+  readonly definition?: Record<string, unknown>;
 }
 
 export type LocalEnclave = Awaited<ReturnType<typeof createLocalEnclave>>;
@@ -56,7 +60,7 @@ export type LocalEnclave = Awaited<ReturnType<typeof createLocalEnclave>>;
 export async function createLocalEnclave(options: LocalEnclaveOptions) {
   const clock = options.clock ?? systemClock;
   const policy = options.policy ?? DEFAULT_RUN_POLICY;
-  const objects = new FolderObjectStore(join(options.root, 'objects'), options.linkBase);
+  const objects = new FolderObjectStore(join(options.root, 'objects'), options.linkBase ?? 'http://localhost/objects');
   const notifier = new OutboxNotifier(join(options.root, 'outbox'), clock);
   const tokens = new LocalTaskTokens();
   const sandbox = options.sandbox ?? new BubblewrapSandbox();
@@ -68,6 +72,7 @@ export async function createLocalEnclave(options: LocalEnclaveOptions) {
     runs: new DynamoRunStore(options.doc, options.tableName),
     audit: new DynamoAuditLog(options.doc, options.tableName),
     objects,
+    links: options.links,
     archives,
     tokens,
     notifier,
@@ -102,7 +107,8 @@ export async function createLocalEnclave(options: LocalEnclaveOptions) {
   };
 
   const runner = new LocalEnclaveRunner(
-    synthesizeEnclaveDefinition(policy),
+    // Imported only when needed: the CDK library takes a while to load.
+    options.definition ?? (await import('./definition.js')).synthesizeEnclaveDefinition(policy),
     deps,
     tokens,
     {

@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ConflictError } from '../../lambdas/core/errors.js';
 import { decide, DEFAULT_RUN_POLICY } from '../../lambdas/core/runs/index.js';
+import { DeskReleaseLinks } from '../../lambdas/adapters/release-links.js';
+import { LocalKeySigner } from '../../lambdas/adapters/tokens.js';
 import { createLocalEnclave, type LocalEnclave } from '../../local/enclave/enclave.js';
 import { FakeLog, users } from '../support/fakes.js';
 import { startDynalite, type TestDynamo } from '../support/dynalite.js';
@@ -39,7 +41,7 @@ before(async () => {
     tableName: dynamo.tableName,
     datasetOf: () => dataset,
     reviewers: ['rita', 'rob'],
-    linkBase: 'http://app.localhost:8080/api/objects',
+    links: new DeskReleaseLinks(new LocalKeySigner(LocalKeySigner.generatePem()), 'http://app.localhost:8080'),
     log: new FakeLog(),
     policy: { ...DEFAULT_RUN_POLICY, requiredApprovals: 2, deadlines: { ...DEFAULT_RUN_POLICY.deadlines, 'code-review': 2_000 } },
   });

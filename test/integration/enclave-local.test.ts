@@ -13,6 +13,8 @@ import { after, before, describe, it } from 'node:test';
 import { extractVerified, readAll, storeArchive, writeArchive } from '../../lambdas/adapters/archive.js';
 import { NotAllowedError } from '../../lambdas/core/errors.js';
 import { decide, newRunId, parseManifest, submitRun } from '../../lambdas/core/runs/index.js';
+import { DeskReleaseLinks } from '../../lambdas/adapters/release-links.js';
+import { LocalKeySigner } from '../../lambdas/adapters/tokens.js';
 import { createLocalEnclave, type LocalEnclave } from '../../local/enclave/enclave.js';
 import { FakeLog, users } from '../support/fakes.js';
 import { startDynalite, type TestDynamo } from '../support/dynalite.js';
@@ -70,7 +72,7 @@ before(async () => {
     tableName: dynamo.tableName,
     datasetOf: () => dataset,
     reviewers: ['rita'],
-    linkBase: 'http://app.localhost:8080/api/objects',
+    links: new DeskReleaseLinks(new LocalKeySigner(LocalKeySigner.generatePem()), 'http://app.localhost:8080'),
     log: new FakeLog(),
     runTimeoutMs: 60_000,
   });
@@ -129,12 +131,13 @@ describe('local enclave, the synthesized state machine', { skip: ENCLAVE_SKIP },
     const mails = await enclave.notifier.list();
     assert.deepEqual(mails.map((m) => [m.notice, m.to.join(',')]), [['review-needed', 'rita'], ['review-needed', 'rita'], ['released', 'alice']]);
     const link = mails.at(-1)!.link!;
-    const key = enclave.objects.verifyLink(link, new Date());
-    assert.equal(key, atOutputReview.objects.outputsKey);
+    const token = new URL(link).searchParams.get('token')!;
+    assert.equal(new URL(link).pathname, `/api/runs/demo.${submitted.runId}/download`);
+    assert.deepEqual(await enclave.deps.links.verify(token, new Date()), { analysisId: 'demo', runId: submitted.runId });
     const downloaded = join(root, 'alice-got');
-    await extractVerified(await enclave.objects.get(key!), downloaded, outputsManifest);
+    await extractVerified(await enclave.objects.get(released!.objects.outputsKey!), downloaded, outputsManifest);
     assert.equal(sha(await readFile(join(downloaded, 'summary.csv'))), outputsManifest.files.find((f) => f.path === 'summary.csv')!.sha256);
-    assert.equal(enclave.objects.verifyLink(link, new Date(Date.parse(released!.releaseExpiresAt!) + 1)), undefined, 'the link expires');
+    await assert.rejects(enclave.deps.links.verify(token, new Date(Date.parse(released!.releaseExpiresAt!) + 1000)), NotAllowedError, 'the link expires');
     const again = await enclave.deps.collector.collect(released!);
     assert.equal(again.manifest.digest, outputsManifest.digest, 'a retried collect finds the stored outputs and accepts them');
     const actions = (await enclave.deps.audit.list(submitted)).map((e) => `${e.action}:${e.actor}`);

@@ -7,7 +7,7 @@
  */
 import { Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
-import { ConflictError, NotFoundError } from '../../lambdas/core/errors.js';
+import { ConflictError, NotAllowedError, NotFoundError } from '../../lambdas/core/errors.js';
 import {
   buildManifest,
   DEFAULT_RUN_POLICY,
@@ -27,6 +27,8 @@ import {
   type RunNotice,
   type RunPolicy,
   type RunStore,
+  type ReleaseLinks,
+  type ReviewStep,
   type StepDeps,
   type TaskTokens,
 } from '../../lambdas/core/runs/index.js';
@@ -51,6 +53,13 @@ export class FakeRunStore implements RunStore {
     return [...this.records.values()]
       .filter((r) => r.analysisId === analysisId)
       .sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1))
+      .slice(0, limit)
+      .map(plain);
+  }
+  async listWaitingForReview(step: ReviewStep, limit: number) {
+    return [...this.records.values()]
+      .filter((r) => r.state === step)
+      .sort((a, b) => (a.stateEnteredAt < b.stateEnteredAt ? -1 : 1))
       .slice(0, limit)
       .map(plain);
   }
@@ -98,6 +107,19 @@ export class FakeArchiveReader implements ArchiveReader {
     const m = this.contents.get(key);
     if (!m) throw new NotFoundError(`no archive ${key}`);
     return m;
+  }
+}
+
+/** Links `fake://<analysisId>.<runId>?expires=<ms>`: verify refuses another run's or an expired one. */
+export class FakeReleaseLinks implements ReleaseLinks {
+  async link(key: RunKey, expiresAt: Date) {
+    return `fake://${key.analysisId}.${key.runId}?expires=${expiresAt.getTime()}`;
+  }
+  async verify(token: string, now: Date) {
+    const m = /^fake:\/\/([^.]+)\.([^?]+)\?expires=(\d+)$/.exec(token);
+    if (!m) throw new NotAllowedError('This download link is not valid');
+    if (now.getTime() >= Number(m[3])) throw new NotAllowedError('This download link has expired');
+    return { analysisId: m[1]!, runId: m[2]! };
   }
 }
 
@@ -160,6 +182,7 @@ export function makeRunDeps(overrides: { policy?: RunPolicy; reviewers?: string[
     runs: new FakeRunStore(),
     audit: new FakeAuditLog(),
     objects,
+    links: new FakeReleaseLinks(),
     archives,
     tokens: new FakeTaskTokens(),
     notifier: new FakeNotifier(),

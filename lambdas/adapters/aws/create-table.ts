@@ -1,8 +1,9 @@
 /**
  * Create the single table exactly as TABLE_SCHEMA describes it (the CDK stateful stack mirrors the
- * same schema): string keys pk/sk, on-demand billing, and the two sparse GSIs
+ * same schema): string keys pk/sk, on-demand billing, and the three sparse GSIs
  * - byDue (dueShard, dueAt), projection ALL: housekeeping reads whole records from it;
- * - byInstance (instanceId), projection KEYS_ONLY: the adapter re-reads the record consistently.
+ * - byInstance (instanceId), projection KEYS_ONLY: the adapter re-reads the record consistently;
+ * - byReview (reviewQueue, reviewSince), projection ALL: the reviewers' queue of waiting runs.
  * Idempotent (an existing table is accepted) and waits until the table and its indexes are ACTIVE.
  */
 import {
@@ -15,7 +16,7 @@ import {
 import { TABLE_SCHEMA } from './table-schema.js';
 
 export function tableDefinition(tableName: string): CreateTableCommandInput {
-  const { partitionKey, sortKey, dueIndex, instanceIndex } = TABLE_SCHEMA;
+  const { partitionKey, sortKey, dueIndex, instanceIndex, reviewIndex } = TABLE_SCHEMA;
   return {
     TableName: tableName,
     BillingMode: 'PAY_PER_REQUEST',
@@ -25,6 +26,8 @@ export function tableDefinition(tableName: string): CreateTableCommandInput {
       { AttributeName: dueIndex.partitionKey, AttributeType: 'S' },
       { AttributeName: dueIndex.sortKey, AttributeType: 'S' },
       { AttributeName: instanceIndex.partitionKey, AttributeType: 'S' },
+      { AttributeName: reviewIndex.partitionKey, AttributeType: 'S' },
+      { AttributeName: reviewIndex.sortKey, AttributeType: 'S' },
     ],
     KeySchema: [
       { AttributeName: partitionKey, KeyType: 'HASH' },
@@ -43,6 +46,14 @@ export function tableDefinition(tableName: string): CreateTableCommandInput {
         IndexName: instanceIndex.name,
         KeySchema: [{ AttributeName: instanceIndex.partitionKey, KeyType: 'HASH' }],
         Projection: { ProjectionType: 'KEYS_ONLY' },
+      },
+      {
+        IndexName: reviewIndex.name,
+        KeySchema: [
+          { AttributeName: reviewIndex.partitionKey, KeyType: 'HASH' },
+          { AttributeName: reviewIndex.sortKey, KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'ALL' },
       },
     ],
   };

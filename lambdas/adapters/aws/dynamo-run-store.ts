@@ -3,23 +3,24 @@
  * workspaces, every write is one single-item conditional write (dynalite has no transactions):
  * - a run is replaced only if its `version` still matches (or created only if absent);
  * - an audit entry is only ever created (`attribute_not_exists`), never updated or deleted.
- * Run items never carry `dueShard` or `instanceId`, so they stay out of the workspace indexes.
+ * Run items never carry `dueShard` or `instanceId`, so they stay out of the workspace indexes; a run waiting
+ * for review carries `reviewQueue` (its step) and `reviewSince`, so the sparse `byReview` index holds exactly
+ * the reviewers' queue, and a run leaves it with the write that moves it on.
  */
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient, type PutCommandInput } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ConflictError } from '../../core/errors.js';
 import type { AuditEntry } from '../../core/runs/audit.js';
 import type { AuditLog, RunStore } from '../../core/runs/ports.js';
-import type { Run, RunKey } from '../../core/runs/run.js';
+import { isReviewState, type ReviewStep, type Run, type RunKey } from '../../core/runs/run.js';
 import { rethrowAwsError } from './clients/errors.js';
 import { TABLE_SCHEMA } from './table-schema.js';
-import { workspacePk } from './dynamo-store.js';
+import { isConditionFailure, versionCondition, workspacePk } from './dynamo-store.js';
 
 type Item = Record<string, unknown>;
 
 const RUN_PREFIX = 'RUN#';
 /** Attributes that exist only for the table, never part of a core `Run` or `AuditEntry`. */
-const INTERNAL = [TABLE_SCHEMA.partitionKey, TABLE_SCHEMA.sortKey, 'type'] as const;
+const INTERNAL = [TABLE_SCHEMA.partitionKey, TABLE_SCHEMA.sortKey, 'type', TABLE_SCHEMA.reviewIndex.partitionKey, TABLE_SCHEMA.reviewIndex.sortKey] as const;
 
 /** A run lives in its analysis's partition, beside the analysis and its workspaces. */
 export function runItemKey(key: RunKey): { pk: string; sk: string } {
@@ -39,6 +40,16 @@ function strip(item: Item): Item {
   const out: Item = { ...item };
   for (const name of INTERNAL) delete out[name];
   return out;
+}
+
+/** The stored item of a run: its fields, its keys, and the review-queue attributes while it waits for review. */
+export function runItem(run: Run): Item {
+  const item: Item = { ...run, ...runItemKey(run), type: 'run' };
+  if (isReviewState(run.state)) {
+    item[TABLE_SCHEMA.reviewIndex.partitionKey] = run.state;
+    item[TABLE_SCHEMA.reviewIndex.sortKey] = run.stateEnteredAt;
+  }
+  return defined(item);
 }
 
 function defined(item: Item): Item {
@@ -64,16 +75,11 @@ export class DynamoRunStore implements RunStore {
 
   /** One conditional PutItem: create-if-absent (null) or replace-if-version-matches. */
   async put(next: Run, expectedVersion: number | null): Promise<boolean> {
-    const item = defined({ ...next, ...runItemKey(next), type: 'run' });
-    const condition: Pick<PutCommandInput, 'ConditionExpression' | 'ExpressionAttributeNames' | 'ExpressionAttributeValues'> =
-      expectedVersion === null
-        ? { ConditionExpression: 'attribute_not_exists(#pk)', ExpressionAttributeNames: { '#pk': TABLE_SCHEMA.partitionKey } }
-        : { ConditionExpression: '#version = :expected', ExpressionAttributeNames: { '#version': 'version' }, ExpressionAttributeValues: { ':expected': expectedVersion } };
     try {
-      await this.doc.send(new PutCommand({ TableName: this.tableName, Item: item, ...condition }));
+      await this.doc.send(new PutCommand({ TableName: this.tableName, Item: runItem(next), ...versionCondition(expectedVersion) }));
       return true;
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
+      if (isConditionFailure(error)) return false;
       return rethrowAwsError(error, 'Writing the run');
     }
   }
@@ -97,6 +103,28 @@ export class DynamoRunStore implements RunStore {
       return rethrowAwsError(error, "Listing the analysis's runs");
     }
   }
+
+  /** One Query on the sparse `byReview` index: the runs waiting at `step`, longest waiting first (eventually consistent). */
+  async listWaitingForReview(step: ReviewStep, limit: number): Promise<readonly Run[]> {
+    if (limit <= 0) return [];
+    const { name, partitionKey } = TABLE_SCHEMA.reviewIndex;
+    try {
+      const out = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: name,
+          KeyConditionExpression: '#queue = :step',
+          ExpressionAttributeNames: { '#queue': partitionKey },
+          ExpressionAttributeValues: { ':step': step },
+          ScanIndexForward: true,
+          Limit: limit,
+        }),
+      );
+      return (out.Items ?? []).map((item) => strip(item) as unknown as Run);
+    } catch (error) {
+      return rethrowAwsError(error, 'Reading the review queue');
+    }
+  }
 }
 
 export class DynamoAuditLog implements AuditLog {
@@ -117,7 +145,7 @@ export class DynamoAuditLog implements AuditLog {
         }),
       );
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) {
+      if (isConditionFailure(error)) {
         throw new ConflictError(`Audit entry ${entry.entryId} of run ${entry.runId} already exists; entries are never rewritten`, { cause: error });
       }
       return rethrowAwsError(error, 'Appending to the audit log');

@@ -70,6 +70,7 @@ export function versionCondition(
     : { ConditionExpression: '#version = :expected', ExpressionAttributeNames: { '#version': 'version' }, ExpressionAttributeValues: { ':expected': expectedVersion } };
 }
 
+/** A lost conditional write (someone else wrote first): the caller re-reads and decides again. */
 export function isConditionFailure(error: unknown): boolean {
   return error instanceof ConditionalCheckFailedException;
 }

@@ -9,6 +9,11 @@ export const TABLE_SCHEMA = {
   dueIndex: { name: 'byDue', partitionKey: 'dueShard', sortKey: 'dueAt' },
   /** Sparse index from a compute instance id to the workspace that owns it (compute events). */
   instanceIndex: { name: 'byInstance', partitionKey: 'instanceId' },
+  /**
+   * Sparse index of enclave runs waiting for a reviewer: partition `reviewQueue` (the review step,
+   * `code-review` or `output-review`), sorted by `reviewSince` (when the run started waiting).
+   */
+  reviewIndex: { name: 'byReview', partitionKey: 'reviewQueue', sortKey: 'reviewSince' },
 } as const;
 
 /** Number of `dueShard` partitions; housekeeping queries each. Enough to spread writes at scale. */

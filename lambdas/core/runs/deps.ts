@@ -1,7 +1,7 @@
 import type { Clock, Log } from '../ports.js';
 import type { Manifest } from './manifest.js';
 import type { RunPolicy } from './policy.js';
-import type { AuditLog, Notifier, ObjectStore, RunStore, TaskTokens } from './ports.js';
+import type { AuditLog, Notifier, ObjectStore, ReleaseLinks, RunStore, TaskTokens } from './ports.js';
 import type { DisclosureFinding, Run, RunKey } from './run.js';
 
 /** Reads an archive as it is stored and returns the manifest of what it holds (hashing every file). */
@@ -29,6 +29,8 @@ export interface RunDeps {
   readonly runs: RunStore;
   readonly audit: AuditLog;
   readonly objects: ObjectStore;
+  /** The release links (the email's and the runs page's). */
+  readonly links: ReleaseLinks;
   readonly archives: ArchiveReader;
   readonly tokens: TaskTokens;
   readonly notifier: Notifier;

@@ -7,3 +7,4 @@ export * from './ports.js';
 export * from './run.js';
 export * from './steps.js';
 export * from './use-cases.js';
+export * from './api.js';

@@ -4,7 +4,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { AuditEntry } from './audit.js';
-import type { Run, RunKey } from './run.js';
+import type { ReviewStep, Run, RunKey } from './run.js';
 
 /** Run records. Every write is conditional on the version the caller read (as the workspace store). */
 export interface RunStore {
@@ -13,6 +13,8 @@ export interface RunStore {
   put(next: Run, expectedVersion: number | null): Promise<boolean>;
   /** The analysis's runs, newest first. */
   listForAnalysis(analysisId: string, limit: number): Promise<readonly Run[]>;
+  /** Runs waiting at review `step` across analyses, longest waiting first (a sparse index, never a scan). */
+  listWaitingForReview(step: ReviewStep, limit: number): Promise<readonly Run[]>;
 }
 
 /** Append-only audit log: entries are added, never changed or removed. */
@@ -30,6 +32,16 @@ export interface ObjectStore {
   get(key: string): Promise<Readable>;
   /** A link that downloads `key` until `expiresAt`. */
   link(key: string, expiresAt: Date): Promise<string>;
+}
+
+/**
+ * Expiring links to a released run's outputs. The link names the run, not an object, so whoever serves it
+ * (the desk's download route) checks the bytes against the approved manifest before sending them.
+ */
+export interface ReleaseLinks {
+  link(key: RunKey, expiresAt: Date): Promise<string>;
+  /** The run a link's token grants. Throws NotAllowedError when forged, altered or expired at `now`. */
+  verify(token: string, now: Date): Promise<RunKey>;
 }
 
 /** Completes a state machine step that waits for a callback (`.waitForTaskToken`). */

@@ -213,7 +213,7 @@ export async function releaseRun(deps: RunDeps, key: RunKey): Promise<Run> {
   assertMatches(manifest, await deps.archives.manifestOf(outputsKey), 'The outputs archive');
   const now = deps.clock.now();
   const expiresAt = new Date(now.getTime() + deps.policy.releaseLinkTtlMs);
-  const link = await deps.objects.link(outputsKey, expiresAt);
+  const link = await deps.links.link(key, expiresAt);
   const result = await updateRun(deps.runs, key, (current) =>
     transitionRun(current, 'released', now, deps.policy, { releaseExpiresAt: expiresAt.toISOString() }),
   );

@@ -230,7 +230,8 @@ describe('steps after code review', () => {
     assert.equal(released.releaseExpiresAt, new Date(f.clock.now().getTime() + DEFAULT_RUN_POLICY.releaseLinkTtlMs).toISOString());
     const mail = f.notifier.sent.at(-1)!;
     assert.deepEqual([mail.notice, mail.to], ['released', ['alice']]);
-    assert.match(mail.link!, /outputs\.tar\.gz/);
+    assert.deepEqual(await f.links.verify(mail.link!, f.clock.now()), KEY, 'the link names the run (the desk serves it after checking the bytes)');
+    await assert.rejects(f.links.verify(mail.link!, new Date(released.releaseExpiresAt!)), NotAllowedError, 'until the release expires');
     assert.deepEqual(f.audit.entries.map((e) => e.action), ['submitted', 'review-requested', 'approved', 'review-requested', 'approved', 'released']);
   });
 
