@@ -34,9 +34,9 @@ describe('stateful stack', () => {
     template.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
   });
 
-  it('has both sparse GSIs exactly as table-schema.ts describes them (string keys)', () => {
+  it('has the three sparse GSIs exactly as table-schema.ts describes them (string keys)', () => {
     // Prepare
-    const { dueIndex, instanceIndex } = TABLE_SCHEMA;
+    const { dueIndex, instanceIndex, reviewIndex } = TABLE_SCHEMA;
 
     // Assess
     template.hasResourceProperties('AWS::DynamoDB::Table', {
@@ -46,6 +46,8 @@ describe('stateful stack', () => {
         { AttributeName: dueIndex.partitionKey, AttributeType: 'S' },
         { AttributeName: dueIndex.sortKey, AttributeType: 'S' },
         { AttributeName: instanceIndex.partitionKey, AttributeType: 'S' },
+        { AttributeName: reviewIndex.partitionKey, AttributeType: 'S' },
+        { AttributeName: reviewIndex.sortKey, AttributeType: 'S' },
       ]),
       GlobalSecondaryIndexes: [
         {
@@ -60,6 +62,14 @@ describe('stateful stack', () => {
           IndexName: instanceIndex.name,
           KeySchema: [{ AttributeName: instanceIndex.partitionKey, KeyType: 'HASH' }],
           Projection: { ProjectionType: 'KEYS_ONLY' },
+        },
+        {
+          IndexName: reviewIndex.name,
+          KeySchema: [
+            { AttributeName: reviewIndex.partitionKey, KeyType: 'HASH' },
+            { AttributeName: reviewIndex.sortKey, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
         },
       ],
     });
