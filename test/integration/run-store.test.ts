@@ -120,6 +120,46 @@ describe('DynamoRunStore', () => {
   });
 });
 
+describe('DynamoRunStore review queue (byReview)', () => {
+  test('lists exactly the runs waiting at a step, oldest first, across analyses, with one Query; a run leaves with the write that moves it on', async () => {
+    // Prepare: two waiting for code review (the later first), one for output review, one building
+    const later = run({ stateEnteredAt: '2031-05-01T10:00:00.000Z' });
+    const earlier = run({ stateEnteredAt: '2031-05-01T09:00:00.000Z' });
+    const outputs = run({ state: 'output-review', stateEnteredAt: '2031-05-01T08:00:00.000Z', outputsDigest: 'b'.repeat(64) });
+    const building = run({ state: 'building', stateEnteredAt: '2031-05-01T07:00:00.000Z' });
+    for (const r of [later, earlier, outputs, building]) assert.equal(await runs.put(r, null), true);
+    ops.reset();
+    // Act
+    const code = (await runs.listWaitingForReview('code-review', 100)).filter((r) => r.stateEnteredAt.startsWith('2031-05-01'));
+    const queries = ops.snapshot().Query;
+    const out = (await runs.listWaitingForReview('output-review', 100)).filter((r) => r.stateEnteredAt.startsWith('2031-05-01'));
+    assert.equal(await runs.put({ ...earlier, state: 'building', version: 2, stateEnteredAt: '2031-05-01T11:00:00.000Z' }, 1), true);
+    const afterMove = (await runs.listWaitingForReview('code-review', 100)).filter((r) => r.stateEnteredAt.startsWith('2031-05-01'));
+    // Assess
+    assert.equal(queries, 1);
+    assert.deepEqual(code.map((r) => r.runId), [earlier.runId, later.runId]);
+    assert.deepEqual(out.map((r) => r.runId), [outputs.runId]);
+    assert.deepEqual(afterMove.map((r) => r.runId), [later.runId]);
+    assert.deepEqual(code[1], later, 'the index gives back the whole run, without its index attributes');
+    const raw = await dynamo.doc.send(new GetCommand({ TableName: dynamo.tableName, Key: runItemKey(later) }));
+    assert.deepEqual([raw.Item?.reviewQueue, raw.Item?.reviewSince], ['code-review', later.stateEnteredAt]);
+    const moved = await dynamo.doc.send(new GetCommand({ TableName: dynamo.tableName, Key: runItemKey(earlier) }));
+    assert.deepEqual([moved.Item?.reviewQueue, moved.Item?.reviewSince], [undefined, undefined], 'out of the sparse index');
+  });
+
+  test('turns throttling on the index into a TransientError', async () => {
+    // Prepare
+    const mock = mockClient(dynamo.doc);
+    mock.on(QueryCommand).rejects(new ProvisionedThroughputExceededException({ message: 'slow down', $metadata: { httpStatusCode: 400 } }));
+    try {
+      // Act / Assess
+      await assert.rejects(runs.listWaitingForReview('code-review', 10), TransientError);
+    } finally {
+      mock.restore();
+    }
+  });
+});
+
 describe('DynamoAuditLog', () => {
   const key = { analysisId: 'audited', runId: 'r1' };
   const entry = (entryId: string, at: string, action: AuditEntry['action']): AuditEntry => ({ ...key, entryId, at, actor: 'rita', action, manifestDigest: 'd'.repeat(64) });
