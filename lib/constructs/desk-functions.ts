@@ -3,13 +3,14 @@
  * workspaces) workspace actions its use case needs. The table below is the least-privilege contract: change
  * it together with the handler.
  */
-import { Duration, Validations } from 'aws-cdk-lib';
+import { Duration, Tags, Validations } from 'aws-cdk-lib';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { FUNCTION_TAG } from '../../lambdas/adapters/aws/deployment-resources.js';
 import { TABLE_SCHEMA } from '../../lambdas/adapters/aws/table-schema.js';
 import type { CarrelConfig } from '../config.js';
 import { CarrelFunction } from '../lambda-function.js';
@@ -231,6 +232,8 @@ export class DeskFunctions extends Construct {
       // The client secret: exactly that secret (its full ARN), only for the callback.
       if (spec.clientSecret && config.oidc.clientSecretArn) fn.grantActions(['secretsmanager:GetSecretValue'], [config.oidc.clientSecretArn]);
       if (workspaces && spec.workspace) workspaces.grant(fn, [...spec.workspace, ...(workspaces.warmPool ? (spec.warmPool ?? []) : [])]);
+      // The admin CLI finds the deployment's functions (and the desk's settings) by this tag.
+      Tags.of(fn).add(FUNCTION_TAG, name);
       functions[name] = fn;
     }
     this.functions = functions;

@@ -74,6 +74,15 @@ describe('stateless stack', () => {
     template = Template.fromStack(stack);
   });
 
+  it('tags each desk function with its entry point and the deployment (the admin CLI finds them by tag)', () => {
+    // Assess
+    for (const name of ENTRY_NAMES) {
+      const tags = (fnResource(name).Properties.Tags ?? []) as Array<{ Key: string; Value: string }>;
+      assert.ok(tags.some((t) => t.Key === 'carrel:function' && t.Value === name), `${name} carries carrel:function=${name}`);
+      assert.ok(tags.some((t) => t.Key === 'carrel:deployment' && t.Value === 'test'), `${name} carries the deployment tag`);
+    }
+  });
+
   describe('functions', () => {
     it('has the entry points, each bundling lambdas/handlers/entry/<name>.ts', () => {
       // Assess

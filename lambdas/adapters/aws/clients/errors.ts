@@ -4,6 +4,8 @@ import { TransientError } from '../../../core/errors.js';
 const TRANSIENT_NAMES = new Set([
   'ThrottlingException',
   'Throttling', // IAM and other query-protocol services
+  'ThrottledException', // Resource Groups Tagging API
+  'TooManyRequestsException', // Lambda
   'ProvisionedThroughputExceededException',
   'RequestLimitExceeded',
   'LimitExceededException',
@@ -28,7 +30,7 @@ export function isTransientAwsError(error: unknown): boolean {
   if (e.$retryable) return true;
   if (e.$fault === 'server') return true;
   const status = e.$metadata?.httpStatusCode;
-  if (typeof status === 'number' && status >= 500) return true;
+  if (typeof status === 'number' && (status >= 500 || status === 429)) return true;
   if (e.name && TRANSIENT_NAMES.has(e.name)) return true;
   if (e.code && TRANSIENT_CODES.has(e.code)) return true;
   return false;
