@@ -13,7 +13,7 @@ const siteDir = 'dist/frontend';
 const gateBundle = 'dist/gate/gate.mjs';
 await Promise.all([buildFrontend(siteDir), buildGate(gateBundle)]);
 const runtime = await startLocalRuntime(config, { siteDir, gateBundle });
-process.stdout.write(`\n  carrel is running: ${runtime.deskUrl}\n  sign in as alice, bob, rita or pat\n\n`);
+process.stdout.write(`\n  carrel is running: ${runtime.deskUrl}\n  sign in as alice, bob, rita or pat (rita reviews enclave runs at ${runtime.deskUrl}/review)\n\n`);
 
 let closing = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

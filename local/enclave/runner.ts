@@ -128,5 +128,7 @@ export class LocalEnclaveRunner implements RunExecutions {
   /** Abort every execution still running (a waiting review, a running run). */
   stop(): void {
     for (const execution of this.executions.values()) execution.abort();
+    // Aborted first, so the rejected waits lead nowhere; they only let the task timers be cleared.
+    this.tokens.abortAll();
   }
 }

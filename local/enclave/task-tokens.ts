@@ -32,6 +32,17 @@ export class LocalTaskTokens implements TaskTokens {
     this.waiting.delete(token);
   }
 
+  /**
+   * Reject every waiting step (the runtime is shutting down and its executions were aborted first, so no
+   * state runs after this). Without it the library's task timer (7 days for a review) keeps the process alive.
+   */
+  abortAll(reason = 'The local runtime stopped'): void {
+    for (const [token, waiter] of this.waiting) {
+      this.waiting.delete(token);
+      waiter.reject(new TaskFailure('States.Runtime', reason));
+    }
+  }
+
   get pending(): number {
     return this.waiting.size;
   }

@@ -507,3 +507,27 @@ describe('GET /api/runs/{runId}/download', () => {
     assertError(result, 409, /only released outputs/);
   });
 });
+
+describe('GET /api/outbox (local runtime only)', () => {
+  it("shows the caller only the mail addressed to them, and refuses a caller without a session (401)", async () => {
+    // Prepare
+    const { makeOutboxHandler } = await import('../../local/enclave/outbox-route.js');
+    const { OutboxNotifier } = await import('../../local/enclave/outbox-notifier.js');
+    const w = await world();
+    const outbox = new OutboxNotifier(join(w.homes, '..', 'outbox'), w.app.clock);
+    const run = w.f.runs.peek((await submitAs(w)).key);
+    await outbox.notify('review-needed', run, { to: ['rita'], message: 'waits for code-review' });
+    await outbox.notify('released', run, { to: ['alice'], message: 'released', link: 'https://desk.test/x' });
+    const handler = makeOutboxHandler(w.app, outbox);
+    const as = async (user: string | null) =>
+      (await handler(httpEvent('GET /api/outbox', { cookies: user ? [sessionCookie(await w.app.idp.session(user, { now: w.app.clock.now(), groups: ROLES[user] }))] : [] }))) as HttpResult;
+    // Act
+    const alice = await as('alice');
+    const rita = await as('rita');
+    const nobody = await as(null);
+    // Assess
+    assert.deepEqual(bodyOf(alice).messages.map((m: { notice: string; link?: string }) => [m.notice, m.link]), [['released', 'https://desk.test/x']]);
+    assert.deepEqual(bodyOf(rita).messages.map((m: { notice: string }) => m.notice), ['review-needed']);
+    assertError(nobody, 401);
+  });
+});

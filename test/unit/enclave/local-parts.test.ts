@@ -76,6 +76,19 @@ describe('local task tokens', () => {
     await assert.rejects(tokens.succeed(a, {}), ConflictError);
     assert.notEqual(a, b);
   });
+
+  it('abortAll ends every waiting step (the runtime stopping), after which their tokens are unknown', async () => {
+    // Prepare
+    const tokens = new LocalTaskTokens();
+    const a = tokens.mint();
+    const waiting = tokens.wait(a);
+    // Act
+    tokens.abortAll();
+    // Assess
+    await assert.rejects(waiting, (e: unknown) => e instanceof TaskFailure && e.name === 'States.Runtime');
+    assert.equal(tokens.pending, 0);
+    await assert.rejects(tokens.succeed(a, {}), ConflictError);
+  });
 });
 
 describe('bubblewrap arguments', () => {
