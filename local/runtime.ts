@@ -148,6 +148,8 @@ export async function startLocalRuntime(config: LocalConfig, assets: RuntimeAsse
     runTimeoutMs: config.CARREL_RUN_TIMEOUT_SECONDS * 1000,
     definition: await cachedEnclaveDefinition(runsConfig.policy, resolve(config.CARREL_CACHE_DIR)),
   });
+  const interrupted = await enclave.failInterrupted(DEMO_ANALYSES.map((a) => a.analysisId));
+  if (interrupted.length) log.warn('enclave runs interrupted by a restart were failed', { runs: interrupted.map((r) => `${r.analysisId}.${r.runId}`) });
 
   let deps!: app.AppDeps;
   const compute = new LocalCompute({

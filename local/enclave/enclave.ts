@@ -18,10 +18,10 @@ import { systemClock, type Clock, type Log } from '../../lambdas/core/ports.js';
 import { newRunId } from '../../lambdas/core/runs/lifecycle.js';
 import { assertMatches, IntegrityError } from '../../lambdas/core/runs/manifest.js';
 import { DEFAULT_RUN_POLICY, type RunPolicy } from '../../lambdas/core/runs/policy.js';
-import type { Run, RunKey } from '../../lambdas/core/runs/run.js';
+import { isTerminalRunState, type Run, type RunKey } from '../../lambdas/core/runs/run.js';
 import type { ReleaseLinks } from '../../lambdas/core/runs/ports.js';
 import type { StepDeps } from '../../lambdas/core/runs/steps.js';
-import { readStoredManifest, submitRun } from '../../lambdas/core/runs/use-cases.js';
+import { finishRun, readStoredManifest, submitRun } from '../../lambdas/core/runs/use-cases.js';
 import { ConflictError, NotFoundError } from '../../lambdas/core/errors.js';
 import { FolderObjectStore } from './folder-object-store.js';
 import { OutboxNotifier } from './outbox-notifier.js';
@@ -152,6 +152,31 @@ export async function createLocalEnclave(options: LocalEnclaveOptions) {
       const objectKeys = { archiveKey: `${prefixOf(key)}/home.tar.gz`, manifestKey: `${prefixOf(key)}/manifest.json` };
       const manifest = await storeArchive(objects, input.homeDir, objectKeys, { exclude: options.exclude ?? DEFAULT_EXCLUDES });
       return submitRun({ ...deps, executions: runner }, { ...key, submittedBy: input.userId, description: input.description, manifest, objects: objectKeys });
+    },
+    /**
+     * Executions live in this process: after a restart, a run that was not finished has no execution any more
+     * and would wait forever. Fail each one (recorded, audited, its researcher told) so every run still ends
+     * in a terminal state. Returns the runs failed.
+     */
+    async failInterrupted(analysisIds: readonly string[]): Promise<readonly Run[]> {
+      const failed: Run[] = [];
+      // The given analyses' runs in any state, and every analysis's runs waiting for review (the index).
+      const lists = await Promise.all([
+        ...analysisIds.map((analysisId) => deps.runs.listForAnalysis(analysisId, 1000)),
+        deps.runs.listWaitingForReview('code-review', 1000),
+        deps.runs.listWaitingForReview('output-review', 1000),
+      ]);
+      const seen = new Set<string>();
+      for (const list of lists) {
+        for (const run of list) {
+          const id = `${run.analysisId}.${run.runId}`;
+          if (seen.has(id) || isTerminalRunState(run.state) || runner.isRunning(run)) continue;
+          seen.add(id);
+          const cause = `The local runtime restarted while the run was ${run.state}; nothing was released. Submit again.`;
+          failed.push(await finishRun(deps, run, 'failed', { Error: 'States.Runtime', Cause: cause }));
+        }
+      }
+      return failed;
     },
     stop: () => runner.stop(),
   };

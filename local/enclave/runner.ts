@@ -118,6 +118,11 @@ export class LocalEnclaveRunner implements RunExecutions {
     return { executionId };
   }
 
+  /** Whether this process runs the run's execution (a run from before a restart has none). */
+  isRunning(key: RunKey): boolean {
+    return this.executions.has(`local:${key.analysisId}:${key.runId}`);
+  }
+
   /** The end of an execution (tests, and the local runtime's shutdown). */
   settled(executionId: string): Promise<ExecutionResult> {
     const execution = this.executions.get(executionId);

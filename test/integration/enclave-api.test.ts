@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { request } from 'node:http';
-import { writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
@@ -249,5 +250,39 @@ describe('enclave runs through the desk API, two approvals', { skip: ENCLAVE_SKI
     assert.deepEqual([still.run.state, still.requiredApprovals, still.mayDecide], ['code-review', 2, false]);
     assert.equal(second.json().outcome, 'approved');
     await waitForState(t, alice, run.id, ['output-review']);
+  });
+});
+
+describe('enclave runs through the desk API, a restart', { skip: ENCLAVE_SKIP }, () => {
+  it('a run left waiting for review when the local runtime stops is failed at the next start, and alice is told', async () => {
+    // Prepare
+    const dataDir = await mkdtemp(join(tmpdir(), 'carrel-restart-'));
+    try {
+      let t = await startTestRuntime({}, dataDir);
+      let run: { id: string; runId: string };
+      try {
+        const [alice, rita] = await Promise.all([signIn(t, 'alice'), signIn(t, 'rita')]);
+        await t.runtime.homes.ensure({ analysisId: 'demo', userId: 'alice' });
+        run = await submit(t, alice, 'interrupted');
+        await waitForState(t, rita, run.id, ['code-review']);
+      } finally {
+        await t.close();
+      }
+      // Act
+      t = await startTestRuntime({}, dataDir);
+      try {
+        const alice = await signIn(t, 'alice');
+        const detail = await runOf(t, alice, run.id);
+        const mail = (await call(t.port, t.desk, 'GET', '/api/outbox', { jar: alice })).json().messages.at(-1);
+        // Assess
+        assert.deepEqual([detail.run.state, detail.run.failure.kind], ['failed', 'error']);
+        assert.match(detail.run.failure.message, /restarted while the run was code-review/);
+        assert.deepEqual([mail.notice, mail.runId], ['failed', run.runId]);
+      } finally {
+        await t.close();
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });
