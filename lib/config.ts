@@ -289,6 +289,51 @@ const carrelConfigBase = z
       })
       .strict()
       .prefault({}),
+    /**
+     * Enclave runs (issue 5, docs/enclave.md): reviewed code run against the real dataset in an isolated
+     * network, outputs released only after review. Off by default; `enabled: true` needs `mailFrom` and a dataset.
+     */
+    enclave: z
+      .object({
+        enabled: z.boolean({ error: 'must be true or false' }).default(false),
+        /** The role (from `oidc.rolesClaim`) a user needs to review runs. */
+        reviewerRole: z.string().min(1, { error: 'must not be empty' }).max(128, { error: 'must be at most 128 characters' }).default('reviewer'),
+        /** User ids (email addresses) told when a run waits for review. */
+        reviewers: z.array(z.string().regex(/^[^\s@<>",]+@[^\s@<>",]+\.[^\s@<>",]+$/, { error: 'must be an email address' })).max(50, { error: 'at most 50 (mail them through a group address instead)' }).default([]),
+        /** Two approvals from different reviewers at each review step. */
+        twoApprovals: z.boolean({ error: 'must be true or false' }).default(false),
+        /** Counts below this in output tables are flagged as a disclosure risk. */
+        smallCountThreshold: z.number({ error: 'must be a number' }).int({ error: 'must be a whole number' }).min(2, { error: 'must be at least 2' }).max(1000, { error: 'must be at most 1000' }).default(10),
+        /** The real dataset, read-only for runs: an S3 bucket ARN with an optional key prefix. */
+        dataset: z
+          .object({
+            /** e.g. `arn:aws:s3:::uni-research-data`. */
+            bucketArn: z.string().regex(/^arn:aws[a-z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { error: 'must be an S3 bucket ARN like arn:aws:s3:::research-data' }),
+            /** Only objects under this prefix (no leading slash), e.g. `cohort-2026/`. @default the whole bucket */
+            prefix: z.string().regex(/^(?:[A-Za-z0-9!_.*'()/-]+\/)?$/, { error: "must be a key prefix ending in '/' (or empty)" }).default(''),
+            /** The KMS key the dataset is encrypted with, if it is a customer managed key. */
+            kmsKeyArn: z.string().regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]{36}$/, { error: 'must be a KMS key ARN' }).optional(),
+          })
+          .strict()
+          .optional(),
+        /** Days the raw outputs a run wrote are kept (the collected, reviewed archive is kept with the submission). */
+        outputRetentionDays: z.number({ error: 'must be a number of days' }).int({ error: 'must be a whole number' }).min(1, { error: 'must be at least 1' }).max(3650, { error: 'must be at most 3650' }).default(30),
+        /** How long a release link works, in seconds (at most 7 days: a presigned link's ceiling). */
+        releaseLinkTtlSeconds: wholeSeconds(86_400, 60).refine((v) => v <= 604_800, { error: 'must be at most 604800 (7 days)' }),
+        /** The SES-verified sender of the run notices, e.g. `enclave@uni.example`. */
+        mailFrom: z.string().regex(/^[^\s@<>",]+@[^\s@<>",]+\.[^\s@<>",]+$/, { error: 'must be an email address verified in SES' }).optional(),
+        /** The image runs are built on (code is copied into it; nothing of the submission is executed at build). */
+        baseImage: z.string().regex(IMAGE_URI, { error: 'must be an image with a tag or digest, like public.ecr.aws/docker/library/python:3.12-slim' }).default('public.ecr.aws/docker/library/python:3.12-slim'),
+        /** CPU architecture of the runs (and of the base image). */
+        architecture: z.enum(['arm64', 'x86_64'], { error: 'must be arm64 or x86_64' }).default('arm64'),
+        /** Fargate size of a run. */
+        cpu: z.union([z.literal(1024), z.literal(2048), z.literal(4096), z.literal(8192), z.literal(16384)], { error: 'must be 1024, 2048, 4096, 8192 or 16384' }).default(2048),
+        memoryMiB: z.number({ error: 'must be a number' }).int({ error: 'must be a whole number' }).min(2048, { error: 'must be at least 2048' }).max(122_880, { error: 'must be at most 122880' }).default(8192),
+        /** Address range of the enclave's own VPC (isolated subnets only). */
+        vpcCidr: z.string().regex(CIDR, { error: 'must be a CIDR block like 10.20.0.0/16' }).default('10.20.0.0/16'),
+      })
+      .strict()
+      .prefault({}),
     /** Default-stage throttling of the HTTP API. */
     api: z
       .object({
@@ -312,6 +357,15 @@ const carrelConfigBase = z
   })
   .strict();
 
+/** Fargate's memory range (MiB) per CPU size. */
+const FARGATE_MEMORY: Readonly<Record<number, readonly [number, number]>> = {
+  1024: [2048, 8192],
+  2048: [4096, 16384],
+  4096: [8192, 30720],
+  8192: [16384, 61440],
+  16384: [32768, 122880],
+};
+
 export const carrelConfigSchema = carrelConfigBase.superRefine((config, ctx) => {
   if (config.idle.warningSeconds >= config.idle.timeoutSeconds) {
     ctx.addIssue({ code: 'custom', path: ['idle', 'warningSeconds'], message: 'must be shorter than idle.timeoutSeconds' });
@@ -325,6 +379,14 @@ export const carrelConfigSchema = carrelConfigBase.superRefine((config, ctx) => 
       path: ['tokens', 'gateCookieTtlSeconds'],
       message: 'must be longer than tokens.heartbeatSeconds (the heartbeat refreshes the cookie)',
     });
+  }
+  if (config.enclave.enabled) {
+    if (!config.enclave.dataset) ctx.addIssue({ code: 'custom', path: ['enclave', 'dataset'], message: 'must be set when the enclave is enabled (the S3 location of the real dataset)' });
+    const memory = FARGATE_MEMORY[config.enclave.cpu];
+    if (memory && (config.enclave.memoryMiB < memory[0] || config.enclave.memoryMiB > memory[1])) {
+      ctx.addIssue({ code: 'custom', path: ['enclave', 'memoryMiB'], message: `must be between ${memory[0]} and ${memory[1]} with enclave.cpu ${config.enclave.cpu} (Fargate's sizes)` });
+    }
+    if (!config.enclave.mailFrom) ctx.addIssue({ code: 'custom', path: ['enclave', 'mailFrom'], message: 'must be set when the enclave is enabled (the SES-verified sender of run notices)' });
   }
   const zone = config.hostedZone?.zoneName;
   if (zone && config.deskDomain !== zone && !config.deskDomain.endsWith(`.${zone}`)) {

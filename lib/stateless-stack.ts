@@ -12,6 +12,7 @@ import { DeskApi } from './constructs/desk-api.js';
 import { DeskFunctions, deskEnvironment } from './constructs/desk-functions.js';
 import { DeskSchedules } from './constructs/desk-schedules.js';
 import { DeskSite } from './constructs/desk-site.js';
+import { EnclaveAws } from './constructs/enclave-aws.js';
 import { GateCertificateRenewal } from './constructs/gate-certificate-renewal.js';
 import { FargateWorkspaces } from './constructs/workspace-compute.js';
 import type { WorkspaceHomes } from './constructs/workspace-homes.js';
@@ -39,6 +40,8 @@ export class StatelessStack extends Stack {
   readonly api: DeskApi;
   readonly site: DeskSite;
   readonly schedules: DeskSchedules;
+  /** The enclave (state machine, buckets, isolated network, build and run); with `enclave.enabled` only. */
+  readonly enclave?: EnclaveAws;
 
   constructor(scope: Construct, id: string, props: StatelessStackProps) {
     super(scope, id, props);
@@ -109,6 +112,21 @@ export class StatelessStack extends Stack {
       ecsClusterArn: this.workspaces?.compute instanceof FargateWorkspaces ? this.workspaces.compute.cluster.clusterArn : undefined,
       computeEventsDeadLetterQueue: this.functions.deadLetterQueues['compute-events'],
     });
+
+    const { enclave } = config;
+    if (enclave.enabled) {
+      // Validated in lib/config.ts: an enabled enclave has a dataset and a sender.
+      this.enclave = new EnclaveAws(this, 'Enclave', {
+        deploymentId: config.deploymentId,
+        settings: { ...enclave, dataset: enclave.dataset!, mailFrom: enclave.mailFrom! },
+        table: props.table,
+        logRetention,
+        logLevel: config.logLevel,
+        entryDir: props.entryDir,
+      });
+      new CfnOutput(this, 'EnclaveStateMachineArn', { value: this.enclave.machine.stateMachine.stateMachineArn });
+      new CfnOutput(this, 'EnclaveRunObjectsBucket', { value: this.enclave.runObjects.bucketName });
+    }
 
     new CfnOutput(this, 'DeskUrl', {
       description: 'The front desk',

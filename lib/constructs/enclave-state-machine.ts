@@ -15,10 +15,11 @@
  * the run's exit code and, on failure, the error. Task timeouts come from the same `RunPolicy` the
  * record's deadlines use.
  */
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
@@ -64,6 +65,40 @@ export interface EnclaveStateMachineProps {
 }
 
 const seconds = (ms: number) => Duration.seconds(Math.ceil(ms / 1000));
+
+/** The task definition family a run executes: the build registers it, with the run's own image by digest. */
+export function runTaskFamily(templateFamily: string, runId: string): string {
+  return `${templateFamily}-${runId}`;
+}
+
+/**
+ * RunTask of the run's own task definition family (`runTaskFamily`, latest revision), chosen from the
+ * execution's `$.runId`: each run has its own image (`<repo>@<digest>`), and ECS cannot override a
+ * container's image at RunTask. `runTask` is the template the build registers from. The state machine may
+ * run these families only, and only on the enclave's cluster.
+ */
+class PerRunEcsTask extends tasks.EcsRunTask {
+  private readonly templateFamily: string;
+
+  constructor(scope: Construct, id: string, props: tasks.EcsRunTaskProps) {
+    super(scope, id, props);
+    this.templateFamily = props.taskDefinition.family;
+    const stack = Stack.of(this);
+    this.taskPolicies?.push(
+      new iam.PolicyStatement({
+        actions: ['ecs:RunTask'],
+        resources: [stack.formatArn({ service: 'ecs', resource: 'task-definition', resourceName: `${runTaskFamily(this.templateFamily, '*')}:*`, arnFormat: ArnFormat.SLASH_RESOURCE_NAME })],
+        conditions: { ArnEquals: { 'ecs:cluster': props.cluster.clusterArn } },
+      }),
+    );
+  }
+
+  protected override _renderTask(topLevelQueryLanguage?: sfn.QueryLanguage): Record<string, unknown> {
+    const rendered = super._renderTask(topLevelQueryLanguage) as { Parameters: Record<string, unknown> };
+    const { TaskDefinition: _template, ...parameters } = rendered.Parameters;
+    return { ...rendered, Parameters: { ...parameters, 'TaskDefinition.$': `States.Format('${runTaskFamily(this.templateFamily, '{}')}', $.runId)` } };
+  }
+}
 
 export class EnclaveStateMachine extends Construct {
   readonly stateMachine: sfn.StateMachine;
@@ -128,7 +163,7 @@ export class EnclaveStateMachine extends Construct {
 
     const markRunning = catchAll(lambdaStep('MarkRunning', 'advance', { to: 'running' }, STEP_TIMEOUT));
     const run = catchAll(
-      new tasks.EcsRunTask(this, 'RunInEnclave', {
+      new PerRunEcsTask(this, 'RunInEnclave', {
         integrationPattern: sfn.IntegrationPattern.RUN_JOB,
         cluster: props.cluster,
         taskDefinition: props.runTask,

@@ -1,0 +1,129 @@
+/**
+ * The composition root of the enclave's step Lambdas (entry/enclave-*.ts): the run store and audit log on
+ * the desk's table, and the parts each entry point passes in its EnclaveKit (aws-parts/enclave-*.ts), so a
+ * bundle holds only the SDK clients its steps use: the archive check has no SES client, the notices no
+ * outputs reader. A part an entry does not pass is a stand-in that fails when used (a wiring bug).
+ * Settings come from the function's environment (set by lib/constructs/enclave-aws.ts), validated once;
+ * a bad one fails the container's start with a message naming it.
+ */
+import { randomBytes } from 'node:crypto';
+import { Logger } from '@aws-lambda-powertools/logger';
+import * as z from 'zod';
+import { systemClock, type Log } from '../core/ports.js';
+import type { ArchiveReader, DisclosureChecker, OutputsCollector } from '../core/runs/deps.js';
+import { DEFAULT_RUN_POLICY, type RunPolicy } from '../core/runs/policy.js';
+import type { Notifier, ObjectStore, TaskTokens } from '../core/runs/ports.js';
+import type { EnclaveStep, StepDeps, StepOutput } from '../core/runs/steps.js';
+import { StoredArchiveReader } from '../adapters/archive.js';
+import { dynamoDocumentClient } from '../adapters/aws/clients/dynamodb.js';
+import { DynamoAuditLog, DynamoRunStore } from '../adapters/aws/dynamo-run-store.js';
+import { SmallCountChecker } from '../adapters/disclosure.js';
+import { makeStepHandler } from './enclave-steps.js';
+import { powertoolsLog } from './powertools-log.js';
+
+const whole = (name: string, min: number, max: number, fallback: number) =>
+  z.coerce
+    .number({ error: `${name} must be a number` })
+    .int({ error: `${name} must be a whole number` })
+    .min(min, { error: `${name} must be at least ${min}` })
+    .max(max, { error: `${name} must be at most ${max}` })
+    .default(fallback);
+
+export const enclaveEnvSchema = z.object({
+  TABLE_NAME: z.string({ error: 'TABLE_NAME must be set' }).min(1, { error: 'TABLE_NAME must be set' }),
+  RUN_OBJECTS_BUCKET: z.string({ error: 'RUN_OBJECTS_BUCKET must be set' }).min(3, { error: 'RUN_OBJECTS_BUCKET must be a bucket name' }),
+  RUN_OBJECTS_KEY_ID: z.string({ error: 'RUN_OBJECTS_KEY_ID must be set' }).min(1, { error: 'RUN_OBJECTS_KEY_ID must be set' }),
+  OUTPUTS_BUCKET: z.string().min(3, { error: 'OUTPUTS_BUCKET must be a bucket name' }).optional(),
+  MAIL_FROM: z.string().min(3, { error: 'MAIL_FROM must be an address' }).optional(),
+  MAIL_CONFIGURATION_SET: z.string().min(1).optional(),
+  /** Comma-separated user ids told when a run waits for review. */
+  REVIEWERS: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)),
+  REVIEWER_ROLE: z.string().min(1, { error: 'REVIEWER_ROLE must not be empty' }).default(DEFAULT_RUN_POLICY.reviewerRole),
+  REQUIRED_APPROVALS: z.enum(['1', '2'], { error: 'REQUIRED_APPROVALS must be 1 or 2' }).default('1').transform((v) => Number(v) as 1 | 2),
+  SMALL_COUNT_THRESHOLD: whole('SMALL_COUNT_THRESHOLD', 2, 1000, 10),
+  RELEASE_LINK_TTL_SECONDS: whole('RELEASE_LINK_TTL_SECONDS', 60, 7 * 24 * 3600, DEFAULT_RUN_POLICY.releaseLinkTtlMs / 1000),
+  POWERTOOLS_SERVICE_NAME: z.string().default('carrel-enclave'),
+  POWERTOOLS_LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
+});
+export type EnclaveEnv = z.output<typeof enclaveEnvSchema>;
+
+export class EnclaveConfigError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'EnclaveConfigError';
+  }
+}
+
+export function loadEnclaveEnv(env: Readonly<Record<string, string | undefined>>): EnclaveEnv {
+  const parsed = enclaveEnvSchema.safeParse(env);
+  if (!parsed.success) throw new EnclaveConfigError(`Enclave step configuration: ${parsed.error.issues.map((i) => i.message).join('; ')}`, { cause: parsed.error });
+  return parsed.data;
+}
+
+/** The run policy of the deployment: the core defaults with the configured review settings. */
+export function enclavePolicy(env: EnclaveEnv): RunPolicy {
+  return { ...DEFAULT_RUN_POLICY, requiredApprovals: env.REQUIRED_APPROVALS, reviewerRole: env.REVIEWER_ROLE, releaseLinkTtlMs: env.RELEASE_LINK_TTL_SECONDS * 1000 };
+}
+
+/** The parts an entry point uses, built from the settings (aws-parts/enclave-objects.ts, enclave-mail.ts). */
+export interface EnclaveKit {
+  readonly objects?: (env: EnclaveEnv) => ObjectStore;
+  readonly collector?: (env: EnclaveEnv, objects: ObjectStore, archives: ArchiveReader) => OutputsCollector;
+  readonly notifier?: (env: EnclaveEnv, log: Log) => Notifier;
+}
+
+class NotWired extends Error {
+  constructor(part: string) {
+    super(`This enclave function is not wired with ${part}: add it to its entry point's EnclaveKit`);
+    this.name = 'NotWiredError';
+  }
+}
+
+function notWired<T extends object>(part: string): T {
+  return new Proxy({} as T, {
+    get: (_target, property) => (property === 'then' ? undefined : () => Promise.reject(new NotWired(part))),
+  });
+}
+
+/** Step deps for `env` with the parts of `kit`. */
+export function enclaveStepDeps(env: EnclaveEnv, kit: EnclaveKit, log: Log): StepDeps {
+  const objects = kit.objects ? kit.objects(env) : notWired<ObjectStore>('an object store');
+  const archives = new StoredArchiveReader(objects);
+  const doc = dynamoDocumentClient();
+  return {
+    runs: new DynamoRunStore(doc, env.TABLE_NAME),
+    audit: new DynamoAuditLog(doc, env.TABLE_NAME),
+    objects,
+    archives,
+    // Only reviewers' decisions (the desk) complete waiting steps: no step Lambda sends task tokens.
+    tokens: notWired<TaskTokens>('task tokens (the desk completes reviews, not the steps)'),
+    notifier: kit.notifier ? kit.notifier(env, log) : notWired<Notifier>('a notifier'),
+    clock: systemClock,
+    policy: enclavePolicy(env),
+    log,
+    reviewers: env.REVIEWERS,
+    newId: () => randomBytes(8).toString('hex'),
+    collector: kit.collector ? kit.collector(env, objects, archives) : notWired<OutputsCollector>('an outputs collector'),
+    checker: new SmallCountChecker(objects, { threshold: env.SMALL_COUNT_THRESHOLD }) satisfies DisclosureChecker,
+  };
+}
+
+/** A step Lambda's handler: built when the module loads (a bad setting fails the container at once). */
+export function enclaveStepHandler(serves: readonly EnclaveStep[], kit: EnclaveKit, env: Readonly<Record<string, string | undefined>> = process.env): (event: unknown) => Promise<StepOutput> {
+  const settings = loadEnclaveEnv(env);
+  const logger = new Logger({ serviceName: settings.POWERTOOLS_SERVICE_NAME, logLevel: settings.POWERTOOLS_LOG_LEVEL });
+  const log = powertoolsLog(logger);
+  const handle = makeStepHandler(enclaveStepDeps(settings, kit, log), serves);
+  return async (event) => {
+    try {
+      return await handle(event);
+    } catch (error) {
+      // The step's failure is the run's record (FailRun); the log keeps the name and message, not the payload.
+      log.warn('enclave step failed', { error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
+      throw error;
+    }
+  };
+}
