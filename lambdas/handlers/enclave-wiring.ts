@@ -46,7 +46,7 @@ export const enclaveEnvSchema = z.object({
   SMALL_COUNT_THRESHOLD: whole('SMALL_COUNT_THRESHOLD', 2, 1000, 10),
   RELEASE_LINK_TTL_SECONDS: whole('RELEASE_LINK_TTL_SECONDS', 60, 7 * 24 * 3600, DEFAULT_RUN_POLICY.releaseLinkTtlMs / 1000),
   POWERTOOLS_SERVICE_NAME: z.string().default('carrel-enclave'),
-  POWERTOOLS_LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
+  POWERTOOLS_LOG_LEVEL: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'CRITICAL', 'SILENT'], { error: 'POWERTOOLS_LOG_LEVEL must be a Powertools log level' }).default('INFO'),
 });
 export type EnclaveEnv = z.output<typeof enclaveEnvSchema>;
 

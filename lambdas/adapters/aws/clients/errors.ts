@@ -7,6 +7,8 @@ const TRANSIENT_NAMES = new Set([
   'ThrottledException', // Resource Groups Tagging API
   'TooManyRequestsException', // Lambda
   'ProvisionedThroughputExceededException',
+  'TooManyRequestsException', // SES v2 sending rate, Lambda, API Gateway (HTTP 429)
+  'SlowDown', // S3 (also a 503)
   'RequestLimitExceeded',
   'LimitExceededException',
   'InternalServerError',
