@@ -43,6 +43,12 @@ const EXPECTED: Readonly<Record<string, { readonly sdk: readonly string[]; reado
   login: { sdk: [...RECORDS, ...SIGNING], maxKb: 700 },
   callback: { sdk: [...RECORDS, ...SIGNING, '@aws-sdk/client-secrets-manager'], maxKb: 800 },
   logout: { sdk: [...RECORDS, ...SIGNING], maxKb: 700 },
+  // Enclave steps (lib/constructs/enclave-aws.ts): the run records, and only the parts of their steps.
+  'enclave-verify': { sdk: [...RECORDS, '@aws-sdk/client-s3'], maxKb: 1000 },
+  'enclave-notify': { sdk: [...RECORDS, '@aws-sdk/client-sesv2'], maxKb: 800 },
+  'enclave-collect': { sdk: [...RECORDS, '@aws-sdk/client-s3'], maxKb: 1000 },
+  'enclave-check': { sdk: [...RECORDS, '@aws-sdk/client-s3'], maxKb: 1000 },
+  'enclave-release': { sdk: [...RECORDS, '@aws-sdk/client-s3', '@aws-sdk/client-sesv2'], maxKb: 1100 },
   'custom/provisioner-key': { sdk: ['@aws-sdk/client-secrets-manager'], maxKb: 400 },
 };
 

@@ -68,6 +68,9 @@ const VARIANTS: Record<string, TestAppOptions> = {
       ec2: { sessionManager: true },
     },
   },
+  'enclave enabled (isolated network, buckets, build, run, step functions)': {
+    config: { enclave: { enabled: true, mailFrom: 'enclave@uni.example', dataset: { bucketArn: 'arn:aws:s3:::research-data', prefix: 'cohort/' }, twoApprovals: true } },
+  },
   'Fargate workspaces with an ECR gate image': {
     config: {
       ...FARGATE_CONFIG,
