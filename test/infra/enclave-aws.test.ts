@@ -189,7 +189,7 @@ describe('enclave build and run', () => {
     // Assess
     assert.equal(task.ContainerDefinitions[0].User, '65534:65534');
     assert.equal(task.ContainerDefinitions[0].ReadonlyRootFilesystem, true);
-    assert.deepEqual(statements.map((s) => actionsOf(s)).flat().sort(), ['kms:GenerateDataKey', 's3:GetObject', 's3:ListBucket', 's3:PutObject']);
+    assert.deepEqual(statements.map((s) => actionsOf(s)).flat().sort(), ['kms:Decrypt', 'kms:GenerateDataKey', 's3:GetObject', 's3:ListBucket', 's3:PutObject']);
     const put = statements.find((s) => actionsOf(s).includes('s3:PutObject'))!;
     assert.match(JSON.stringify(resourcesOf(put)), /\/runs\/\*"/);
   });
