@@ -120,6 +120,8 @@ export class StatelessStack extends Stack {
         deploymentId: config.deploymentId,
         settings: { ...enclave, dataset: enclave.dataset!, mailFrom: enclave.mailFrom! },
         table: props.table,
+        signingKey: props.signingKey,
+        deskOrigin: `https://${config.deskDomain}`,
         logRetention,
         logLevel: config.logLevel,
         entryDir: props.entryDir,

@@ -12,7 +12,7 @@ import * as z from 'zod';
 import { systemClock, type Log } from '../core/ports.js';
 import type { ArchiveReader, DisclosureChecker, OutputsCollector } from '../core/runs/deps.js';
 import { DEFAULT_RUN_POLICY, type RunPolicy } from '../core/runs/policy.js';
-import type { Notifier, ObjectStore, TaskTokens } from '../core/runs/ports.js';
+import type { Notifier, ObjectStore, ReleaseLinks, TaskTokens } from '../core/runs/ports.js';
 import type { EnclaveStep, StepDeps, StepOutput } from '../core/runs/steps.js';
 import { StoredArchiveReader } from '../adapters/archive.js';
 import { dynamoDocumentClient } from '../adapters/aws/clients/dynamodb.js';
@@ -36,6 +36,9 @@ export const enclaveEnvSchema = z.object({
   OUTPUTS_BUCKET: z.string().min(3, { error: 'OUTPUTS_BUCKET must be a bucket name' }).optional(),
   MAIL_FROM: z.string().min(3, { error: 'MAIL_FROM must be an address' }).optional(),
   MAIL_CONFIGURATION_SET: z.string().min(1).optional(),
+  /** The desk's signing key (KMS) and origin: release links are the desk's download route, signed like its tokens. */
+  SIGNING_KEY_ID: z.string().min(1, { error: 'SIGNING_KEY_ID must be a KMS key id or ARN' }).optional(),
+  DESK_ORIGIN: z.string().regex(/^https:\/\/[a-z0-9.-]+(:\d+)?$/, { error: 'DESK_ORIGIN must be an https:// origin' }).optional(),
   /** Comma-separated user ids told when a run waits for review. */
   REVIEWERS: z
     .string()
@@ -73,6 +76,8 @@ export interface EnclaveKit {
   readonly objects?: (env: EnclaveEnv) => ObjectStore;
   readonly collector?: (env: EnclaveEnv, objects: ObjectStore, archives: ArchiveReader) => OutputsCollector;
   readonly notifier?: (env: EnclaveEnv, log: Log) => Notifier;
+  /** Release links (the release step only). */
+  readonly links?: (env: EnclaveEnv) => ReleaseLinks;
 }
 
 class NotWired extends Error {
@@ -98,6 +103,7 @@ export function enclaveStepDeps(env: EnclaveEnv, kit: EnclaveKit, log: Log): Ste
     audit: new DynamoAuditLog(doc, env.TABLE_NAME),
     objects,
     archives,
+    links: kit.links ? kit.links(env) : notWired<ReleaseLinks>('release links'),
     // Only reviewers' decisions (the desk) complete waiting steps: no step Lambda sends task tokens.
     tokens: notWired<TaskTokens>('task tokens (the desk completes reviews, not the steps)'),
     notifier: kit.notifier ? kit.notifier(env, log) : notWired<Notifier>('a notifier'),

@@ -60,6 +60,10 @@ export interface EnclaveAwsProps {
   readonly settings: EnclaveSettings;
   /** The desk's table: runs and the audit log live there. */
   readonly table: dynamodb.ITable;
+  /** The desk's signing key: the release step signs the download link with it (kms:Sign only). */
+  readonly signingKey: kms.IKey;
+  /** The desk's origin (`https://<deskDomain>`): release links point at its download route. */
+  readonly deskOrigin: string;
   readonly logRetention: logs.RetentionDays;
   /** Powertools log level of the step functions. @default 'INFO' */
   readonly logLevel?: string;
@@ -583,7 +587,7 @@ export class EnclaveAws extends Construct {
       'enclave-notify': make('enclave-notify', quick),
       'enclave-collect': make('enclave-collect', long, { OUTPUTS_BUCKET: this.outputs.bucketName }, 2048),
       'enclave-check': make('enclave-check', long, {}, 1024),
-      'enclave-release': make('enclave-release', quick, {}, 1024),
+      'enclave-release': make('enclave-release', quick, { SIGNING_KEY_ID: props.signingKey.keyArn, DESK_ORIGIN: props.deskOrigin }, 1024),
     };
     // Collect spools outputs to /tmp before archiving them (up to the collector's 5 GiB ceiling).
     (functions['enclave-collect'].node.defaultChild as lambda.CfnFunction).ephemeralStorage = { size: 10_240 };
@@ -603,6 +607,7 @@ export class EnclaveAws extends Construct {
     functions['enclave-release'].grantActions(['s3:GetObject'], [object(SUBMISSION_FILES.outputs), object(SUBMISSION_FILES.outputsManifest)]);
     functions['enclave-notify'].grantActions(['ses:SendEmail'], mail);
     functions['enclave-release'].grantActions(['ses:SendEmail'], mail);
+    functions['enclave-release'].grantActions(['kms:Sign'], [props.signingKey.keyArn]);
     for (const fn of [functions['enclave-verify'], functions['enclave-check'], functions['enclave-release']]) fn.grantActions(['kms:Decrypt'], [this.key.keyArn]);
     functions['enclave-collect'].grantActions(['kms:Decrypt', 'kms:GenerateDataKey'], [this.key.keyArn]);
     const perRun =

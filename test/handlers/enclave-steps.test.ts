@@ -78,13 +78,14 @@ describe('enclave step configuration', () => {
     // Act + Assess
     await assert.rejects(deps.notifier.notify('failed', {} as never, { to: [], message: '' }), /not wired with a notifier/);
     await assert.rejects(deps.tokens.succeed('t', {}), /not wired with task tokens/);
+    await assert.rejects(deps.links.link({ analysisId: 'a', runId: 'r' }, new Date()), /not wired with release links/);
   });
 });
 
 describe('enclave entry points', () => {
   it('each exports a handler, built from the environment CDK sets', async () => {
     // Prepare
-    Object.assign(process.env, { ...ENV, MAIL_FROM: 'enclave@uni.example', OUTPUTS_BUCKET: 'outputs-bucket' });
+    Object.assign(process.env, { ...ENV, MAIL_FROM: 'enclave@uni.example', OUTPUTS_BUCKET: 'outputs-bucket', SIGNING_KEY_ID: 'arn:aws:kms:eu-west-2:123456789012:key/s', DESK_ORIGIN: 'https://desk.uni.example' });
 
     // Act
     const modules = await Promise.all(Object.keys(ENCLAVE_FUNCTIONS).map((name) => import(`../../lambdas/handlers/entry/${name}.js`)));

@@ -242,6 +242,21 @@ describe('enclave roles', () => {
   });
 });
 
+describe('enclave release', () => {
+  it("signs the desk's download link: kms:Sign on the desk's signing key, in the release function only", () => {
+    // Prepare
+    const signers = ofType('AWS::IAM::Role')
+      .filter(([id]) => id.startsWith('Enclave'))
+      .filter(([id]) => statementsOf(id).some((s) => actionsOf(s).includes('kms:Sign')))
+      .map(([id]) => id);
+    // Assess
+    assert.equal(signers.length, 1);
+    assert.match(signers[0]!, /EnclaveRelease/);
+    const sign = statementsOf(signers[0]!).find((s) => actionsOf(s).includes('kms:Sign'))!;
+    assert.match(JSON.stringify(resourcesOf(sign)), /SigningKey/);
+  });
+});
+
 describe('enclave state machine as deployed', () => {
   it('is the definition local mode executes (same states, integrations, retries, catches and timeouts)', () => {
     // Prepare: ARNs differ (deployed resources vs local stand-ins), and so does the run task family's name.

@@ -5,9 +5,8 @@ const TRANSIENT_NAMES = new Set([
   'ThrottlingException',
   'Throttling', // IAM and other query-protocol services
   'ThrottledException', // Resource Groups Tagging API
-  'TooManyRequestsException', // Lambda
+  'TooManyRequestsException', // Lambda, SES v2 sending rate
   'ProvisionedThroughputExceededException',
-  'TooManyRequestsException', // SES v2 sending rate, Lambda, API Gateway (HTTP 429)
   'SlowDown', // S3 (also a 503)
   'RequestLimitExceeded',
   'LimitExceededException',
