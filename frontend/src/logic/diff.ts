@@ -11,7 +11,7 @@ export function diffLines(unified: string): DiffLine[] {
   return lines
     .filter((line, index) => !(line === '' && index === lines.length - 1))
     .map((text) => {
-      if (text.startsWith('+++') || text.startsWith('---') || text.startsWith('diff ') || text.startsWith('index ') || text.startsWith('\\')) return { kind: 'meta', text };
+      if (text.startsWith('+++') || text.startsWith('---') || text.startsWith('diff ') || text.startsWith('index ') || text.startsWith('\\') || text.startsWith('Index: ') || /^=+$/.test(text)) return { kind: 'meta', text };
       if (text.startsWith('@@')) return { kind: 'hunk', text };
       if (text.startsWith('+')) return { kind: 'added', text };
       if (text.startsWith('-')) return { kind: 'removed', text };

@@ -33,10 +33,11 @@ describe('review console logic', () => {
 
   it('colours a unified diff by line and counts it', () => {
     // Act
-    const lines = diffLines('--- a/run.sh\n+++ b/run.sh\n@@ -1,2 +1,2 @@\n python3 main.py\n-echo old\n+echo new\n+echo more\n');
+    // (jsdiff's createTwoFilesPatch, as the server makes it: a rule line, then the headers)
+    const lines = diffLines('===================================================================\n--- a/run.sh\tlast approved\n+++ b/run.sh\tthis run\n@@ -1,2 +1,2 @@\n python3 main.py\n-echo old\n+echo new\n+echo more\n');
 
     // Assess
-    assert.deepEqual(lines.map((l) => l.kind), ['meta', 'meta', 'hunk', 'context', 'removed', 'added', 'added']);
+    assert.deepEqual(lines.map((l) => l.kind), ['meta', 'meta', 'meta', 'hunk', 'context', 'removed', 'added', 'added']);
     assert.deepEqual(diffStat(lines), { added: 2, removed: 1 });
   });
 
