@@ -52,7 +52,7 @@ function RunItem({ run, now }: { run: RunViewJson; now: number }) {
       {run.decisions.length > 0 ? (
         <ul className="decisions" aria-label="Reviews" data-testid="run-decisions">
           {run.decisions.map((decision, index) => (
-            <li key={index} className={`decision decision-${decision.verdict}`}>
+            <li key={index} className={`run-decision run-decision-${decision.verdict}`}>
               <span>{decisionLine(decision)}</span>
               {decision.comment ? <q className="decision-comment" data-testid="decision-comment">{decision.comment}</q> : null}
             </li>

@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'react';
 import { runsApi } from '../api.js';
 import { useNow, usePolled } from '../hooks.js';
-import { runsPollDelay } from '../logic/runs.js';
+import { isRunFinished, runsPollDelay } from '../logic/runs.js';
 import { RunsList } from './RunsList.js';
 
 /** The analysis's runs, polled while any is in progress; `refresh` changes when the page submitted one. */
@@ -12,7 +12,8 @@ export function RunsPanel({ analysisId, refresh = 0 }: { analysisId: string; ref
     <section className="runs-panel" aria-labelledby="runs-title" aria-busy={runs.loading} data-testid="runs-panel">
       <div className="runs-panel-head">
         <h2 id="runs-title">Enclave runs</h2>
-        <OutboxLink />
+        {/* Mail is sent when a run needs changes, fails or is released: read the outbox again then. */}
+        <OutboxLink key={runs.data?.runs.filter((run) => isRunFinished(run.state)).length ?? 0} />
       </div>
       {runs.error ? (
         <p className="form-error" role="alert" data-testid="runs-error">

@@ -22,10 +22,13 @@ export function parseRoute(pathname: string): Route {
     const analysisId = decoded(match[1]);
     if (analysisId) return match[2] ? { page: 'runs', analysisId } : { page: 'workspace', analysisId };
   }
-  const run = /^\/review\/runs\/([^/]+)$/.exec(path);
+  // A run is /review/<analysisId>/<runId>: the run's id (`<analysisId>.<runId>`) holds a dot, and a dot in
+  // the last segment would make the static site (and CloudFront's rewrite) look for a file.
+  const run = /^\/review\/([^/.]+)\/([^/.]+)$/.exec(path);
   if (run) {
-    const id = decoded(run[1]);
-    if (id) return { page: 'review-run', id };
+    const analysisId = decoded(run[1]);
+    const runId = decoded(run[2]);
+    if (analysisId && runId) return { page: 'review-run', id: `${analysisId}.${runId}` };
   }
   return { page: 'not-found' };
 }
@@ -45,4 +48,10 @@ export function workspacePath(analysisId: string): string {
 
 export function runsPath(analysisId: string): string {
   return `/a/${encodeURIComponent(analysisId)}/runs`;
+}
+
+/** The review page of a run, from its id `<analysisId>.<runId>` (analysis ids hold no dot). */
+export function reviewRunPath(id: string): string {
+  const dot = id.indexOf('.');
+  return `/review/${encodeURIComponent(id.slice(0, dot))}/${encodeURIComponent(id.slice(dot + 1))}`;
 }

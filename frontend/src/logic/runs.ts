@@ -160,8 +160,3 @@ export function formatBytes(bytes: number): string {
   }
   return `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
 }
-
-/** The review page's path for a run id. */
-export function reviewRunPath(id: string): string {
-  return `/review/runs/${encodeURIComponent(id)}`;
-}

@@ -2,7 +2,8 @@ import { useEffect } from 'react';
 import { runsApi } from '../api.js';
 import { Layout, MessagePanel } from '../components/Layout.js';
 import { usePolled } from '../hooks.js';
-import { formatDuration, QUEUE_POLL_MS, reviewRunPath, stepLabel } from '../logic/runs.js';
+import { formatDuration, QUEUE_POLL_MS, stepLabel } from '../logic/runs.js';
+import { reviewRunPath } from '../logic/routes.js';
 import { SignOutLink } from './SignOutPage.js';
 
 /** /review: runs waiting for code or output review across analyses, oldest first. */
