@@ -9,11 +9,14 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { DynamoAnalysisCatalog } from '../../lambdas/adapters/aws/dynamo-catalog.js';
+import { seedDemoDatasets } from '../../local/enclave/demo-data.js';
 import { launchChromium } from '../support/browser.js';
 import { ENCLAVE_SKIP } from '../support/enclave.js';
-import { startTestRuntime, type TestRuntime } from '../support/local-runtime.js';
+import { call } from '../support/http.js';
+import { signIn as signInOverHttp, startTestRuntime, type TestRuntime } from '../support/local-runtime.js';
 
 const SHOTS = 'docs/screenshots';
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
@@ -26,6 +29,7 @@ describe('browser: enclave runs, submit and review', { timeout: 300_000, skip: E
   let alicePage: Page;
   let ritaPage: Page;
   const desk = () => `http://app.localhost:${t.port}`;
+  const signedIn = new Set<BrowserContext>();
 
   before(async () => {
     t = await startTestRuntime();
@@ -33,6 +37,9 @@ describe('browser: enclave runs, submit and review', { timeout: 300_000, skip: E
     const catalog = t.runtime.deps.catalog;
     assert.ok(catalog instanceof DynamoAnalysisCatalog, 'the local runtime keeps its catalog in DynamoDB');
     await catalog.putAnalysis({ analysisId: 'rita-study', title: "Rita's study", members: ['rita'], tool: 'jupyter', size: 'small' });
+    await seedDemoDatasets(join(t.dataDir, 'datasets'), ['rita-study']);
+    // A second reviewer, who decides rita's own run
+    await catalog.putUser({ userId: 'rex', name: 'Rex Reviewer', roles: ['reviewer'] });
     browser = await launchChromium();
     alice = await browser.newContext({ viewport: { width: 1360, height: 860 }, acceptDownloads: true });
     rita = await browser.newContext({ viewport: { width: 1360, height: 900 } });
@@ -44,12 +51,15 @@ describe('browser: enclave runs, submit and review', { timeout: 300_000, skip: E
     await t?.close();
   });
 
+  /** Open `path`, signing in as `username` first when the context has no session yet. */
   async function signIn(page: Page, username: string, path: string) {
     await page.goto(`${desk()}${path}`);
+    if (signedIn.has(page.context())) return;
     await page.waitForURL(/\/sign-in/);
     await page.getByLabel('Username').fill(username);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.waitForURL(`${desk()}${path}`);
+    signedIn.add(page.context());
   }
 
   async function workspaceReady(page: Page) {
@@ -214,7 +224,7 @@ describe('browser: enclave runs, submit and review', { timeout: 300_000, skip: E
   it("a reviewer's own run offers no decision, saying why", async () => {
     // Prepare: rita submits a run of her own study
     const own = await rita.newPage();
-    await own.goto(`${desk()}/a/rita-study`);
+    await signIn(own, 'rita', '/a/rita-study');
     await workspaceReady(own);
     const id = await submit(own, "Rita's own analysis");
 
@@ -238,6 +248,20 @@ describe('browser: enclave runs, submit and review', { timeout: 300_000, skip: E
     }, id);
     assert.equal(refused.status, 403);
     assert.match(refused.body.error.message, /own run/);
+
+    // Act: another reviewer rejects it (nothing is left waiting when the platform stops)
+    const rex = await signInOverHttp(t, 'rex');
+    const detail = (await call(t.port, t.desk, 'GET', `/api/runs/${encodeURIComponent(id)}`, { jar: rex })).json();
+    const decided = await call(t.port, t.desk, 'POST', `/api/runs/${encodeURIComponent(id)}/decisions`, {
+      jar: rex,
+      body: { verdict: 'reject', comment: 'Add a README that says what the run is for.', manifestDigest: detail.manifest.digest },
+    });
+
+    // Assess: rita sees rex's decision on her own run
+    assert.equal(decided.status, 200, decided.body);
+    const ownRun = own.locator(`[data-testid="run"][data-run-id="${id}"]`);
+    await ownRun.and(own.locator('[data-state="rejected"]')).waitFor({ timeout: 15_000 });
+    assert.match(await ownRun.getByTestId('run-decisions').innerText(), /Code rejected by rex/);
     await own.close();
   });
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { diffLines, diffStat } from '../../../frontend/src/logic/diff.js';
 import { commentError, decisionDigest, outputFindings } from '../../../frontend/src/logic/review.js';
-import { parseRoute, runsPath } from '../../../frontend/src/logic/routes.js';
+import { parseRoute, reviewRunPath, runsPath } from '../../../frontend/src/logic/routes.js';
 import { createRunsApi, runFilePath } from '../../../frontend/src/api.js';
 
 const finding = { path: 'out/table.csv', where: 'row 2, column 2', rule: 'small-count', detail: '3 is below 10' };
@@ -43,10 +43,12 @@ describe('review console logic', () => {
 
   it('routes the review console, a run and the runs page', () => {
     assert.deepEqual(parseRoute('/review'), { page: 'review' });
-    assert.deepEqual(parseRoute('/review/runs/demo.r20261123t180000z-k3j9x0a1b2'), { page: 'review-run', id: 'demo.r20261123t180000z-k3j9x0a1b2' });
+    // No dot in the last segment (the static site and CloudFront serve such paths as files)
+    assert.equal(reviewRunPath('demo.r20261123t180000z-k3j9x0a1b2'), '/review/demo/r20261123t180000z-k3j9x0a1b2');
+    assert.deepEqual(parseRoute('/review/demo/r20261123t180000z-k3j9x0a1b2'), { page: 'review-run', id: 'demo.r20261123t180000z-k3j9x0a1b2' });
     assert.deepEqual(parseRoute(runsPath('demo')), { page: 'runs', analysisId: 'demo' });
     assert.deepEqual(parseRoute('/outbox/'), { page: 'outbox' });
-    assert.deepEqual(parseRoute('/review/runs/%E0%A4%A'), { page: 'not-found' });
+    assert.deepEqual(parseRoute('/review/demo/%E0%A4%A'), { page: 'not-found' });
     assert.deepEqual(parseRoute('/a/demo'), { page: 'workspace', analysisId: 'demo' });
   });
 
