@@ -94,6 +94,14 @@ describe('browser: enclave runs, submit and review', { timeout: 300_000, skip: E
     return row;
   }
 
+  /** Click Approve or Reject and wait for the page's answer; a refusal fails with the server's message. */
+  async function decide(page: Page, verdict: 'approve' | 'reject', outcome: RegExp) {
+    await page.getByTestId(verdict).click();
+    const answer = page.locator('[data-testid="decision-done"], [data-testid="decision-error"]');
+    await answer.first().waitFor({ timeout: 60_000 });
+    assert.match(await answer.first().innerText(), outcome);
+  }
+
   it('alice submits, rita approves code and outputs with a flagged small count, alice downloads what rita saw', async () => {
     // Prepare: alice's workspace is running (its home holds the starter project)
     await signIn(alicePage, 'alice', '/a/demo');
@@ -133,8 +141,7 @@ describe('browser: enclave runs, submit and review', { timeout: 300_000, skip: E
     assert.match(await ritaPage.getByTestId('approvals').innerText(), /0 of 1 approval/);
 
     // Act: rita approves the code
-    await ritaPage.getByTestId('approve').click();
-    await ritaPage.getByTestId('decision-done').filter({ hasText: 'approved' }).waitFor();
+    await decide(ritaPage, 'approve', /The code is approved/);
 
     // Act: the run executes; rita opens it at output review
     const outputRow = await openFromQueue(ritaPage, id, 'output-review');
@@ -156,8 +163,7 @@ describe('browser: enclave runs, submit and review', { timeout: 300_000, skip: E
     await ritaPage.getByTestId('file-text').filter({ hasText: '57 people read from /data' }).waitFor();
 
     // Act: rita approves the outputs
-    await ritaPage.getByTestId('approve').click();
-    await ritaPage.getByTestId('decision-done').filter({ hasText: 'approved' }).waitFor();
+    await decide(ritaPage, 'approve', /The outputs are approved/);
 
     // Assess: alice's list shows "Released" (polled), with who reviewed and a download link
     await aliceRun.and(alicePage.locator('[data-state="released"]')).waitFor({ timeout: 30_000 });
@@ -204,11 +210,9 @@ describe('browser: enclave runs, submit and review', { timeout: 300_000, skip: E
     await ritaPage.screenshot({ path: `${SHOTS}/review-diff.png`, fullPage: true });
 
     // Act: a rejection without a comment is refused on the page; with one, it is sent
-    await ritaPage.getByTestId('reject').click();
-    await ritaPage.getByTestId('decision-error').filter({ hasText: 'Say why you reject' }).waitFor();
+    await decide(ritaPage, 'reject', /Say why you reject/);
     await ritaPage.getByTestId('decision-comment-input').fill('Please show smokers only as shares: the West counts are too small.');
-    await ritaPage.getByTestId('reject').click();
-    await ritaPage.getByTestId('decision-done').filter({ hasText: 'rejected' }).waitFor();
+    await decide(ritaPage, 'reject', /The code is rejected/);
 
     // Assess: alice sees the rejection and rita's comment, and the mail in her outbox
     const aliceRun = alicePage.locator(`[data-testid="run"][data-run-id="${id}"]`);

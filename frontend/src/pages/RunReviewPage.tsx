@@ -276,7 +276,7 @@ function DecisionPanel({ detail, onDecided }: { detail: RunDetailJson; onDecided
     setDone(
       result.data.outcome === 'pending'
         ? `Your approval is recorded. ${approvalsText(result.data.run.decisions, step, detail.requiredApprovals)}: another reviewer must approve too.`
-        : `The ${step === 'code-review' ? 'code' : 'outputs'} ${result.data.outcome === 'approved' ? 'are approved' : 'are rejected'}.`,
+        : `${step === 'code-review' ? 'The code is' : 'The outputs are'} ${result.data.outcome}.`,
     );
     onDecided();
   }
