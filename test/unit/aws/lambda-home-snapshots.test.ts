@@ -123,7 +123,7 @@ describe('LambdaHomeSnapshots + the home-snapshot function', () => {
     ];
     for (const [i, failure] of answers.entries()) {
       lambda.reset();
-      lambda.on(InvokeCommand).resolves({ StatusCode: 200, FunctionError: 'Unhandled', Payload: Buffer.from(JSON.stringify(failure)) });
+      lambda.on(InvokeCommand).resolves({ StatusCode: 200, FunctionError: 'Unhandled', Payload: Buffer.from(JSON.stringify(failure)) as never });
       // Act / Assess
       await assert.rejects(snapshots(objects).snapshot(HOME, KEYS), (error: unknown) =>
         i < 2 ? error instanceof TransientError : error instanceof Error && !(error instanceof TransientError) && /EACCES/.test(error.message),
@@ -134,7 +134,7 @@ describe('LambdaHomeSnapshots + the home-snapshot function', () => {
   it('refuses an answer that is not a snapshot answer', async () => {
     // Prepare
     const objects = new FakeObjectStore();
-    lambda.on(InvokeCommand).resolves({ StatusCode: 200, Payload: Buffer.from('{"ok":"maybe"}') });
+    lambda.on(InvokeCommand).resolves({ StatusCode: 200, Payload: Buffer.from('{"ok":"maybe"}') as never });
     // Act / Assess
     await assert.rejects(snapshots(objects).snapshot(HOME, KEYS), /unexpected/);
   });
