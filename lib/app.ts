@@ -57,7 +57,7 @@ export function addCarrelStacks(app: App, options: CarrelAppOptions): CarrelStac
       ? `carrel ${config.deploymentId}: workspace table, signing key, homes and backups (retained)`
       : `carrel ${config.deploymentId}: workspace table and signing key (retained)`,
     terminationProtection: true,
-    workspaces: network ? { network: network.network, homes: config.homes, backup: config.backup } : undefined,
+    workspaces: network ? { network: network.network, homes: config.homes, backup: config.backup, enclave: config.enclave.enabled } : undefined,
   });
   const stateless = new StatelessStack(app, `${prefix}-stateless`, {
     env,

@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Size, Stack, Validations } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -89,6 +89,12 @@ export interface CarrelFunctionProps {
    * Run the function in this VPC (its subnets and security groups below). @default - outside any VPC
    */
   readonly vpc?: ec2.IVpc;
+  /** The role's name, when another stack must name it (an EFS file-system policy). @default - generated */
+  readonly roleName?: string;
+  /** A file system to mount (EFS access point); its `policies` are all the role gets for it. @default - none */
+  readonly filesystem?: lambda.FileSystem;
+  /** /tmp size in MiB (512-10240). @default 512 */
+  readonly ephemeralStorageMiB?: number;
   /** Subnets of `vpc`. @default - the VPC's private subnets */
   readonly vpcSubnets?: ec2.SubnetSelection;
   /** Security groups of the function's network interfaces (with `vpc`). */
@@ -136,6 +142,7 @@ export class CarrelFunction extends NodejsFunction {
     const role = new iam.Role(scope, `${id}Role`, {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
       description: `carrel ${props.name} function`,
+      ...(props.roleName ? { roleName: props.roleName } : {}),
     });
     // Logs only to its own group (instead of the AWSLambdaBasicExecutionRole managed policy, which allows every group).
     role.addToPrincipalPolicy(
@@ -158,6 +165,8 @@ export class CarrelFunction extends NodejsFunction {
       vpc: props.vpc,
       vpcSubnets: props.vpcSubnets,
       securityGroups: props.securityGroups,
+      filesystem: props.filesystem,
+      ...(props.ephemeralStorageMiB ? { ephemeralStorageSize: Size.mebibytes(props.ephemeralStorageMiB) } : {}),
       projectRoot: PROJECT_ROOT,
       depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
       environment: {

@@ -13,6 +13,14 @@ export function workspaceRoleNames(deploymentId: string): { readonly instance: s
 }
 
 /**
+ * The home-snapshot function's role (the enclave's submit): named because the homes' file-system policy
+ * (stateful) lets it mount read-only, and the function lives in the stateless stack.
+ */
+export function homeSnapshotRoleName(deploymentId: string): string {
+  return `carrel-${deploymentId}-home-snapshot`;
+}
+
+/**
  * Task definition family of the base Fargate workspace definition. The ECS adapter registers one revision per
  * home in families `<family>-<hash>` (RunTask overrides cannot change volumes).
  */

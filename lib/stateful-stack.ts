@@ -9,6 +9,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
 import { TABLE_SCHEMA } from '../lambdas/adapters/aws/table-schema.js';
 import type { CarrelConfig } from './config.js';
+import { homeSnapshotRoleName } from './names.js';
 import { WorkspaceHomes } from './constructs/workspace-homes.js';
 import type { WorkspaceNetwork } from './constructs/workspace-network.js';
 
@@ -20,6 +21,8 @@ export interface StatefulStackProps extends StackProps {
     readonly network: WorkspaceNetwork;
     readonly homes: CarrelConfig['homes'];
     readonly backup: CarrelConfig['backup'];
+    /** With the enclave enabled: the home-snapshot function's role may mount the homes read-only. */
+    readonly enclave?: boolean;
   };
 }
 
@@ -95,6 +98,7 @@ export class StatefulStack extends Stack {
         homes: props.workspaces.homes,
         backup: props.workspaces.backup,
         table: this.table,
+        readOnlyRoleNames: props.workspaces.enclave ? [homeSnapshotRoleName(props.deploymentId)] : [],
       });
     }
   }

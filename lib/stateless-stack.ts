@@ -13,6 +13,7 @@ import { DeskFunctions, deskEnvironment } from './constructs/desk-functions.js';
 import { DeskSchedules } from './constructs/desk-schedules.js';
 import { DeskSite } from './constructs/desk-site.js';
 import { EnclaveAws } from './constructs/enclave-aws.js';
+import { EnclaveDesk } from './constructs/enclave-desk.js';
 import { GateCertificateRenewal } from './constructs/gate-certificate-renewal.js';
 import { FargateWorkspaces } from './constructs/workspace-compute.js';
 import type { WorkspaceHomes } from './constructs/workspace-homes.js';
@@ -42,6 +43,8 @@ export class StatelessStack extends Stack {
   readonly schedules: DeskSchedules;
   /** The enclave (state machine, buckets, isolated network, build and run); with `enclave.enabled` only. */
   readonly enclave?: EnclaveAws;
+  /** The run routes' functions and the home snapshot; with `enclave.enabled` only. */
+  readonly enclaveDesk?: EnclaveDesk;
 
   constructor(scope: Construct, id: string, props: StatelessStackProps) {
     super(scope, id, props);
@@ -86,9 +89,48 @@ export class StatelessStack extends Stack {
     });
     const fns = this.functions.functions;
 
+    const { enclave } = config;
+    if (enclave.enabled) {
+      // Validated in lib/config.ts: an enabled enclave has a dataset and a sender.
+      this.enclave = new EnclaveAws(this, 'Enclave', {
+        deploymentId: config.deploymentId,
+        settings: { ...enclave, dataset: enclave.dataset!, mailFrom: enclave.mailFrom! },
+        table: props.table,
+        signingKey: props.signingKey,
+        deskOrigin: `https://${config.deskDomain}`,
+        logRetention,
+        logLevel: config.logLevel,
+        entryDir: props.entryDir,
+      });
+      this.enclaveDesk = new EnclaveDesk(this, 'EnclaveDesk', {
+        deploymentId: config.deploymentId,
+        enclave: this.enclave,
+        settings: { ...enclave, dataset: enclave.dataset!, mailFrom: enclave.mailFrom! },
+        table: props.table,
+        signingKey: props.signingKey,
+        deskEnvironment: deskEnvironment(config, props.table.tableName, props.signingKey.keyArn),
+        homes: props.workspaces
+          ? {
+              vpc: props.workspaces.network.vpc,
+              subnets: props.workspaces.network.privateSubnets,
+              securityGroup: props.workspaces.network.homesSecurityGroup,
+              fileSystem: props.workspaces.homes.fileSystem,
+              uid: config.homes.uid,
+              gid: config.homes.gid,
+            }
+          : undefined,
+        logRetention,
+        logLevel: config.logLevel,
+        entryDir: props.entryDir,
+      });
+      new CfnOutput(this, 'EnclaveStateMachineArn', { value: this.enclave.machine.stateMachine.stateMachineArn });
+      new CfnOutput(this, 'EnclaveRunObjectsBucket', { value: this.enclave.runObjects.bucketName });
+    }
+
     this.api = new DeskApi(this, 'Api', {
       deploymentId: config.deploymentId,
       functions: fns,
+      runFunctions: this.enclaveDesk?.functions,
       rateLimit: config.api.rateLimit,
       burstLimit: config.api.burstLimit,
       logRetention,
@@ -112,23 +154,6 @@ export class StatelessStack extends Stack {
       ecsClusterArn: this.workspaces?.compute instanceof FargateWorkspaces ? this.workspaces.compute.cluster.clusterArn : undefined,
       computeEventsDeadLetterQueue: this.functions.deadLetterQueues['compute-events'],
     });
-
-    const { enclave } = config;
-    if (enclave.enabled) {
-      // Validated in lib/config.ts: an enabled enclave has a dataset and a sender.
-      this.enclave = new EnclaveAws(this, 'Enclave', {
-        deploymentId: config.deploymentId,
-        settings: { ...enclave, dataset: enclave.dataset!, mailFrom: enclave.mailFrom! },
-        table: props.table,
-        signingKey: props.signingKey,
-        deskOrigin: `https://${config.deskDomain}`,
-        logRetention,
-        logLevel: config.logLevel,
-        entryDir: props.entryDir,
-      });
-      new CfnOutput(this, 'EnclaveStateMachineArn', { value: this.enclave.machine.stateMachine.stateMachineArn });
-      new CfnOutput(this, 'EnclaveRunObjectsBucket', { value: this.enclave.runObjects.bucketName });
-    }
 
     new CfnOutput(this, 'DeskUrl', {
       description: 'The front desk',

@@ -87,7 +87,7 @@ class NotWired extends Error {
   }
 }
 
-function notWired<T extends object>(part: string): T {
+export function notWired<T extends object>(part: string): T {
   return new Proxy({} as T, {
     get: (_target, property) => (property === 'then' ? undefined : () => Promise.reject(new NotWired(part))),
   });

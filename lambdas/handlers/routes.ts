@@ -17,10 +17,7 @@ export interface HttpRoute {
    * routes that establish or end the session (the callback trusts only its signed login state and the provider).
    */
   readonly auth: 'session' | 'agent' | 'sign-in' | 'task-identity';
-  /**
-   * false: served by the local runtime only, not deployed by CDK yet (the enclave runs need their AWS
-   * adapters first: docs/enclave.md, "What remains").
-   */
+  /** false: served by the local runtime only, not deployed by CDK. (Every route is deployed today.) */
   readonly onAws?: false;
 }
 
@@ -35,14 +32,17 @@ export const HTTP_ROUTES: readonly HttpRoute[] = [
   { method: 'GET', path: '/auth/callback', entry: 'callback', auth: 'sign-in' },
   { method: 'POST', path: '/auth/logout', entry: 'logout', auth: 'sign-in' },
   { method: 'POST', path: '/api/agent/bootstrap', entry: 'agent-bootstrap', auth: 'task-identity' },
-  { method: 'POST', path: '/api/analyses/{analysisId}/runs', entry: 'submit-run', auth: 'session', onAws: false },
-  { method: 'GET', path: '/api/analyses/{analysisId}/runs', entry: 'list-runs', auth: 'session', onAws: false },
-  { method: 'GET', path: '/api/review/queue', entry: 'review-queue', auth: 'session', onAws: false },
-  { method: 'GET', path: '/api/runs/{runId}', entry: 'get-run', auth: 'session', onAws: false },
-  { method: 'GET', path: '/api/runs/{runId}/files/{path+}', entry: 'run-file', auth: 'session', onAws: false },
-  { method: 'POST', path: '/api/runs/{runId}/decisions', entry: 'decide-run', auth: 'session', onAws: false },
-  { method: 'GET', path: '/api/runs/{runId}/download', entry: 'download-run', auth: 'session', onAws: false },
+  { method: 'POST', path: '/api/analyses/{analysisId}/runs', entry: 'submit-run', auth: 'session' },
+  { method: 'GET', path: '/api/analyses/{analysisId}/runs', entry: 'list-runs', auth: 'session' },
+  { method: 'GET', path: '/api/review/queue', entry: 'review-queue', auth: 'session' },
+  { method: 'GET', path: '/api/runs/{runId}', entry: 'get-run', auth: 'session' },
+  { method: 'GET', path: '/api/runs/{runId}/files/{path+}', entry: 'run-file', auth: 'session' },
+  { method: 'POST', path: '/api/runs/{runId}/decisions', entry: 'decide-run', auth: 'session' },
+  { method: 'GET', path: '/api/runs/{runId}/download', entry: 'download-run', auth: 'session' },
 ];
 
-/** The routes CDK deploys (each entry has its Lambda). */
-export const AWS_HTTP_ROUTES = HTTP_ROUTES.filter((route): route is HttpRoute & { readonly entry: DeskEntry } => route.onAws !== false);
+/** The routes CDK deploys (each entry has its Lambda; the run routes only with `enclave.enabled`). */
+export const AWS_HTTP_ROUTES = HTTP_ROUTES.filter((route) => route.onAws !== false);
+
+/** The run routes' entries, which CDK deploys only when the enclave is enabled. */
+export const RUN_ENTRIES: readonly RunEntry[] = ['submit-run', 'list-runs', 'review-queue', 'get-run', 'run-file', 'decide-run', 'download-run'];

@@ -11,7 +11,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { EntryName } from './desk-functions.js';
-import { AWS_HTTP_ROUTES, type HttpRoute } from '../../lambdas/handlers/routes.js';
+import { AWS_HTTP_ROUTES, RUN_ENTRIES, type HttpRoute, type RunEntry } from '../../lambdas/handlers/routes.js';
 
 export interface DeskRoute extends Omit<HttpRoute, 'method' | 'entry'> {
   readonly method: apigwv2.HttpMethod;
@@ -35,6 +35,8 @@ const AUTH_REASON: Record<DeskRoute['auth'], string> = {
 export interface DeskApiProps {
   readonly deploymentId: string;
   readonly functions: Readonly<Record<EntryName, lambda.IFunction>>;
+  /** The run routes' functions (lib/constructs/enclave-desk.ts). @default - none: the run routes are not deployed (enclave disabled) */
+  readonly runFunctions?: Readonly<Record<RunEntry, lambda.IFunction>>;
   /** Steady-state requests per second of the `$default` stage. */
   readonly rateLimit: number;
   /** Burst of the `$default` stage. */
@@ -88,7 +90,9 @@ export class DeskApi extends Construct {
     });
 
     for (const route of DESK_ROUTES) {
-      const fn = props.functions[route.entry];
+      const isRun = (RUN_ENTRIES as readonly string[]).includes(route.entry);
+      if (isRun && !props.runFunctions) continue;
+      const fn = isRun ? props.runFunctions![route.entry as RunEntry] : props.functions[route.entry as EntryName];
       const routes = this.httpApi.addRoutes({
         path: route.path,
         methods: [route.method],

@@ -412,8 +412,15 @@ export class EnclaveAws extends Construct {
     );
   }
 
-  /** The AWS-managed prefix list of S3 in this region (for the run security group's one S3 rule). */
-  private s3PrefixListId(): string {
+  private prefixListId?: string;
+
+  /** The AWS-managed prefix list of S3 in this region (the run security group's and the home snapshot's one S3 rule). */
+  s3PrefixListId(): string {
+    this.prefixListId ??= this.lookUpS3PrefixList();
+    return this.prefixListId;
+  }
+
+  private lookUpS3PrefixList(): string {
     const stack = Stack.of(this);
     const lookup = new cr.AwsCustomResource(this, 'S3PrefixList', {
       onUpdate: {
@@ -622,22 +629,54 @@ export class EnclaveAws extends Construct {
 
   /** What the desk's submit needs: write a new submission (archive + manifest) and start the run's execution. */
   grantSubmit(grantee: iam.IGrantable): void {
-    iam.Grant.addToPrincipal({ grantee, actions: ['s3:PutObject'], resourceArns: [this.runObjects.arnForObjects(`runs/*/*/${SUBMISSION_FILES.archive}`), this.runObjects.arnForObjects(`runs/*/*/${SUBMISSION_FILES.manifest}`)] });
-    this.key.grant(grantee, 'kms:GenerateDataKey', 'kms:Decrypt');
-    this.machine.stateMachine.grantStartExecution(grantee);
+    this.grantWriteSubmission(grantee);
+    this.grantStartRun(grantee);
   }
 
   /** What the desk's review console needs: read submissions and collected outputs, complete waiting steps. */
   grantReview(grantee: iam.IGrantable): void {
-    iam.Grant.addToPrincipal({
-      grantee,
-      actions: ['s3:GetObject'],
-      resourceArns: Object.values(SUBMISSION_FILES).map((file) => this.runObjects.arnForObjects(`runs/*/*/${file}`)),
-    });
+    this.grantReadRunObjects(grantee, Object.keys(SUBMISSION_FILES) as RunObjectFile[]);
+    this.grantTaskResponse(grantee);
+  }
+
+  /** Create a submission's archive and manifest (never replace: the bucket policy wants If-None-Match). */
+  grantWriteSubmission(grantee: iam.IGrantable): void {
+    const files = [SUBMISSION_FILES.archive, SUBMISSION_FILES.manifest];
+    iam.Grant.addToPrincipal({ grantee, actions: ['s3:PutObject'], resourceArns: files.map((file) => this.runObjects.arnForObjects(`runs/*/*/${file}`)) });
+    // The archive is spooled and sent in one PUT: S3 needs a data key, never a decrypt.
+    this.key.grant(grantee, 'kms:GenerateDataKey');
+    this.acknowledgePerRun(grantee, files, 'create');
+  }
+
+  /** Read only these run objects (of any run: keys are per run, unknown at deploy time). */
+  grantReadRunObjects(grantee: iam.IGrantable, files: readonly RunObjectFile[]): void {
+    const names = files.map((file) => SUBMISSION_FILES[file]);
+    iam.Grant.addToPrincipal({ grantee, actions: ['s3:GetObject'], resourceArns: names.map((file) => this.runObjects.arnForObjects(`runs/*/*/${file}`)) });
     this.key.grantDecrypt(grantee);
+    this.acknowledgePerRun(grantee, names, 'read');
+  }
+
+  /** Start an execution of the state machine (StartExecution on it only). */
+  grantStartRun(grantee: iam.IGrantable): void {
+    this.machine.stateMachine.grantStartExecution(grantee);
+  }
+
+  /** Complete a waiting review step (SendTaskSuccess/Failure/Heartbeat on this state machine only). */
+  grantTaskResponse(grantee: iam.IGrantable): void {
     this.machine.stateMachine.grantTaskResponse(grantee);
   }
+
+  private acknowledgePerRun(grantee: iam.IGrantable, files: readonly string[], what: string): void {
+    if (!(grantee.grantPrincipal instanceof Construct)) return;
+    acknowledgeIam5(
+      grantee.grantPrincipal,
+      files.map((file) => `Resource::${nagArn(this.runObjects)}/runs/*/*/${file}`),
+      `The desk may ${what} only these files of a run (runs/<analysisId>/<runId>/<file>); runs are created at submit time, so their keys are unknown at deploy time. Which run a caller may touch is decided in core (membership, reviewer role), on the run's record.`,
+    );
+  }
 }
+
+export type RunObjectFile = keyof typeof SUBMISSION_FILES;
 
 /** The run objects of a run under `runs/<analysisId>/<runId>/` (as local mode lays them out). */
 export const SUBMISSION_FILES = {

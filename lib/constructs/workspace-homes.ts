@@ -44,6 +44,11 @@ export interface WorkspaceHomesProps {
   readonly backup: CarrelConfig['backup'];
   /** Also backed up by the plan. */
   readonly table: dynamodb.ITable;
+  /**
+   * Roles (by name) that may mount through an access point read-only: ClientMount, never ClientWrite or
+   * ClientRootAccess (the enclave's home-snapshot function). @default - none
+   */
+  readonly readOnlyRoleNames?: readonly string[];
 }
 
 export class WorkspaceHomes extends Construct {
@@ -65,6 +70,7 @@ export class WorkspaceHomes extends Construct {
       `arn:${stack.partition}:iam::${stack.account}:role/${roles.instance}`,
       `arn:${stack.partition}:iam::${stack.account}:role${homeRolePath(props.deploymentId)}*`,
     ];
+    const readOnlyRoleArns = (props.readOnlyRoleNames ?? []).map((name) => `arn:${stack.partition}:iam::${stack.account}:role/${name}`);
 
     this.key = new kms.Key(this, 'Key', {
       description: `carrel ${props.deploymentId}: encrypts the homes (EFS) and their backups`,
@@ -100,8 +106,34 @@ export class WorkspaceHomes extends Construct {
           principals: [new iam.AnyPrincipal()],
           actions: clientActions,
           resources: ['*'],
-          conditions: { ArnNotLike: { 'aws:PrincipalArn': workspaceRoleArns } },
+          conditions: { ArnNotLike: { 'aws:PrincipalArn': [...workspaceRoleArns, ...readOnlyRoleArns] } },
         }),
+        ...(readOnlyRoleArns.length
+          ? [
+              // Read-only readers: an explicit deny of writing and root access (whatever their identity policy says),
+              // and ClientMount through an access point only.
+              new iam.PolicyStatement({
+                sid: 'DenyReadOnlyRolesWriteAndRoot',
+                effect: iam.Effect.DENY,
+                principals: [new iam.AnyPrincipal()],
+                actions: ['elasticfilesystem:ClientWrite', 'elasticfilesystem:ClientRootAccess'],
+                resources: ['*'],
+                conditions: { ArnLike: { 'aws:PrincipalArn': readOnlyRoleArns } },
+              }),
+              new iam.PolicyStatement({
+                sid: 'AllowReadOnlyRolesMountThroughAccessPoints',
+                effect: iam.Effect.ALLOW,
+                principals: [new iam.AccountRootPrincipal()],
+                actions: ['elasticfilesystem:ClientMount'],
+                resources: ['*'],
+                conditions: {
+                  ArnLike: { 'aws:PrincipalArn': readOnlyRoleArns },
+                  Bool: { 'elasticfilesystem:AccessedViaMountTarget': 'true' },
+                  Null: { 'elasticfilesystem:AccessPointArn': 'false' },
+                },
+              }),
+            ]
+          : []),
         new iam.PolicyStatement({
           sid: 'AllowWorkspaceRolesThroughAccessPoints',
           effect: iam.Effect.ALLOW,

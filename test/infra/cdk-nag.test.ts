@@ -71,6 +71,9 @@ const VARIANTS: Record<string, TestAppOptions> = {
   'enclave enabled (isolated network, buckets, build, run, step functions)': {
     config: { enclave: { enabled: true, mailFrom: 'enclave@uni.example', dataset: { bucketArn: 'arn:aws:s3:::research-data', prefix: 'cohort/' }, twoApprovals: true } },
   },
+  'enclave with Fargate workspaces (run routes, home snapshot on the homes EFS)': {
+    config: { ...FARGATE_CONFIG, enclave: { enabled: true, mailFrom: 'enclave@uni.example', dataset: { bucketArn: 'arn:aws:s3:::research-data', prefix: 'cohort/' } } },
+  },
   'Fargate workspaces with an ECR gate image': {
     config: {
       ...FARGATE_CONFIG,

@@ -1,0 +1,32 @@
+/**
+ * The desk's run parts on AWS (runs-wiring.ts RunsKit): the run objects (S3), starting executions and
+ * completing review steps (Step Functions), and the home snapshot (the home-snapshot Lambda).
+ */
+import { lambdaClient } from '../../adapters/aws/clients/lambda.js';
+import { s3Client } from '../../adapters/aws/clients/s3.js';
+import { sfnClient } from '../../adapters/aws/clients/sfn.js';
+import { LambdaHomeSnapshots } from '../../adapters/aws/lambda-home-snapshots.js';
+import { S3ObjectStore } from '../../adapters/aws/s3-object-store.js';
+import { SfnRunExecutions } from '../../adapters/aws/sfn-run-executions.js';
+import { SfnTaskTokens } from '../../adapters/aws/sfn-task-tokens.js';
+import { NotFoundError } from '../../core/errors.js';
+import type { RunsKit } from '../runs-wiring.js';
+
+export const runObjectsOnS3 = (): NonNullable<RunsKit['objects']> => (env) => new S3ObjectStore(s3Client(), { bucket: env.RUN_OBJECTS_BUCKET, kmsKeyId: env.RUN_OBJECTS_KEY_ID });
+
+export const sfnExecutions = (): NonNullable<RunsKit['executions']> => (env) => {
+  if (!env.STATE_MACHINE_ARN) throw new Error('STATE_MACHINE_ARN must be set for the submit route');
+  return new SfnRunExecutions(sfnClient(), { stateMachineArn: env.STATE_MACHINE_ARN });
+};
+
+export const sfnTokens = (): NonNullable<RunsKit['tokens']> => () => new SfnTaskTokens(sfnClient());
+
+/** Without AWS homes (no HOME_SNAPSHOT_FUNCTION) there is no home to submit: core answers 409 "no home yet". */
+export const lambdaSnapshots = (): NonNullable<RunsKit['snapshots']> => (env, objects) =>
+  env.HOME_SNAPSHOT_FUNCTION
+    ? new LambdaHomeSnapshots(lambdaClient(), objects, { functionName: env.HOME_SNAPSHOT_FUNCTION, timeoutMs: env.HOME_SNAPSHOT_TIMEOUT_SECONDS * 1000 })
+    : {
+        snapshot: async (home) => {
+          throw new NotFoundError(`This deployment keeps no homes on AWS (no workspaces), so ${home.userId} has no home in ${home.analysisId} to submit`);
+        },
+      };
