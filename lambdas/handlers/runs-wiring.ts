@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { Context } from 'aws-lambda';
 import * as z from 'zod';
 import { systemClock } from '../core/ports.js';
-import type { HomeSnapshots, RunApiDeps } from '../core/runs/api.js';
+import type { CheckedLinks, HomeSnapshots, RunApiDeps } from '../core/runs/api.js';
 import type { RunExecutions } from '../core/runs/deps.js';
 import type { Notifier, ObjectStore, TaskTokens } from '../core/runs/ports.js';
 import { StoredArchiveReader } from '../adapters/archive.js';
@@ -47,6 +47,8 @@ export interface RunsKit {
   readonly executions?: (env: RunsEnv) => RunExecutions;
   readonly snapshots?: (env: RunsEnv, objects: ObjectStore) => HomeSnapshots;
   readonly tokens?: (env: RunsEnv) => TaskTokens;
+  /** Presigned links to checked object versions (the download route). */
+  readonly checkedLinks?: (env: RunsEnv) => CheckedLinks;
 }
 
 /** The run deps of the desk over `deps` (the desk's adapters) with the parts of `kit`. */
@@ -75,12 +77,13 @@ export function runApiDeps(deps: AwsDeps, env: Readonly<Record<string, string | 
     files: new StoredArchiveFiles(objects),
     diff: unifiedDiff,
     limits: runs.limits,
+    ...(kit.checkedLinks ? { checkedLinks: kit.checkedLinks(settings) } : {}),
   };
 }
 
 /**
- * A run route's Lambda handler: the desk's adapters with `enclave` set (added as a property, not spread:
- * spreading would build every lazy workspace part). Built when the module loads, so a bad setting fails the
+ * A run route's Lambda handler: the desk's adapters with `enclave` set (not spread: spreading would build
+ * every lazy workspace part). Built when the module loads, so a bad setting fails the
  * container at once, naming it.
  */
 export function awsRunsHandler<E, R>(
@@ -89,7 +92,8 @@ export function awsRunsHandler<E, R>(
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): (event: E, context?: Context) => Promise<R> {
   const { deps, logger } = awsApp({}, env);
-  const withRuns = Object.defineProperty(deps, 'enclave', { value: runApiDeps(deps, env, kit), enumerable: true }) as AwsDeps;
+  // A view of the container's deps (its prototype) with `enclave` of this entry's kit: the shared deps stay as they are.
+  const withRuns = Object.create(deps, { enclave: { value: runApiDeps(deps, env, kit), enumerable: true } }) as AwsDeps;
   const handler = make(withRuns);
   return (event, context) => {
     if (context) logger.addContext(context);

@@ -7,6 +7,7 @@ import * as z from 'zod';
 import {
   decideOnRun,
   downloadOutputs,
+  downloadOutputsLink,
   listRuns,
   parseRunRef,
   reviewQueue,
@@ -261,7 +262,10 @@ export function makeDecideRunHandler(deps: Deps): HttpHandler {
   });
 }
 
-/** `GET /api/runs/{id}/download?token=[&path=]` → the released bytes, checked against the approved manifest. */
+/**
+ * `GET /api/runs/{id}/download?token=[&path=]` → the released bytes, checked against the approved manifest; on
+ * AWS the whole archive is a 303 to a short presigned link to exactly the checked object version.
+ */
 export function makeDownloadRunHandler(deps: Deps): HttpHandler {
   return route(deps.log, async (event): Promise<HttpResult> => {
     const body = readJsonBody(event);
@@ -269,7 +273,17 @@ export function makeDownloadRunHandler(deps: Deps): HttpHandler {
     const key = runKeyOf(event);
     const query = validate(downloadQuery, event.queryStringParameters ?? {}, 'query');
     validate(emptyBody, body, 'body');
-    const download = await downloadOutputs(enclaveOf(deps), user, key, query.token, query.path);
+    const enclave = enclaveOf(deps);
+    if (query.path === undefined && enclave.checkedLinks) {
+      // The whole archive: checked here, then served by the store (S3) from a short link to exactly those bytes.
+      const link = await downloadOutputsLink(enclave, user, key, query.token);
+      return {
+        statusCode: 303,
+        headers: { location: link.url, 'x-carrel-sha256': link.sha256, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' },
+        body: '',
+      };
+    }
+    const download = await downloadOutputs(enclave, user, key, query.token, query.path);
     const name = (download.path ?? `${key.runId}-outputs.tar.gz`).split('/').pop()!.replace(/[^A-Za-z0-9._-]/g, '_');
     return {
       statusCode: 200,

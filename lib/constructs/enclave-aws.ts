@@ -649,9 +649,11 @@ export class EnclaveAws extends Construct {
   }
 
   /** Read only these run objects (of any run: keys are per run, unknown at deploy time). */
-  grantReadRunObjects(grantee: iam.IGrantable, files: readonly RunObjectFile[]): void {
+  grantReadRunObjects(grantee: iam.IGrantable, files: readonly RunObjectFile[], options: { readonly versions?: boolean } = {}): void {
     const names = files.map((file) => SUBMISSION_FILES[file]);
-    iam.Grant.addToPrincipal({ grantee, actions: ['s3:GetObject'], resourceArns: names.map((file) => this.runObjects.arnForObjects(`runs/*/*/${file}`)) });
+    // GetObjectVersion: a presigned GET of one object version (the download serves exactly the version it checked).
+    const actions = options.versions ? ['s3:GetObject', 's3:GetObjectVersion'] : ['s3:GetObject'];
+    iam.Grant.addToPrincipal({ grantee, actions, resourceArns: names.map((file) => this.runObjects.arnForObjects(`runs/*/*/${file}`)) });
     this.key.grantDecrypt(grantee);
     this.acknowledgePerRun(grantee, names, 'read');
   }

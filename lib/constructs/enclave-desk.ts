@@ -41,6 +41,8 @@ interface RunFunctionSpec {
   readonly reviewIndex?: boolean;
   readonly keyActions: readonly ('kms:Sign' | 'kms:GetPublicKey')[];
   readonly read?: readonly RunObjectFile[];
+  /** Also GetObjectVersion on them (presigned links to a checked version). */
+  readonly versions?: boolean;
   readonly start?: boolean;
   readonly taskResponse?: boolean;
   readonly timeout?: Duration;
@@ -90,11 +92,12 @@ export const RUN_FUNCTION_SPECS: Readonly<Record<RunEntry, RunFunctionSpec>> = {
     timeout: Duration.seconds(15),
   },
   'download-run': {
-    description: 'GET /api/runs/{runId}/download: released outputs, checked against the approved manifest first',
+    description: 'GET /api/runs/{runId}/download: released outputs, checked against the approved manifest, then a presigned link to that object version',
     // PutItem: the audit entry of the download.
     table: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query'],
     keyActions: ['kms:GetPublicKey'],
     read: ['outputs'],
+    versions: true,
     memorySize: 1024,
     timeout: Duration.seconds(25),
   },
@@ -179,7 +182,7 @@ export class EnclaveDesk extends Construct {
       if (spec.table.length) fn.grantActions(spec.table, [table.tableArn]);
       if (spec.reviewIndex) fn.grantActions(['dynamodb:Query'], [`${table.tableArn}/index/${TABLE_SCHEMA.reviewIndex.name}`]);
       fn.grantActions(spec.keyActions, [props.signingKey.keyArn]);
-      if (spec.read?.length) enclave.grantReadRunObjects(fn, spec.read);
+      if (spec.read?.length) enclave.grantReadRunObjects(fn, spec.read, { versions: spec.versions });
       if (spec.start) enclave.grantStartRun(fn);
       if (spec.taskResponse) enclave.grantTaskResponse(fn);
       if (name === 'submit-run' && this.snapshot) fn.grantActions(['lambda:InvokeFunction'], [this.snapshot.functionArn]);

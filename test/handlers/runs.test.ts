@@ -508,6 +508,65 @@ describe('GET /api/runs/{runId}/download', () => {
   });
 });
 
+describe('GET /api/runs/{runId}/download with a store that links checked bytes (S3 on AWS)', () => {
+  /** CheckedLinks over the in-memory store: the real manifest of the stored bytes, and a link naming them. */
+  const withCheckedLinks = (w: World) => {
+    const asked: { key: string; expiresAt: Date }[] = [];
+    Object.assign(w.enclave, {
+      checkedLinks: {
+        checkedLink: async (key: string, expiresAt: Date, fileName: string) => {
+          asked.push({ key, expiresAt });
+          const bytes = w.f.objects.objects.get(key)!;
+          return { manifest: await manifestOfArchive(Readable.from([bytes])), sha256: sha(bytes), url: `https://objects.test/${key}?versionId=v1&name=${fileName}` };
+        },
+      },
+    });
+    return asked;
+  };
+
+  it('answers 303 to a short link to exactly the checked archive, with its sha256, and audits the download; one file still comes through the desk', async () => {
+    // Prepare
+    const w = await world();
+    const run = await released(w);
+    const asked = withCheckedLinks(w);
+    const outputsKey = w.f.runs.peek(run.key).objects.outputsKey!;
+    // Act
+    const archive = await call(w, 'download-run', { pathParameters: { runId: run.id }, query: { token: run.token } });
+    const file = await call(w, 'download-run', { pathParameters: { runId: run.id }, query: { token: run.token, path: 'table.csv' } });
+    // Assess
+    assert.equal(archive.statusCode, 303, archive.body);
+    assert.equal(archive.headers!.location, `https://objects.test/${outputsKey}?versionId=v1&name=${run.key.runId}-outputs.tar.gz`);
+    assert.equal(archive.headers!['x-carrel-sha256'], sha(w.f.objects.objects.get(outputsKey)!));
+    assert.equal(archive.headers!['cache-control'], 'no-store');
+    assert.equal(asked.length, 1);
+    assert.equal(asked[0]!.expiresAt.getTime() - w.app.clock.now().getTime(), 5 * 60 * 1000);
+    assert.equal(file.statusCode, 200);
+    assert.equal(Buffer.from(file.body!, 'base64').toString(), 'group,count\nall,57\nrare,3\n');
+    assert.deepEqual(w.f.audit.entries.filter((e) => e.action === 'downloaded').map((e) => [e.actor, e.comment]), [['alice', undefined], ['alice', 'table.csv']]);
+  });
+
+  it('links nothing when the stored outputs differ from the approved ones (409), and checks the token first', async () => {
+    // Prepare
+    const w = await world();
+    const run = await released(w);
+    const asked = withCheckedLinks(w);
+    const outputsKey = w.f.runs.peek(run.key).objects.outputsKey!;
+    await writeFile(join(w.outputs, 'table.csv'), 'group,count\nall,57\nrare,1\n');
+    w.f.objects.objects.delete(outputsKey);
+    await storeArchive(w.f.objects, w.outputs, { archiveKey: outputsKey, manifestKey: 'y.json' }, { exclude: [] });
+    // Act
+    const forged = await call(w, 'download-run', { pathParameters: { runId: run.id }, query: { token: `${run.token.slice(0, -4)}AAAA` } });
+    const asked1 = asked.length;
+    const tampered = await call(w, 'download-run', { pathParameters: { runId: run.id }, query: { token: run.token } });
+    // Assess
+    assertError(forged, 403, /not valid/);
+    assert.equal(asked1, 0, 'a forged token reads nothing');
+    assertError(tampered, 409, /not the ones reviewers approved .*; nothing was sent/);
+    assert.equal(tampered.headers?.location, undefined);
+    assert.equal(w.f.audit.entries.filter((e) => e.action === 'downloaded').length, 0);
+  });
+});
+
 describe('GET /api/outbox (local runtime only)', () => {
   it("shows the caller only the mail addressed to them, and refuses a caller without a session (401)", async () => {
     // Prepare

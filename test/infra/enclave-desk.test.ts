@@ -86,6 +86,9 @@ describe('the run routes on AWS', () => {
       const files = has('s3:GetObject').map((g) => /\/runs\/\*\/\*\/([^"]+)"/.exec(g.resource)![1]).sort();
       const expected = { archive: 'home.tar.gz', manifest: 'manifest.json', outputs: 'outputs.tar.gz', outputsManifest: 'outputs.manifest.json' };
       assert.deepEqual(files, (RUN_FUNCTION_SPECS[entry].read ?? []).map((f) => expected[f]).sort(), entry);
+      // Only the download presigns a GET of one object version (the one it checked), of the outputs archive only.
+      const versions = has('s3:GetObjectVersion').map((g) => /\/runs\/\*\/\*\/([^"]+)"/.exec(g.resource)![1]);
+      assert.deepEqual(versions, entry === 'download-run' ? ['outputs.tar.gz'] : [], entry);
     }
   });
 

@@ -43,6 +43,18 @@ export interface RunApiLimits {
   readonly smallCountThreshold: number;
 }
 
+/**
+ * Links to exactly the stored bytes that were checked: the adapter reads the object once and links that very
+ * version (S3: a presigned GET of the object version), so a large release is served by the store, not the desk.
+ */
+export interface CheckedLinks {
+  /** Reads `key` once (streamed) and answers the manifest and sha256 of those bytes, and a link to them until `expiresAt`. */
+  checkedLink(key: string, expiresAt: Date, fileName: string): Promise<{ readonly manifest: Manifest; readonly sha256: string; readonly url: string }>;
+}
+
+/** How long a checked link lasts: it is made at download time, after the check, for the browser to follow at once. */
+export const CHECKED_LINK_TTL_MS = 5 * 60 * 1000;
+
 export interface RunApiDeps extends RunDeps {
   readonly catalog: Pick<AnalysisCatalog, 'get'>;
   readonly executions: RunExecutions;
@@ -50,6 +62,8 @@ export interface RunApiDeps extends RunDeps {
   readonly files: ArchiveFiles;
   readonly diff: TextDiffer;
   readonly limits: RunApiLimits;
+  /** With a store that links checked bytes (S3): the whole outputs archive is served by a link, not through the desk. */
+  readonly checkedLinks?: CheckedLinks;
 }
 
 /** How the API names a run: `<analysisId>.<runId>` (neither holds a dot). */
@@ -283,7 +297,8 @@ export interface Download {
  * The token must be this run's and unexpired, the caller a member; the bytes are checked against the
  * approved digest before they are returned. Each download is audited.
  */
-export async function downloadOutputs(deps: RunApiDeps, user: User, key: RunKey, token: string, path?: string): Promise<Download> {
+/** The released run a download link grants `user`, with its outputs (every check before anything is read). */
+async function releasedRun(deps: RunApiDeps, user: User, key: RunKey, token: string): Promise<{ run: Run; outputsKey: string; outputsDigest: string }> {
   const granted = await deps.links.verify(token, deps.clock.now());
   if (granted.analysisId !== key.analysisId || granted.runId !== key.runId) throw new NotAllowedError('This download link is for another run');
   await member(deps, user, key.analysisId);
@@ -292,6 +307,37 @@ export async function downloadOutputs(deps: RunApiDeps, user: User, key: RunKey,
   if (run.releaseExpiresAt && deps.clock.now().toISOString() >= run.releaseExpiresAt) throw new NotAllowedError(`The release of run ${runRef(key)} expired at ${run.releaseExpiresAt}`);
   const { outputsKey } = run.objects;
   if (!outputsKey || !run.outputsDigest) throw new IntegrityError('The released run has no outputs');
+  return { run, outputsKey, outputsDigest: run.outputsDigest };
+}
+
+export interface DownloadLink {
+  readonly run: Run;
+  /** A link to exactly the checked bytes, valid for minutes. */
+  readonly url: string;
+  readonly sha256: string;
+  readonly expiresAt: string;
+}
+
+/**
+ * `GET /api/runs/{id}/download` with a CheckedLinks store: the same checks as downloadOutputs, then the stored
+ * outputs archive is read once and its manifest compared with the one reviewers approved; only then is a
+ * short link to exactly those bytes handed out (no size cap: the store serves them).
+ */
+export async function downloadOutputsLink(deps: RunApiDeps, user: User, key: RunKey, token: string): Promise<DownloadLink> {
+  if (!deps.checkedLinks) throw new ConflictError('This deployment serves downloads through the desk only');
+  const { run, outputsKey, outputsDigest } = await releasedRun(deps, user, key, token);
+  const now = deps.clock.now().getTime();
+  const expiresAt = new Date(Math.min(now + CHECKED_LINK_TTL_MS, Date.parse(run.releaseExpiresAt ?? new Date(now + CHECKED_LINK_TTL_MS).toISOString())));
+  const checked = await deps.checkedLinks.checkedLink(outputsKey, expiresAt, `${key.runId}-outputs.tar.gz`);
+  if (checked.manifest.digest !== outputsDigest) {
+    throw new IntegrityError(`The stored outputs (digest ${checked.manifest.digest}) are not the ones reviewers approved (${outputsDigest}); nothing was sent`);
+  }
+  await deps.audit.append({ analysisId: key.analysisId, runId: key.runId, entryId: deps.newId(), at: deps.clock.now().toISOString(), actor: user.userId, action: 'downloaded', manifestDigest: outputsDigest });
+  return { run, url: checked.url, sha256: checked.sha256, expiresAt: expiresAt.toISOString() };
+}
+
+export async function downloadOutputs(deps: RunApiDeps, user: User, key: RunKey, token: string, path?: string): Promise<Download> {
+  const { run, outputsKey } = await releasedRun(deps, user, key, token);
   const loaded = await deps.files.load(outputsKey, deps.limits.downloadMaxBytes);
   if (loaded.manifest.digest !== run.outputsDigest) {
     throw new IntegrityError(`The stored outputs (digest ${loaded.manifest.digest}) are not the ones reviewers approved (${run.outputsDigest}); nothing was sent`);

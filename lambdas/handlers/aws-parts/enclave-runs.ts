@@ -6,6 +6,7 @@ import { lambdaClient } from '../../adapters/aws/clients/lambda.js';
 import { s3Client } from '../../adapters/aws/clients/s3.js';
 import { sfnClient } from '../../adapters/aws/clients/sfn.js';
 import { LambdaHomeSnapshots } from '../../adapters/aws/lambda-home-snapshots.js';
+import { S3CheckedLinks } from '../../adapters/aws/s3-checked-links.js';
 import { S3ObjectStore } from '../../adapters/aws/s3-object-store.js';
 import { SfnRunExecutions } from '../../adapters/aws/sfn-run-executions.js';
 import { SfnTaskTokens } from '../../adapters/aws/sfn-task-tokens.js';
@@ -30,3 +31,6 @@ export const lambdaSnapshots = (): NonNullable<RunsKit['snapshots']> => (env, ob
           throw new NotFoundError(`This deployment keeps no homes on AWS (no workspaces), so ${home.userId} has no home in ${home.analysisId} to submit`);
         },
       };
+
+/** The download route: the whole outputs archive is checked, then served by S3 from a presigned link to that version. */
+export const s3CheckedLinks = (): NonNullable<RunsKit['checkedLinks']> => (env) => new S3CheckedLinks(s3Client(), { bucket: env.RUN_OBJECTS_BUCKET });
