@@ -115,7 +115,7 @@ describe('submit on AWS (snapshot Lambda + StartExecution)', () => {
     assert.equal(w.f.runs.records.size, 0);
   });
 
-  it('answers 503 when StartExecution is throttled (the execution can be started again under the same name)', async () => {
+  it('answers 503 when StartExecution is throttled, and fails the run it recorded (nothing would move it)', async () => {
     // Prepare
     const w = await world();
     sfn.on(StartExecutionCommand).rejects(throttling(SFNServiceException as never));
@@ -123,6 +123,9 @@ describe('submit on AWS (snapshot Lambda + StartExecution)', () => {
     const result = await w.submit('alice');
     // Assess
     assert.equal(result.statusCode, 503, result.body);
+    const [run] = [...w.f.runs.records.values()];
+    assert.equal(run!.state, 'failed');
+    assert.match(run!.failure!.message, /could not be started/);
   });
 });
 

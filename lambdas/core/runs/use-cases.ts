@@ -79,9 +79,34 @@ export async function submitRun(deps: RunDeps & { readonly executions: RunExecut
   };
   if (!(await deps.runs.put(run, null))) throw new ConflictError(`Run ${input.runId} already exists`);
   await audit(deps, run, 'submitted', { actor: input.submittedBy });
-  const { executionId } = await deps.executions.start(run);
+  let executionId: string;
+  try {
+    ({ executionId } = await deps.executions.start(run));
+  } catch (error) {
+    await failUnstarted(deps, run, error);
+    throw error;
+  }
   const result = await updateRun(deps.runs, run, (current) => (current.executionId ? undefined : amendRun(current, { executionId })));
   return result?.after ?? run;
+}
+
+/**
+ * Nothing moves a run whose execution did not start (no step runs, housekeeping does not look at runs): fail
+ * it, recorded and audited. The submitter is told by the answer to the submit, so no mail. Best effort: the
+ * start's error is what the caller sees. (A start that did happen despite the error finds the run terminal.)
+ */
+async function failUnstarted(deps: RunDeps, run: Run, error: unknown): Promise<void> {
+  const why = error instanceof Error ? error.message : String(error);
+  try {
+    const result = await updateRun(deps.runs, run, (current) =>
+      current.state === 'submitted' && !current.executionId
+        ? transitionRun(current, 'failed', deps.clock.now(), deps.policy, { failure: { kind: 'error', message: `The run could not be started: ${why}`.slice(0, 500) } })
+        : undefined,
+    );
+    if (result) await audit(deps, result.after, 'failed');
+  } catch (failure) {
+    deps.log.warn('could not fail a run whose start failed', { analysisId: run.analysisId, runId: run.runId, error: failure instanceof Error ? failure.message : String(failure) });
+  }
 }
 
 /** Step: the stored archive is exactly what the submitted manifest says (refuses a tampered one). */

@@ -69,6 +69,23 @@ describe('submit', () => {
     );
     assert.equal(g.runs.records.size, 0);
   });
+
+  it('fails the run (recorded and audited, nobody mailed) when its execution cannot be started, and rethrows the error', async () => {
+    // Prepare
+    const f = makeRunDeps();
+    const cause = new Error('Rate exceeded');
+    f.executions.start = async () => {
+      throw cause;
+    };
+    // Act
+    await assert.rejects(submitted(f), (error: unknown) => error === cause);
+    // Assess
+    const run = f.runs.peek(KEY);
+    assert.equal(run.state, 'failed');
+    assert.deepEqual(run.failure, { kind: 'error', message: 'The run could not be started: Rate exceeded' });
+    assert.deepEqual(f.audit.entries.map((e) => e.action), ['submitted', 'failed']);
+    assert.equal(f.notifier.sent.length, 0);
+  });
 });
 
 describe('verify archive', () => {
