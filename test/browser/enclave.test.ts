@@ -16,7 +16,8 @@ import { seedDemoDatasets } from '../../local/enclave/demo-data.js';
 import { launchChromium } from '../support/browser.js';
 import { ENCLAVE_SKIP } from '../support/enclave.js';
 import { call } from '../support/http.js';
-import { signIn as signInOverHttp, startTestRuntime, type TestRuntime } from '../support/local-runtime.js';
+import { openUntilReady, signIn as signInOverHttp, startTestRuntime, type TestRuntime } from '../support/local-runtime.js';
+import { reviewRunPath as reviewPathOf } from '../../frontend/src/logic/routes.js';
 
 const SHOTS = 'docs/screenshots';
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
@@ -267,5 +268,63 @@ describe('browser: enclave runs, submit and review', { timeout: 300_000, skip: E
     await ownRun.and(own.locator('[data-state="rejected"]')).waitFor({ timeout: 15_000 });
     assert.match(await ownRun.getByTestId('run-decisions').innerText(), /Code rejected by rex/);
     await own.close();
+  });
+});
+
+describe('browser: two-approval mode', { timeout: 240_000, skip: ENCLAVE_SKIP }, () => {
+  let t: TestRuntime;
+  let browser: Browser;
+  before(async () => {
+    t = await startTestRuntime({ CARREL_REQUIRED_APPROVALS: '2' });
+    const catalog = t.runtime.deps.catalog;
+    assert.ok(catalog instanceof DynamoAnalysisCatalog);
+    await catalog.putUser({ userId: 'rex', name: 'Rex Reviewer', roles: ['reviewer'] });
+    browser = await launchChromium();
+  });
+  after(async () => {
+    await browser?.close();
+    await t?.close();
+  });
+
+  async function reviewPage(username: string, id: string): Promise<Page> {
+    const page = await (await browser.newContext()).newPage();
+    const path = reviewPathOf(id);
+    await page.goto(`http://app.localhost:${t.port}${path}`);
+    await page.waitForURL(/\/sign-in/);
+    await page.getByLabel('Username').fill(username);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(`http://app.localhost:${t.port}${path}`);
+    await page.getByTestId('run-review').waitFor();
+    return page;
+  }
+
+  it('shows "1 of 2 approvals" after the first reviewer, and the second approval approves', async () => {
+    // Prepare: alice submits her home over the API
+    const jar = await signInOverHttp(t, 'alice');
+    await openUntilReady(t, jar, 'demo');
+    const submitted = await call(t.port, t.desk, 'POST', '/api/analyses/demo/runs', { jar, body: { description: 'Two reviewers, please' } });
+    assert.equal(submitted.status, 202, submitted.body);
+    const id: string = submitted.json().id;
+    const rita = await reviewPage('rita', id);
+    await rita.getByTestId('approvals').filter({ hasText: '0 of 2 approvals' }).waitFor({ timeout: 15_000 });
+
+    // Act: rita approves
+    await rita.getByTestId('approve').click();
+
+    // Assess: pending, "1 of 2 approvals"; on reload her part is done (the server says why)
+    await rita.getByTestId('decision-done').filter({ hasText: '1 of 2 approvals' }).waitFor();
+    await rita.reload();
+    await rita.getByTestId('approvals').filter({ hasText: '1 of 2 approvals' }).waitFor();
+    await rita.getByTestId('no-decision').waitFor();
+    assert.equal(await rita.getByTestId('approve').count(), 0);
+
+    // Act: rex approves too
+    const rex = await reviewPage('rex', id);
+    assert.match(await rex.getByTestId('approvals').innerText(), /1 of 2 approvals/);
+    await rex.getByTestId('approve').click();
+
+    // Assess: the code is approved and the run moves on
+    await rex.getByTestId('decision-done').filter({ hasText: 'The code is approved' }).waitFor();
+    await rex.getByTestId('run-state').filter({ hasNotText: 'code review' }).waitFor();
   });
 });

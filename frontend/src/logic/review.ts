@@ -1,5 +1,6 @@
 /** The review console's decisions about a run detail; no DOM. */
 import type { FindingJson, RunDetailJson, Verdict } from '../runs-types.js';
+import { isRunFinished } from './runs.js';
 
 /** A rejection needs a comment (the researcher reads it); an approval may have one. */
 export function commentError(verdict: Verdict, comment: string): string | undefined {
@@ -18,4 +19,15 @@ export function outputFindings(detail: Pick<RunDetailJson, 'findings' | 'outputs
   const own = detail.outputs?.files.find((file) => file.path === path)?.findings;
   if (Array.isArray(own)) return own;
   return detail.findings.filter((finding) => finding.path === path);
+}
+
+/**
+ * The run page reads the run again while it can change: often while it is not the reader's turn (the
+ * system or other reviewers move it), less often while the reader may decide; never once it is finished.
+ */
+export function detailPollDelay(detail: Pick<RunDetailJson, 'run' | 'mayDecide'> | undefined, failures = 0): number | null {
+  if (detail && isRunFinished(detail.run.state)) return null;
+  if (failures) return Math.min(30_000, 3_000 * 2 ** Math.min(failures, 10));
+  if (!detail) return null;
+  return detail.mayDecide ? 10_000 : 3_000;
 }

@@ -15,13 +15,13 @@ import {
   stepLabel,
   waitingSeconds,
 } from '../logic/runs.js';
-import { commentError, decisionDigest, outputFindings } from '../logic/review.js';
+import { commentError, decisionDigest, detailPollDelay, outputFindings } from '../logic/review.js';
 import type { RunDetailJson, Verdict } from '../runs-types.js';
 import { SignOutLink } from './SignOutPage.js';
 
 /** /review/runs/<id>: one run's files, diff, outputs and the decision. */
 export function RunReviewPage({ id }: { id: string }) {
-  const detail = usePolled(() => runsApi.detail(id), (data, failures) => (failures ? null : data && !isRunFinished(data.run.state) && !data.step ? 3_000 : null), [id]);
+  const detail = usePolled(() => runsApi.detail(id), (data, failures) => detailPollDelay(data, failures), [id]);
   useEffect(() => {
     document.title = `Review ${detail.data?.run.description ?? id} · carrel`;
   }, [id, detail.data?.run.description]);
@@ -61,6 +61,7 @@ function RunReview({ detail, onDecided }: { detail: RunDetailJson; onDecided: ()
   const { run, step } = detail;
   const [tab, setTab] = useState<'code' | 'outputs'>(step === 'output-review' || (detail.outputs && !step) ? 'outputs' : 'code');
   const waited = waitingSeconds(run, now);
+  const [decided, setDecided] = useState<string | undefined>();
   return (
     <article className="run-review" data-testid="run-review" data-run-id={run.id} data-state={run.state}>
       <header className="run-review-head">
@@ -87,7 +88,23 @@ function RunReview({ detail, onDecided }: { detail: RunDetailJson; onDecided: ()
         ) : null}
       </header>
 
-      {step ? <DecisionPanel detail={detail} onDecided={onDecided} /> : null}
+      {/* The answer stays when the re-read run has moved on (no step any more), until the page is left. */}
+      {decided ? (
+        <section className="panel decision" aria-label="Decision" data-testid="decision-done">
+          <p role="status">{decided}</p>
+          <p>
+            <a href="/review">Back to the review queue</a>
+          </p>
+        </section>
+      ) : step ? (
+        <DecisionPanel
+          detail={detail}
+          onDecided={(message) => {
+            setDecided(message);
+            onDecided();
+          }}
+        />
+      ) : null}
 
       <div className="tabs" role="tablist" aria-label="What to review">
         <button type="button" role="tab" aria-selected={tab === 'code'} className="tab" onClick={() => setTab('code')} data-testid="tab-code">
@@ -248,12 +265,11 @@ function OutputsTab({ detail }: { detail: RunDetailJson }) {
   );
 }
 
-function DecisionPanel({ detail, onDecided }: { detail: RunDetailJson; onDecided: () => void }) {
+function DecisionPanel({ detail, onDecided }: { detail: RunDetailJson; onDecided: (message: string) => void }) {
   const step = detail.step!;
   const [comment, setComment] = useState('');
   const [sending, setSending] = useState<Verdict | undefined>();
   const [error, setError] = useState<string | undefined>();
-  const [done, setDone] = useState<string | undefined>();
   const commentId = useId();
   const errorId = useId();
 
@@ -273,22 +289,10 @@ function DecisionPanel({ detail, onDecided }: { detail: RunDetailJson; onDecided
     const result = await runsApi.decide(detail.run.id, { verdict, comment: comment.trim(), manifestDigest: decisionDigest(detail) });
     setSending(undefined);
     if (!result.ok) return setError(result.message);
-    setDone(
+    onDecided(
       result.data.outcome === 'pending'
         ? `Your approval is recorded. ${approvalsText(result.data.run.decisions, step, detail.requiredApprovals)}: another reviewer must approve too.`
         : `${step === 'code-review' ? 'The code is' : 'The outputs are'} ${result.data.outcome}.`,
-    );
-    onDecided();
-  }
-
-  if (done) {
-    return (
-      <section className="panel decision" aria-label="Decision" data-testid="decision-done">
-        <p role="status">{done}</p>
-        <p>
-          <a href="/review">Back to the review queue</a>
-        </p>
-      </section>
     );
   }
 

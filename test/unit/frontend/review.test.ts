@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { diffLines, diffStat } from '../../../frontend/src/logic/diff.js';
-import { commentError, decisionDigest, outputFindings } from '../../../frontend/src/logic/review.js';
+import { commentError, decisionDigest, detailPollDelay, outputFindings } from '../../../frontend/src/logic/review.js';
 import { parseRoute, reviewRunPath, runsPath } from '../../../frontend/src/logic/routes.js';
 import { createRunsApi, runFilePath } from '../../../frontend/src/api.js';
 
@@ -29,6 +29,19 @@ describe('review console logic', () => {
     assert.deepEqual(outputFindings(detail, 'out/table.csv'), [finding]);
     const own = { ...detail, outputs: { ...detail.outputs, files: [{ ...detail.outputs.files[0], findings: [] }] } };
     assert.deepEqual(outputFindings(own, 'out/table.csv'), []);
+  });
+
+  it("re-reads the run while others or the system move it, less often while it is the reader's turn", () => {
+    // Prepare
+    const at = (state: string, mayDecide: boolean) => ({ run: { state } as any, mayDecide });
+
+    // Assess
+    assert.equal(detailPollDelay(at('code-review', false)), 3_000);
+    assert.equal(detailPollDelay(at('running', false)), 3_000);
+    assert.equal(detailPollDelay(at('code-review', true)), 10_000);
+    assert.equal(detailPollDelay(at('released', false)), null);
+    assert.equal(detailPollDelay(at('running', false), 2), 12_000);
+    assert.equal(detailPollDelay(undefined), null);
   });
 
   it('colours a unified diff by line and counts it', () => {
