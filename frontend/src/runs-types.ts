@@ -1,37 +1,13 @@
 /** The enclave runs API as the desk page sees it (docs/contracts.md, "Enclave runs: the desk's API"). */
-import type { ReviewStep, RunFailureKind, RunState, Verdict } from '../../lambdas/core/runs/run.js';
+import type { RunViewJson } from '../../lambdas/handlers/runs.js';
+import type { ReviewStep, RunState, Verdict } from '../../lambdas/core/runs/run.js';
 
 export type { ReviewStep, RunState, Verdict };
 
-export interface DecisionJson {
-  readonly step: ReviewStep;
-  readonly reviewerId: string;
-  readonly verdict: Verdict;
-  readonly comment: string;
-  readonly manifestDigest: string;
-  readonly at: string;
-}
+/** What every route shows of a run: the server's own type, so a change there fails the front desk's typecheck. */
+export type { RunViewJson };
 
-export interface RunViewJson {
-  /** `<analysisId>.<runId>`: how paths name the run. */
-  readonly id: string;
-  readonly analysisId: string;
-  readonly runId: string;
-  readonly state: RunState;
-  readonly description: string;
-  readonly submittedBy: string;
-  readonly createdAt: string;
-  readonly stateEnteredAt: string;
-  readonly deadlineAt?: string;
-  readonly manifestDigest: string;
-  readonly outputsDigest?: string;
-  readonly decisions: readonly DecisionJson[];
-  readonly findingsCount: number;
-  readonly failure?: { readonly kind: RunFailureKind; readonly message: string };
-  readonly releaseExpiresAt?: string;
-  /** Present on a released run whose link has not expired. */
-  readonly download?: { readonly url: string; readonly expiresAt: string };
-}
+export type DecisionJson = RunViewJson['decisions'][number];
 
 export interface QueueEntryJson extends RunViewJson {
   readonly step: ReviewStep;
@@ -75,7 +51,7 @@ export interface RunDetailJson {
   readonly outputs?: {
     readonly digest: string;
     readonly totalBytes: number;
-    readonly files: readonly { readonly path: string; readonly size: number; readonly sha256: string; readonly findings: readonly FindingJson[] | number }[];
+    readonly files: readonly { readonly path: string; readonly size: number; readonly sha256: string; readonly findings: readonly FindingJson[] }[];
   };
   readonly findings: readonly FindingJson[];
   readonly audit: readonly { readonly at: string; readonly actor: string; readonly action: string; readonly step?: string; readonly comment?: string; readonly manifestDigest: string }[];

@@ -223,6 +223,11 @@ describe('browser: enclave runs, submit and review', { timeout: 300_000, skip: E
     await outbox.goto(`${desk()}/outbox`);
     await outbox.getByTestId('mail').first().waitFor();
     assert.ok((await outbox.getByTestId('mail').count()) >= 2, 'a mail for the release and one for the rejection');
+
+    // Assess: the runs page lists both runs, newest first
+    await outbox.goto(`${desk()}/a/demo/runs`);
+    await outbox.getByTestId('run').nth(1).waitFor();
+    assert.deepEqual(await outbox.getByTestId('run').evaluateAll((runs) => runs.map((r) => r.getAttribute('data-state'))), ['rejected', 'released']);
     await outbox.close();
   });
 

@@ -14,11 +14,9 @@ export function decisionDigest(detail: Pick<RunDetailJson, 'step' | 'manifest' |
   return detail.manifest.digest ?? detail.run.manifestDigest;
 }
 
-/** The disclosure findings of one output file (the file's own list, else the run's for that path). */
+/** The disclosure findings of one output file (its own list; the run's list by path if the file has none). */
 export function outputFindings(detail: Pick<RunDetailJson, 'findings' | 'outputs'>, path: string): readonly FindingJson[] {
-  const own = detail.outputs?.files.find((file) => file.path === path)?.findings;
-  if (Array.isArray(own)) return own;
-  return detail.findings.filter((finding) => finding.path === path);
+  return detail.outputs?.files.find((file) => file.path === path)?.findings ?? detail.findings.filter((finding) => finding.path === path);
 }
 
 /**

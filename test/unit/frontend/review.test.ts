@@ -9,7 +9,7 @@ const finding = { path: 'out/table.csv', where: 'row 2, column 2', rule: 'small-
 const detail = {
   run: { manifestDigest: 'sha256:code', outputsDigest: 'sha256:out' },
   manifest: { digest: 'sha256:code', totalBytes: 1, files: [] },
-  outputs: { digest: 'sha256:out', totalBytes: 1, files: [{ path: 'out/table.csv', size: 1, sha256: 'x', findings: 1 }] },
+  outputs: { digest: 'sha256:out', totalBytes: 1, files: [{ path: 'out/table.csv', size: 1, sha256: 'x' }] },
   findings: [finding, { ...finding, path: 'other.csv' }],
 } as any;
 
