@@ -108,7 +108,8 @@ const carrelConfigBase = z
         /** Claim of the ID token that lists the user's roles/groups. */
         rolesClaim: z.string().min(1, { error: 'must not be empty' }).default('groups'),
         /** Name of the desk session cookie that carries the session. */
-        sessionCookie: z.string().regex(/^[A-Za-z0-9_-]+$/, { error: 'must be a cookie name' }).default('carrel_session'),
+        /** The desk session cookie; `__Host-` keeps workspace hosts from planting one. */
+        sessionCookie: z.string().regex(/^[A-Za-z0-9_-]+$/, { error: 'must be a cookie name' }).default('__Host-carrel_session'),
         /** How long a desk session lasts after signing in (5 minutes to 7 days). */
         sessionTtlSeconds: wholeSeconds(28_800, 300).refine((v) => v <= 604_800, { error: 'must be at most 604800 (7 days)' }),
       })

@@ -1,5 +1,5 @@
 /**
- * Identity from a session JWT: the `carrel_session` cookie, or `Authorization: Bearer`.
+ * Identity from a session JWT: the session cookie (`__Host-carrel_session` by default), or `Authorization: Bearer`.
  *
  * The desk's session is a JWT the desk itself signs (with its signer: KMS on AWS, a local key in local mode)
  * after the OpenID Connect sign-in (handlers/auth.ts) has verified the provider's ID token. It holds only
@@ -63,7 +63,7 @@ export class OidcIdentity implements Identity {
         ? createLocalJWKSet(options.jwks)
         : publicKeyGetter(options.publicKeyPem as () => Promise<string>);
     this.rolesClaim = options.rolesClaim ?? 'groups';
-    this.cookieName = options.cookieName ?? 'carrel_session';
+    this.cookieName = options.cookieName ?? '__Host-carrel_session';
   }
 
   async authenticate(credentials: SessionCredentials): Promise<User> {

@@ -15,6 +15,13 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * The session cookie's default name with Secure cookies. The `__Host-` prefix makes browsers refuse it from
+ * anywhere but the desk's own host (no Domain, Path=/, Secure): code on a `ws-*` workspace host cannot plant
+ * a session (its own, say) on the desk.
+ */
+export const SECURE_SESSION_COOKIE = '__Host-carrel_session';
+
 export interface DeskConfig {
   readonly tableName: string;
   readonly deploymentId: string;
@@ -172,7 +179,8 @@ const envSchema = z
       .regex(/^[\x21\x23-\x5b\x5d-\x7e]+( [\x21\x23-\x5b\x5d-\x7e]+)*$/, { error: 'must be scopes separated by spaces, like "profile email groups"' })
       .default('profile'),
     SESSION_TTL_SECONDS: seconds(28_800, 300).refine((v) => v <= 7 * 86_400, { error: 'must be at most 604800 (7 days)' }),
-    SESSION_COOKIE: z.string().trim().regex(COOKIE_NAME, { error: 'must be a valid cookie name' }).default('carrel_session'),
+    // Default: `__Host-carrel_session` with Secure cookies (no workspace host can plant one), else `carrel_session`.
+    SESSION_COOKIE: z.string().trim().regex(COOKIE_NAME, { error: 'must be a valid cookie name' }).optional(),
     IDLE_TIMEOUT_SECONDS: seconds(1800),
     IDLE_WARNING_SECONDS: seconds(60),
     STOPPED_RETENTION_HOURS: whole('hours', 168),
@@ -239,6 +247,9 @@ const envSchema = z
     const cookieDomain = env.COOKIE_DOMAIN ?? env.DESK_DOMAIN;
     if (env.DESK_DOMAIN !== cookieDomain && !env.DESK_DOMAIN.endsWith(`.${cookieDomain}`)) {
       issue('COOKIE_DOMAIN', `must be DESK_DOMAIN (${env.DESK_DOMAIN}) or a parent domain of it`);
+    }
+    if (env.SESSION_COOKIE?.startsWith('__Host-') && !env.COOKIE_SECURE) {
+      issue('SESSION_COOKIE', 'a __Host- cookie needs COOKIE_SECURE=true (browsers refuse it otherwise)');
     }
     if (env.IDLE_WARNING_SECONDS >= env.IDLE_TIMEOUT_SECONDS) issue('IDLE_WARNING_SECONDS', 'must be shorter than IDLE_TIMEOUT_SECONDS');
     if (env.GATE_COOKIE_TTL_SECONDS <= env.HEARTBEAT_SECONDS) {
@@ -337,7 +348,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       clientSecretArn: e.OIDC_CLIENT_SECRET_ARN,
       scopes: e.OIDC_SCOPES.split(' ').filter((scope) => scope !== 'openid'),
     },
-    sessionCookie: e.SESSION_COOKIE,
+    sessionCookie: e.SESSION_COOKIE ?? (e.COOKIE_SECURE ? SECURE_SESSION_COOKIE : 'carrel_session'),
     sessionTtlSeconds: e.SESSION_TTL_SECONDS,
     policy: {
       deadlines: DEFAULT_POLICY.deadlines,

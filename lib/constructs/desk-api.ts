@@ -23,7 +23,7 @@ export const DESK_ROUTES: readonly DeskRoute[] = AWS_HTTP_ROUTES.map((route) => 
 
 const AUTH_REASON: Record<DeskRoute['auth'], string> = {
   session:
-    "Authenticated in the handler: it verifies the desk session JWT from the host-only HttpOnly carrel_session cookie (issued by /auth/callback after the OpenID Connect sign-in; ES256 signed by the desk's KMS key; issuer, audience, expiry) and checks analysis membership before any read or write. HTTP API JWT authorizers read only headers, not cookies, and the app has no other callers.",
+    "Authenticated in the handler: it verifies the desk session JWT from the host-only HttpOnly __Host-carrel_session cookie (issued by /auth/callback after the OpenID Connect sign-in; ES256 signed by the desk's KMS key; issuer, audience, expiry) and checks analysis membership before any read or write. HTTP API JWT authorizers read only headers, not cookies, and the app has no other callers.",
   agent:
     "Authenticated in the handler: it verifies the gate's ES256 agent token (Authorization: Bearer, signed by the desk's KMS key, audience carrel-agent, expiry) and writes only to the workspace named in the token.",
   'sign-in':

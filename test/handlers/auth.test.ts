@@ -58,7 +58,7 @@ function assertRefused(result: HttpResult, status: number, message: RegExp) {
   assert.equal(result.statusCode, status, result.body);
   assert.match(String(result.headers?.['content-type']), /text\/html/);
   assert.match(String(result.body), message);
-  assert.ok(!cookiesOf(result).some((c) => c.name === 'carrel_session' && c.value !== ''), 'no session may be set');
+  assert.ok(!cookiesOf(result).some((c) => c.name === '__Host-carrel_session' && c.value !== ''), 'no session may be set');
   assert.ok(!cookiesOf(result).some((c) => c.attributes['max-age'] !== '0'), 'only clearing cookies may be sent');
 }
 
@@ -118,14 +118,14 @@ describe('sign-in: GET /auth/login and GET /auth/callback', () => {
     assert.equal(result.statusCode, 302, result.body);
     assert.equal(result.headers?.location, '/a/demo');
     const [session, clearedState] = cookiesOf(result);
-    assert.equal(session.name, 'carrel_session');
+    assert.equal(session.name, '__Host-carrel_session');
     assert.equal(session.attributes.httponly, true);
     assert.equal(session.attributes.secure, true);
     assert.equal(session.attributes.samesite, 'Lax');
     assert.equal(session.attributes['max-age'], '3600');
     assert.equal(session.attributes.domain, undefined, 'host-only: workspace hosts never see the session');
     assert.ok(clearedState.name.startsWith('__Host-carrel_login_') && clearedState.attributes['max-age'] === '0');
-    const user = await deskSessionIdentity(deps.signer, { cookieName: 'carrel_session', clock: deps.clock }).authenticate({ cookies: { carrel_session: session.value } });
+    const user = await deskSessionIdentity(deps.signer, { cookieName: '__Host-carrel_session', clock: deps.clock }).authenticate({ cookies: { '__Host-carrel_session': session.value } });
     assert.deepEqual(user, { userId: 'alice', name: 'Alice A.', roles: ['researcher'] });
     // The token request: client_secret_basic (form-encoded id and secret) and the verifier of the challenge
     const [request] = idp.tokenRequests;
@@ -381,7 +381,7 @@ describe('sign-out: POST /auth/logout', () => {
     assert.equal(location.searchParams.get('client_id'), CLIENT_ID);
     assert.equal(location.searchParams.get('post_logout_redirect_uri'), 'https://app.test/');
     const [cleared] = cookiesOf(result);
-    assert.equal(cleared.name, 'carrel_session');
+    assert.equal(cleared.name, '__Host-carrel_session');
     assert.equal(cleared.value, '');
     assert.equal(cleared.attributes['max-age'], '0');
   });

@@ -53,7 +53,7 @@ describe('loadConfig', () => {
     assert.equal(config.cookieSecure, true);
     assert.deepEqual(config.signing, { kind: 'kms', keyId: 'alias/carrel-test' });
     assert.equal(config.oidc.rolesClaim, 'groups');
-    assert.equal(config.sessionCookie, 'carrel_session');
+    assert.equal(config.sessionCookie, '__Host-carrel_session');
     assert.equal(config.gateCookieTtlSeconds, 900);
     assert.equal(config.agentTokenTtlSeconds, 2_592_000);
     assert.equal(config.heartbeatSeconds, 60);
@@ -153,6 +153,15 @@ describe('loadConfig', () => {
     assert.equal(gatePort, 8443);
     assert.match(provisionerSshKeySecretArn ?? '', /:secret:carrel\/provisioner-ssh-/);
     assert.match(gateCertificateSecretArn ?? '', /:secret:carrel\/gate-certificate-/);
+  });
+
+  it('names the session cookie __Host-carrel_session with Secure cookies, carrel_session without', () => {
+    // Act
+    const secure = loadConfig(TEST_ENV);
+    const insecure = loadConfig({ ...TEST_ENV, COOKIE_SECURE: 'false' });
+    // Assess
+    assert.equal(secure.sessionCookie, '__Host-carrel_session');
+    assert.equal(insecure.sessionCookie, 'carrel_session');
   });
 
   it('reads the warm pool of EC2 workspaces: spares per size, used for resumes unless told otherwise', () => {
@@ -265,6 +274,7 @@ describe('loadConfig', () => {
     ['PUBLIC_PORT not a port', { PUBLIC_PORT: '99999' }, /PUBLIC_PORT must be a port number/],
     ['PUBLIC_PORT not a number', { PUBLIC_PORT: 'eighty' }, /PUBLIC_PORT must be a port number/],
     ['COOKIE_SECURE not a boolean', { COOKIE_SECURE: 'maybe' }, /COOKIE_SECURE must be true or false/],
+    ['a __Host- session cookie without Secure', { COOKIE_SECURE: 'false', SESSION_COOKIE: '__Host-carrel_session' }, /SESSION_COOKIE a __Host- cookie needs COOKIE_SECURE=true/],
     ['COOKIE_DOMAIN unrelated', { COOKIE_DOMAIN: 'other.test' }, /COOKIE_DOMAIN must be DESK_DOMAIN \(app.test\) or a parent domain of it/],
     ['no signing key', { SIGNING_KEY_ID: undefined }, /SIGNING_KEY_ID is required \(or SIGNING_KEY_PEM in local mode\)/],
     ['two signing keys', { SIGNING_KEY_PEM: LocalKeySigner.generatePem() }, /SIGNING_KEY_PEM must not be set together with SIGNING_KEY_ID/],

@@ -32,7 +32,7 @@ describe('OidcIdentity with a provided JWKS (local mode)', () => {
     const idp = await TestIdp.create();
     const token = await idp.session('alice', { now: now(), name: 'Alice A.', claims: { 'carrel:roles': ['researcher', 'admin', 7] } });
     // Act
-    const user = await identityFor(idp, { rolesClaim: 'carrel:roles' }).authenticate({ cookies: { carrel_session: token } });
+    const user = await identityFor(idp, { rolesClaim: 'carrel:roles' }).authenticate({ cookies: { '__Host-carrel_session': token } });
     // Assess
     assert.deepEqual(user, { userId: 'alice', name: 'Alice A.', roles: ['researcher', 'admin'] });
   });
@@ -51,7 +51,7 @@ describe('OidcIdentity with a provided JWKS (local mode)', () => {
     const token = await idp.session('bob', { now: now() });
     // Act
     const fromCookie = await identity.authenticate({ cookies: { sess: token } });
-    const fromBearer = await identity.authenticate({ cookies: { carrel_session: 'ignored' }, authorization: `bearer ${token}` });
+    const fromBearer = await identity.authenticate({ cookies: { '__Host-carrel_session': 'ignored' }, authorization: `bearer ${token}` });
     // Assess
     assert.equal(fromCookie.userId, 'bob');
     assert.equal(fromBearer.userId, 'bob');
@@ -64,7 +64,7 @@ describe('OidcIdentity with a provided JWKS (local mode)', () => {
     const iat = Math.floor(now().getTime() / 1000);
     const token = await new SignJWT({ name: 'Rita' }).setProtectedHeader({ alg: 'RS256', kid: 'rsa' }).setSubject('rita').setIssuer(ISSUER).setAudience(AUDIENCE).setIssuedAt(iat).setExpirationTime(iat + 60).sign(privateKey);
     // Act
-    const user = await new OidcIdentity({ issuer: ISSUER, audience: AUDIENCE, jwks, clock }).authenticate({ cookies: { carrel_session: token } });
+    const user = await new OidcIdentity({ issuer: ISSUER, audience: AUDIENCE, jwks, clock }).authenticate({ cookies: { '__Host-carrel_session': token } });
     // Assess
     assert.equal(user.userId, 'rita');
   });
@@ -86,7 +86,7 @@ describe('OidcIdentity with a provided JWKS (local mode)', () => {
     ];
     for (const [what, token, pattern] of cases) {
       // Act
-      const error = await refusal(identity.authenticate({ cookies: token === undefined ? {} : { carrel_session: token } }));
+      const error = await refusal(identity.authenticate({ cookies: token === undefined ? {} : { '__Host-carrel_session': token } }));
       // Assess
       assert.match(error.message, pattern, what);
       if (token !== undefined && what !== 'oversized' && what !== 'no sub') assert.ok(error.cause, `${what} keeps its cause`);
@@ -126,8 +126,8 @@ describe('OidcIdentity with a remote JWKS URL (production)', () => {
     fetches = 0;
     const identity = new OidcIdentity({ issuer: ISSUER, audience: AUDIENCE, jwksUrl: url, clock });
     // Act
-    const first = await identity.authenticate({ cookies: { carrel_session: await idp.session('alice', { now: now() }) } });
-    const second = await identity.authenticate({ cookies: { carrel_session: await idp.session('bob', { now: now() }) } });
+    const first = await identity.authenticate({ cookies: { '__Host-carrel_session': await idp.session('alice', { now: now() }) } });
+    const second = await identity.authenticate({ cookies: { '__Host-carrel_session': await idp.session('bob', { now: now() }) } });
     // Assess
     assert.equal(first.userId, 'alice');
     assert.equal(second.userId, 'bob');
@@ -142,8 +142,8 @@ describe('OidcIdentity with a remote JWKS URL (production)', () => {
     const token = await idp.session('alice', { now: now() });
     // Act / Assess
     try {
-      await assert.rejects(identity.authenticate({ cookies: { carrel_session: token } }), TransientError);
-      await assert.rejects(deadUrl.authenticate({ cookies: { carrel_session: token } }), TransientError);
+      await assert.rejects(identity.authenticate({ cookies: { '__Host-carrel_session': token } }), TransientError);
+      await assert.rejects(deadUrl.authenticate({ cookies: { '__Host-carrel_session': token } }), TransientError);
     } finally {
       failing = false;
     }

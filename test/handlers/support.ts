@@ -120,7 +120,7 @@ export const ROUTES = {
   agentActivity: 'POST /api/agent/activity',
 } as const;
 
-export function sessionCookie(token: string, name = 'carrel_session'): string {
+export function sessionCookie(token: string, name = '__Host-carrel_session'): string {
   return `${name}=${token}`;
 }
 

@@ -26,7 +26,8 @@ const FACTORIES: Record<RouteName, (deps: AppDeps) => HttpHandler> = {
 
 /** Call a route as alice (unless `as` says otherwise) on analysis `demo` (unless overridden). */
 async function call(deps: TestDeps, name: RouteName, options: EventOptions & { as?: string | null; analysisId?: string } = {}): Promise<HttpResult> {
-  const cookies = options.as === null ? options.cookies : [...(options.cookies ?? []), sessionCookie(await deps.idp.session(options.as ?? 'alice', { now: deps.clock.now() }))];
+  const session = sessionCookie(await deps.idp.session(options.as ?? 'alice', { now: deps.clock.now() }), deps.config.sessionCookie);
+  const cookies = options.as === null ? options.cookies : [...(options.cookies ?? []), session];
   const event = httpEvent(ROUTES[name], {
     ...options,
     cookies,
@@ -177,7 +178,7 @@ describe('researcher routes refuse bad requests with a message and write nothing
       // Prepare
       const deps = await makeAppDeps();
       // Act
-      const result = await call(deps, name, { as: null, cookies: ['carrel_session=not.a.jwt'] });
+      const result = await call(deps, name, { as: null, cookies: ['__Host-carrel_session=not.a.jwt'] });
       // Assess
       assertError(result, 401, 'unauthenticated');
       assertStoreUntouched(deps);
@@ -202,7 +203,7 @@ describe('GET /api/me', () => {
     const deps = await makeAppDeps();
     const token = await deps.idp.session('bob', { now: deps.clock.now(), name: 'Bob B.', groups: 'researcher admin' });
     // Act
-    const result = await call(deps, 'me', { as: null, headers: { cookie: `theme=dark; carrel_session=${token}` } });
+    const result = await call(deps, 'me', { as: null, headers: { cookie: `theme=dark; __Host-carrel_session=${token}` } });
     // Assess
     assert.equal(result.statusCode, 200);
     assert.deepEqual(bodyOf(result), {
