@@ -7,14 +7,14 @@
  * for review carries `reviewQueue` (its step) and `reviewSince`, so the sparse `byReview` index holds exactly
  * the reviewers' queue, and a run leaves it with the write that moves it on.
  */
-import { GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ConflictError } from '../../core/errors.js';
 import type { AuditEntry } from '../../core/runs/audit.js';
 import type { AuditLog, RunStore } from '../../core/runs/ports.js';
 import { isReviewState, type ReviewStep, type Run, type RunKey } from '../../core/runs/run.js';
 import { rethrowAwsError } from './clients/errors.js';
 import { TABLE_SCHEMA } from './table-schema.js';
-import { isConditionFailure, versionCondition, workspacePk } from './dynamo-store.js';
+import { getConsistent, isConditionFailure, putVersioned, workspacePk } from './dynamo-store.js';
 
 type Item = Record<string, unknown>;
 
@@ -65,23 +65,13 @@ export class DynamoRunStore implements RunStore {
 
   /** One strongly consistent GetItem. */
   async get(key: RunKey): Promise<Run | undefined> {
-    try {
-      const out = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: runItemKey(key), ConsistentRead: true }));
-      return out.Item ? (strip(out.Item) as unknown as Run) : undefined;
-    } catch (error) {
-      return rethrowAwsError(error, 'Reading the run');
-    }
+    const item = await getConsistent(this.doc, this.tableName, runItemKey(key), 'Reading the run');
+    return item ? (strip(item) as unknown as Run) : undefined;
   }
 
   /** One conditional PutItem: create-if-absent (null) or replace-if-version-matches. */
   async put(next: Run, expectedVersion: number | null): Promise<boolean> {
-    try {
-      await this.doc.send(new PutCommand({ TableName: this.tableName, Item: runItem(next), ...versionCondition(expectedVersion) }));
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      return rethrowAwsError(error, 'Writing the run');
-    }
+    return putVersioned(this.doc, this.tableName, runItem(next), expectedVersion, 'Writing the run');
   }
 
   /** One Query on the analysis's partition, `sk` beginning with `RUN#`, descending: newest first (ids sort by time). */

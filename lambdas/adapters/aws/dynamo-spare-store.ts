@@ -4,12 +4,12 @@
  * A spare's instance id is stored as `spareInstanceId`, never `instanceId`: the byInstance index maps an
  * instance to the workspace that owns it, and a spare belongs to none.
  */
-import { DeleteCommand, GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Spare } from '../../core/pool.js';
 import type { SpareStore } from '../../core/ports.js';
 import { rethrowAwsError } from './clients/errors.js';
 import { queryAll } from './dynamo-query.js';
-import { isConditionFailure, versionCondition } from './dynamo-store.js';
+import { getConsistent, isConditionFailure, putVersioned } from './dynamo-store.js';
 import { TABLE_SCHEMA } from './table-schema.js';
 
 type Item = Record<string, unknown>;
@@ -58,24 +58,12 @@ export class DynamoSpareStore implements SpareStore {
   }
 
   async get(size: string, spareId: string): Promise<Spare | undefined> {
-    try {
-      const out = await this.doc.send(
-        new GetCommand({ TableName: this.tableName, Key: { [TABLE_SCHEMA.partitionKey]: sparePk(size), [TABLE_SCHEMA.sortKey]: spareSk(spareId) }, ConsistentRead: true }),
-      );
-      return out.Item ? fromItem(out.Item) : undefined;
-    } catch (error) {
-      return rethrowAwsError(error, 'Reading a spare');
-    }
+    const item = await getConsistent(this.doc, this.tableName, { [TABLE_SCHEMA.partitionKey]: sparePk(size), [TABLE_SCHEMA.sortKey]: spareSk(spareId) }, 'Reading a spare');
+    return item ? fromItem(item) : undefined;
   }
 
   async put(next: Spare, expectedVersion: number | null): Promise<boolean> {
-    try {
-      await this.doc.send(new PutCommand({ TableName: this.tableName, Item: toItem(next), ...versionCondition(expectedVersion) }));
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      return rethrowAwsError(error, 'Writing a spare');
-    }
+    return putVersioned(this.doc, this.tableName, toItem(next), expectedVersion, 'Writing a spare');
   }
 
   async remove(spare: Spare): Promise<boolean> {

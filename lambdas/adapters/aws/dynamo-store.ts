@@ -71,6 +71,27 @@ export function versionCondition(
 }
 
 /** A lost conditional write (someone else wrote first): the caller re-reads and decides again. */
+/** One conditional PutItem of a versioned item (see versionCondition); false when the condition failed. */
+export async function putVersioned(doc: DynamoDBDocumentClient, tableName: string, item: Item, expectedVersion: number | null, what: string): Promise<boolean> {
+  try {
+    await doc.send(new PutCommand({ TableName: tableName, Item: item, ...versionCondition(expectedVersion) }));
+    return true;
+  } catch (error) {
+    if (isConditionFailure(error)) return false;
+    return rethrowAwsError(error, what);
+  }
+}
+
+/** One strongly consistent GetItem; undefined when there is no such item. */
+export async function getConsistent(doc: DynamoDBDocumentClient, tableName: string, key: Item, what: string): Promise<Item | undefined> {
+  try {
+    const out = await doc.send(new GetCommand({ TableName: tableName, Key: key, ConsistentRead: true }));
+    return out.Item;
+  } catch (error) {
+    return rethrowAwsError(error, what);
+  }
+}
+
 export function isConditionFailure(error: unknown): boolean {
   return error instanceof ConditionalCheckFailedException;
 }
@@ -83,23 +104,13 @@ export class DynamoWorkspaceStore implements WorkspaceStore {
 
   /** One strongly consistent GetItem. */
   async get(key: WorkspaceKey): Promise<Workspace | undefined> {
-    try {
-      const out = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: workspaceItemKey(key), ConsistentRead: true }));
-      return out.Item ? fromItem(out.Item) : undefined;
-    } catch (error) {
-      return rethrowAwsError(error, 'Reading the workspace');
-    }
+    const item = await getConsistent(this.doc, this.tableName, workspaceItemKey(key), 'Reading the workspace');
+    return item ? fromItem(item) : undefined;
   }
 
   /** One conditional PutItem: create-if-absent (expectedVersion null) or replace-if-version-matches. */
   async put(next: Workspace, expectedVersion: number | null): Promise<boolean> {
-    try {
-      await this.doc.send(new PutCommand({ TableName: this.tableName, Item: toItem(next), ...versionCondition(expectedVersion) }));
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      return rethrowAwsError(error, 'Writing the workspace');
-    }
+    return putVersioned(this.doc, this.tableName, toItem(next), expectedVersion, 'Writing the workspace');
   }
 
   /**
