@@ -23,7 +23,7 @@ describe('deployment configuration', () => {
     assert.deepEqual(config.idle, { timeoutSeconds: 1800, warningSeconds: 60, stoppedRetentionHours: 168 });
     assert.deepEqual(config.tokens, { gateCookieTtlSeconds: 900, agentTokenTtlSeconds: 2_592_000, heartbeatSeconds: 60 });
     assert.equal(config.oidc.rolesClaim, 'groups');
-    assert.equal(config.oidc.sessionCookie, 'carrel_session');
+    assert.equal(config.oidc.sessionCookie, '__Host-carrel_session');
     assert.equal(config.certificateArn, undefined);
     assert.equal(config.hostedZone, undefined);
     assert.deepEqual(config.allowedCidrs, []);
