@@ -1,8 +1,8 @@
 /**
- * HomeSnapshots over a folder of homes mounted on this machine: `<root>/<analysisId>/<userId>`, archived
- * straight into the object store (streamed, manifest from the archive's own bytes), leaving out the
- * configured patterns. The home-snapshot Lambda runs it over the homes' EFS, mounted read-only at the
- * homes' parent directory (lib/constructs/enclave-aws.ts).
+ * HomeSnapshots over homes on this machine's file system, archived straight into the object store
+ * (streamed, manifest from the archive's own bytes), leaving out the configured patterns. The home-snapshot
+ * Lambda runs it over the homes' EFS, mounted read-only at the homes' parent directory
+ * (`<root>/<analysisId>/<userId>`, lib/constructs/enclave-aws.ts); the local runtime over its home folders.
  */
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,23 +13,29 @@ import type { ObjectStore } from '../core/runs/ports.js';
 import { storeArchive } from './archive.js';
 import { homePath } from './aws/efs-homes.js';
 
+type HomeKey = { readonly analysisId: string; readonly userId: string };
+
 export class MountedHomeSnapshots implements HomeSnapshots {
   constructor(
-    /** The mounted homes' parent directory (EFS `/homes`). */
-    private readonly root: string,
+    /** The mounted homes' parent directory (EFS `/homes`), or where each home is (the local runtime's homes). */
+    private readonly homes: string | { pathOf(home: HomeKey): string },
     private readonly objects: ObjectStore,
     private readonly exclude: readonly string[],
   ) {}
 
-  async snapshot(home: { readonly analysisId: string; readonly userId: string }, keys: { readonly archiveKey: string; readonly manifestKey: string }): Promise<Manifest> {
-    // The same id checks (single safe path segments) as the access point per home: never `..` out of the root.
-    homePath(home);
-    const path = join(this.root, home.analysisId, home.userId);
+  async snapshot(home: HomeKey, keys: { readonly archiveKey: string; readonly manifestKey: string }): Promise<Manifest> {
+    const path = typeof this.homes === 'string' ? this.underRoot(this.homes, home) : this.homes.pathOf(home);
     const isDir = await stat(path).then(
       (s) => s.isDirectory(),
       () => false,
     );
     if (!isDir) throw new NotFoundError(`No home for ${home.userId} in ${home.analysisId}`);
     return storeArchive(this.objects, path, keys, { exclude: this.exclude });
+  }
+
+  private underRoot(root: string, home: HomeKey): string {
+    // The same id checks (single safe path segments) as the access point per home: never `..` out of the root.
+    homePath(home);
+    return join(root, home.analysisId, home.userId);
   }
 }

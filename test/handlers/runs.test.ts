@@ -28,7 +28,7 @@ import {
 import { HTTP_HANDLERS, type AppDeps } from '../../lambdas/handlers/app.js';
 import type { HttpResult } from '../../lambdas/handlers/http.js';
 import { HTTP_ROUTES, type RunEntry } from '../../lambdas/handlers/routes.js';
-import { LocalHomeSnapshots } from '../../local/enclave/home-snapshots.js';
+import { MountedHomeSnapshots } from '../../lambdas/adapters/mounted-home-snapshots.js';
 import { makeRunDeps, type FakeRunDeps } from '../support/run-fakes.js';
 import { bodyOf, httpEvent, makeAppDeps, sessionCookie, type EventOptions, type TestDeps } from './support.js';
 
@@ -73,7 +73,7 @@ async function world(options: { fileViewMaxBytes?: number } = {}): Promise<World
     clock: app.clock,
     links: new DeskReleaseLinks(app.signer, 'https://desk.test'),
     catalog: app.catalog,
-    snapshots: new LocalHomeSnapshots({ pathOf: (k) => join(homes, k.analysisId, k.userId) }, f.objects, DEFAULT_EXCLUDES),
+    snapshots: new MountedHomeSnapshots({ pathOf: (k) => join(homes, k.analysisId, k.userId) }, f.objects, DEFAULT_EXCLUDES),
     files: new StoredArchiveFiles(f.objects),
     diff: unifiedDiff,
     limits: { fileViewMaxBytes: options.fileViewMaxBytes ?? 1024, downloadMaxBytes: 1024 * 1024, smallCountThreshold: 10 },

@@ -146,14 +146,7 @@ function CodeTab({ detail }: { detail: RunDetailJson }) {
       </p>
       <div className="review-split">
         <table className="table manifest" data-testid="manifest">
-          <caption className="visually-hidden">Manifest of the submitted files</caption>
-          <thead>
-            <tr>
-              <th scope="col">Path</th>
-              <th scope="col">Size</th>
-              <th scope="col">sha256</th>
-            </tr>
-          </thead>
+          <ManifestHead caption="Manifest of the submitted files" />
           <tbody>
             {files.map((file) => (
               <tr key={file.path} className={file.path === selected ? 'selected' : undefined} data-testid="manifest-row" data-path={file.path} data-change={file.change}>
@@ -227,14 +220,7 @@ function OutputsTab({ detail }: { detail: RunDetailJson }) {
       </p>
       <div className="review-split">
         <table className="table manifest" data-testid="outputs-manifest">
-          <caption className="visually-hidden">Manifest of the outputs</caption>
-          <thead>
-            <tr>
-              <th scope="col">Path</th>
-              <th scope="col">Size</th>
-              <th scope="col">sha256</th>
-            </tr>
-          </thead>
+          <ManifestHead caption="Manifest of the outputs" />
           <tbody>
             {outputs.files.map((file) => {
               const count = outputFindings(detail, file.path).length;
@@ -357,5 +343,21 @@ function History({ detail }: { detail: RunDetailJson }) {
             ))}
       </ol>
     </section>
+  );
+}
+
+/** Caption and header row of a manifest table (path, size, sha256). */
+function ManifestHead({ caption }: { readonly caption: string }) {
+  return (
+    <>
+      <caption className="visually-hidden">{caption}</caption>
+      <thead>
+        <tr>
+          <th scope="col">Path</th>
+          <th scope="col">Size</th>
+          <th scope="col">sha256</th>
+        </tr>
+      </thead>
+    </>
   );
 }
