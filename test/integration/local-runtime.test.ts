@@ -159,12 +159,13 @@ describe('local runtime: a tool that fails to start', { timeout: 120_000 }, () =
     // Assess: a reason naming Jupyter, a failed step, and no process or instance left
     assert.match(failed.reason, /Jupyter/);
     assert.ok(failed.steps.some((s: { status: string }) => s.status === 'failed'));
-    const instances = await waitFor('cleanup', async () => {
-      const left = await t.runtime.compute.listTagged();
-      return left.length === 0 ? left : undefined;
+    // (the cleanup terminates the instance, then takes the name back: wait for both)
+    const left = await waitFor('cleanup', async () => {
+      const instances = await t.runtime.compute.listTagged();
+      const hostnames = await t.runtime.hostnames.list();
+      return instances.length === 0 && hostnames.length === 0 ? { instances, hostnames } : undefined;
     });
-    assert.equal(instances.length, 0);
-    assert.deepEqual(await t.runtime.hostnames.list(), []);
+    assert.deepEqual(left, { instances: [], hostnames: [] });
   });
 });
 

@@ -531,11 +531,15 @@ export class FakeHostnames implements HostnamesPort {
   readonly assigned: { readonly hostname: string; readonly address: string }[] = [];
   readonly released: string[] = [];
   private readonly failures = new Map<'assign' | 'release' | 'list', Error>();
+  private duringAssign: (() => Promise<void>) | undefined;
 
   constructor(readonly deskDomain = DESK_DOMAIN) {}
 
   async assign(hostname: string, address: string): Promise<void> {
     this.assigned.push({ hostname, address });
+    const concurrent = this.duringAssign;
+    this.duringAssign = undefined;
+    if (concurrent) await concurrent();
     this.maybeFail('assign');
     this.records.set(hostname, address);
   }
@@ -556,6 +560,10 @@ export class FakeHostnames implements HostnamesPort {
 
   failNext(op: 'assign' | 'release' | 'list', error: Error = new TransientError(`hostname ${op} failed`)): void {
     this.failures.set(op, error);
+  }
+  /** Run `action` while the next assign is in flight, as a concurrent event handler would. */
+  whileNextAssign(action: () => Promise<void>): void {
+    this.duringAssign = action;
   }
   has(hostname: string): boolean {
     return this.records.has(hostname);

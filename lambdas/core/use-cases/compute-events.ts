@@ -105,7 +105,14 @@ async function publishAndAdvance(
     const activity = to === 'ready' ? { lastActivityAt: at.toISOString() } : {};
     return transition(current, to, at, deps.policy, { instanceId, address, hostname, ...activity });
   });
-  if (result && to === 'provisioning' && deps.provisioner) {
+  if (!result) {
+    // The record moved on while the name was being published (the tool failed, the user stopped):
+    // whoever moved it could not know this name yet, so take it back unless the record now holds it.
+    const current = await deps.store.get(ws);
+    if (current?.hostname !== hostname) await releaseQuietly(deps, hostname);
+    return applied(result);
+  }
+  if (to === 'provisioning' && deps.provisioner) {
     try {
       await deps.provisioner.provision(result.after);
     } catch (error) {

@@ -251,4 +251,43 @@ describe('compute events', () => {
     assert.match(ws.reason!, /Could not publish the workspace address: Route 53 throttled/);
     assert.equal(f.compute.stateOf(opened.instanceId!), 'terminated');
   });
+
+  it('a start that fails while its hostname is being published leaves no published name behind', async () => {
+    // Prepare: the tool fails (another event) while Route 53 is still taking the name
+    const f = makeDeps();
+    const opened = await openWorkspace(f, users.alice, 'demo');
+    const hostname = `${opened.hostLabel}.${DESK_DOMAIN}`;
+    f.hostnames.whileNextAssign(async () => {
+      await handleComputeEvent(f, { kind: 'failed', instanceId: opened.instanceId!, reason: 'Jupyter exited with code 1' });
+    });
+
+    // Act
+    const outcome = await handleComputeEvent(f, { kind: 'running', instanceId: opened.instanceId!, address: '10.0.0.9:8443' });
+
+    // Assess
+    assert.equal(outcome.applied, false);
+    assert.equal(f.store.peek(alice)!.state, 'failed');
+    assert.equal(f.hostnames.has(hostname), false);
+    assert.deepEqual(f.hostnames.released, [hostname]);
+  });
+
+  it('a duplicate running event that loses the race keeps the name the record holds', async () => {
+    // Prepare: the same running event is delivered twice at once
+    const f = makeDeps();
+    const opened = await openWorkspace(f, users.alice, 'demo');
+    const hostname = `${opened.hostLabel}.${DESK_DOMAIN}`;
+    const running = { kind: 'running', instanceId: opened.instanceId!, address: '10.0.0.9:8443' } as const;
+    f.hostnames.whileNextAssign(async () => {
+      await handleComputeEvent(f, running);
+    });
+
+    // Act
+    const outcome = await handleComputeEvent(f, running);
+
+    // Assess
+    assert.equal(outcome.applied, false);
+    assert.equal(f.store.peek(alice)!.state, 'provisioning');
+    assert.equal(f.hostnames.has(hostname), true);
+    assert.deepEqual(f.hostnames.released, []);
+  });
 });
