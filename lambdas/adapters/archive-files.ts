@@ -44,14 +44,14 @@ export async function readArchiveFile(archive: Readable, path: string, maxBytes:
 export class StoredArchiveFiles implements ArchiveFiles {
   constructor(private readonly objects: ObjectStore) {}
 
-  async file(archiveKey: string, path: string, maxBytes: number) {
-    return readArchiveFile(await this.objects.get(archiveKey), path, maxBytes);
+  async file(archiveKey: string, path: string, maxBytes: number, revision?: string) {
+    return readArchiveFile(await this.objects.get(archiveKey, revision), path, maxBytes);
   }
 
-  async load(archiveKey: string, maxBytes: number) {
+  async load(archiveKey: string, maxBytes: number, revision?: string) {
     const chunks: Buffer[] = [];
     let size = 0;
-    for await (const chunk of await this.objects.get(archiveKey)) {
+    for await (const chunk of await this.objects.get(archiveKey, revision)) {
       size += (chunk as Buffer).length;
       if (size > maxBytes) throw new ConflictError(`The outputs are larger than the ${Math.floor(maxBytes / 1048576)} MiB the desk serves`);
       chunks.push(Buffer.from(chunk as Buffer));

@@ -10,13 +10,14 @@ import { createHash } from 'node:crypto';
 import { createReadStream, type Stats } from 'node:fs';
 import { lstat, mkdir, readdir } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import { PassThrough, Readable, Writable } from 'node:stream';
+import { PassThrough, Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
-import { ValidationError } from '../core/errors.js';
+import { ConflictError, ValidationError } from '../core/errors.js';
 import { assertMatches, buildManifest, IntegrityError, type Manifest, type ManifestEntry } from '../core/runs/manifest.js';
-import type { ArchiveReader } from '../core/runs/deps.js';
-import type { ObjectStore } from '../core/runs/ports.js';
+import type { ArchiveCheck, ArchiveReader, CollectedOutputs } from '../core/runs/deps.js';
+import type { ObjectStore, StoredObject } from '../core/runs/ports.js';
+import { readStoredManifest } from '../core/runs/use-cases.js';
 
 /**
  * What a home archive leaves out by default: version control, caches, checkpoints and the synthetic
@@ -203,11 +204,30 @@ export async function extractVerified(archive: Readable, destination: string, ex
   assertMatches(expected, await manifestOfFolder(destination), 'The extracted archive');
 }
 
-/** ArchiveReader over an object store: streams the stored archive through `manifestOfArchive`. */
+/** ArchiveReader over an object store: streams the stored archive (exactly `revision` when given) through `manifestOfArchive`. */
 export class StoredArchiveReader implements ArchiveReader {
   constructor(private readonly objects: ObjectStore) {}
-  async manifestOf(archiveKey: string): Promise<Manifest> {
-    return manifestOfArchive(await this.objects.get(archiveKey));
+  async manifestOf(archiveKey: string, revision?: string): Promise<Manifest> {
+    return manifestOfArchive(await this.objects.get(archiveKey, revision));
+  }
+
+  async inspect(archiveKey: string, revision?: string): Promise<ArchiveCheck> {
+    const hash = createHash('sha256');
+    let size = 0;
+    const counting = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        hash.update(chunk);
+        size += chunk.length;
+        done(null, chunk);
+      },
+    });
+    const source = await this.objects.get(archiveKey, revision);
+    source.on('error', (error) => counting.destroy(error));
+    source.pipe(counting);
+    const manifest = await manifestOfArchive(counting);
+    // Whatever the parser left unread (gzip padding) is hashed too: the digest covers every byte a link serves.
+    for await (const _ of counting) void _;
+    return { manifest, sha256: hash.digest('hex'), size };
   }
 }
 
@@ -237,8 +257,47 @@ export async function storeArchive(
   keys: { readonly archiveKey: string; readonly manifestKey: string },
   options: ArchiveOptions = {},
 ): Promise<Manifest> {
+  return (await storeArchiveObjects(objects, root, keys, options)).manifest;
+}
+
+/** storeArchive, answering also what the store made of the two objects (their revisions, where it keeps versions). */
+export async function storeArchiveObjects(
+  objects: ObjectStore,
+  root: string,
+  keys: { readonly archiveKey: string; readonly manifestKey: string },
+  options: ArchiveOptions = {},
+): Promise<{ readonly manifest: Manifest; readonly archive: StoredObject; readonly manifestObject: StoredObject }> {
   const pass = new PassThrough();
-  const [manifest] = await Promise.all([writeArchive(root, pass, options), objects.putNew(keys.archiveKey, pass)]);
-  await objects.putNew(keys.manifestKey, Buffer.from(JSON.stringify(manifest, null, 1)));
-  return manifest;
+  const [manifest, archive] = await Promise.all([writeArchive(root, pass, options), objects.putNew(keys.archiveKey, pass)]);
+  const manifestObject = await objects.putNew(keys.manifestKey, Buffer.from(JSON.stringify(manifest, null, 1)));
+  return { manifest, archive, manifestObject };
+}
+
+/**
+ * A run's collected outputs: everything under `root` (no exclusions) archived to `keys`, with the revisions the
+ * store gave both objects (the run records them; every later read uses exactly those). A retried collect finds the
+ * objects an earlier attempt stored: it pins their current revisions and accepts them only if, read at those
+ * revisions, they are whole and consistent.
+ */
+export async function storeOutputs(
+  objects: ObjectStore,
+  archives: ArchiveReader,
+  root: string,
+  keys: { readonly archiveKey: string; readonly manifestKey: string },
+): Promise<CollectedOutputs> {
+  const done = { outputsKey: keys.archiveKey, outputsManifestKey: keys.manifestKey };
+  const pinned = (archive: StoredObject, manifest: StoredObject) => ({
+    ...(archive.revision ? { outputsRevision: archive.revision } : {}),
+    ...(manifest.revision ? { outputsManifestRevision: manifest.revision } : {}),
+  });
+  try {
+    const stored = await storeArchiveObjects(objects, root, keys, { exclude: [] });
+    return { manifest: stored.manifest, ...done, ...pinned(stored.archive, stored.manifestObject) };
+  } catch (error) {
+    if (!(error instanceof ConflictError)) throw error;
+    const [archive, manifestObject] = await Promise.all([objects.head(keys.archiveKey), objects.head(keys.manifestKey)]);
+    const manifest = await readStoredManifest(objects, keys.manifestKey, manifestObject.revision);
+    assertMatches(manifest, await archives.manifestOf(keys.archiveKey, archive.revision), 'The outputs collected earlier');
+    return { manifest, ...done, ...pinned(archive, manifestObject) };
+  }
 }

@@ -91,7 +91,8 @@ export class SmallCountChecker implements DisclosureChecker {
         );
       },
     });
-    await pipeline((await this.objects.get(run.objects.outputsKey)) as Readable, parser);
+    // The outputs as collected (their pinned revision): what reviewers see and what is released.
+    await pipeline((await this.objects.get(run.objects.outputsKey, run.objects.outputsRevision)) as Readable, parser);
     await Promise.all(reads);
     return findings.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   }

@@ -605,13 +605,14 @@ export class EnclaveAws extends Construct {
       fn.grantActions(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query'], [props.table.tableArn]);
     }
     functions['enclave-verify'].grantActions(['s3:GetObject'], [object(SUBMISSION_FILES.archive), object(SUBMISSION_FILES.manifest)]);
-    functions['enclave-collect'].grantActions(['s3:GetObject', 's3:PutObject'], [object(SUBMISSION_FILES.outputs), object(SUBMISSION_FILES.outputsManifest)]);
+    // GetObjectVersion: the collected outputs are read at the version the run pinned (a retried collect pins them too).
+    functions['enclave-collect'].grantActions(['s3:GetObject', 's3:GetObjectVersion', 's3:PutObject'], [object(SUBMISSION_FILES.outputs), object(SUBMISSION_FILES.outputsManifest)]);
     functions['enclave-collect'].grantActions(['s3:GetObject'], [this.outputs.arnForObjects('runs/*')]);
     functions['enclave-collect'].addToRolePolicy(
       new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.outputs.bucketArn], conditions: { StringLike: { 's3:prefix': ['runs/*'] } } }),
     );
-    functions['enclave-check'].grantActions(['s3:GetObject'], [object(SUBMISSION_FILES.outputs), object(SUBMISSION_FILES.outputsManifest)]);
-    functions['enclave-release'].grantActions(['s3:GetObject'], [object(SUBMISSION_FILES.outputs), object(SUBMISSION_FILES.outputsManifest)]);
+    functions['enclave-check'].grantActions(['s3:GetObject', 's3:GetObjectVersion'], [object(SUBMISSION_FILES.outputs), object(SUBMISSION_FILES.outputsManifest)]);
+    functions['enclave-release'].grantActions(['s3:GetObject', 's3:GetObjectVersion'], [object(SUBMISSION_FILES.outputs), object(SUBMISSION_FILES.outputsManifest)]);
     functions['enclave-notify'].grantActions(['ses:SendEmail'], mail);
     functions['enclave-release'].grantActions(['ses:SendEmail'], mail);
     functions['enclave-release'].grantActions(['kms:Sign'], [props.signingKey.keyArn]);
@@ -649,11 +650,13 @@ export class EnclaveAws extends Construct {
   }
 
   /** Read only these run objects (of any run: keys are per run, unknown at deploy time). */
-  grantReadRunObjects(grantee: iam.IGrantable, files: readonly RunObjectFile[], options: { readonly versions?: boolean } = {}): void {
+  grantReadRunObjects(grantee: iam.IGrantable, files: readonly RunObjectFile[], options: { readonly versions?: readonly RunObjectFile[] } = {}): void {
     const names = files.map((file) => SUBMISSION_FILES[file]);
-    // GetObjectVersion: a presigned GET of one object version (the download serves exactly the version it checked).
-    const actions = options.versions ? ['s3:GetObject', 's3:GetObjectVersion'] : ['s3:GetObject'];
-    iam.Grant.addToPrincipal({ grantee, actions, resourceArns: names.map((file) => this.runObjects.arnForObjects(`runs/*/*/${file}`)) });
+    const arns = (of: readonly RunObjectFile[]) => of.map((file) => this.runObjects.arnForObjects(`runs/*/*/${SUBMISSION_FILES[file]}`));
+    iam.Grant.addToPrincipal({ grantee, actions: ['s3:GetObject'], resourceArns: arns(files) });
+    // GetObjectVersion (GET and HEAD with a VersionId): collected outputs are read, and linked, at the version the run pinned.
+    const versions = (options.versions ?? []).filter((file) => files.includes(file));
+    if (versions.length) iam.Grant.addToPrincipal({ grantee, actions: ['s3:GetObjectVersion'], resourceArns: arns(versions) });
     this.key.grantDecrypt(grantee);
     this.acknowledgePerRun(grantee, names, 'read');
   }

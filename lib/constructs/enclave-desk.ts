@@ -41,8 +41,8 @@ interface RunFunctionSpec {
   readonly reviewIndex?: boolean;
   readonly keyActions: readonly ('kms:Sign' | 'kms:GetPublicKey')[];
   readonly read?: readonly RunObjectFile[];
-  /** Also GetObjectVersion on them (presigned links to a checked version). */
-  readonly versions?: boolean;
+  /** Of these, also GetObjectVersion: the collected outputs are read (and linked) at the version the run pinned. */
+  readonly versions?: readonly RunObjectFile[];
   readonly start?: boolean;
   readonly taskResponse?: boolean;
   readonly timeout?: Duration;
@@ -75,12 +75,14 @@ export const RUN_FUNCTION_SPECS: Readonly<Record<RunEntry, RunFunctionSpec>> = {
     table: ['dynamodb:GetItem', 'dynamodb:Query'],
     keyActions: ['kms:GetPublicKey', 'kms:Sign'],
     read: ['manifest', 'outputsManifest'],
+    versions: ['outputsManifest'],
   },
   'run-file': {
     description: 'GET /api/runs/{runId}/files/{path+}: one submitted or output file (size-capped), with a diff',
     table: ['dynamodb:GetItem', 'dynamodb:Query'],
     keyActions: ['kms:GetPublicKey'],
     read: ['archive', 'manifest', 'outputs', 'outputsManifest'],
+    versions: ['outputs', 'outputsManifest'],
     memorySize: 1024,
     timeout: Duration.seconds(25),
   },
@@ -92,12 +94,12 @@ export const RUN_FUNCTION_SPECS: Readonly<Record<RunEntry, RunFunctionSpec>> = {
     timeout: Duration.seconds(15),
   },
   'download-run': {
-    description: 'GET /api/runs/{runId}/download: released outputs, checked against the approved manifest, then a presigned link to that object version',
+    description: 'GET /api/runs/{runId}/download: released outputs, the version checked at release confirmed (HeadObject), then a presigned link to it',
     // PutItem: the audit entry of the download.
     table: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query'],
     keyActions: ['kms:GetPublicKey'],
     read: ['outputs'],
-    versions: true,
+    versions: ['outputs'],
     memorySize: 1024,
     timeout: Duration.seconds(25),
   },

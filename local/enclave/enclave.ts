@@ -11,18 +11,18 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { DEFAULT_EXCLUDES, extractVerified, StoredArchiveReader, storeArchive } from '../../lambdas/adapters/archive.js';
+import { DEFAULT_EXCLUDES, extractVerified, StoredArchiveReader, storeArchive, storeOutputs } from '../../lambdas/adapters/archive.js';
 import { DynamoAuditLog, DynamoRunStore } from '../../lambdas/adapters/aws/dynamo-run-store.js';
 import { SmallCountChecker } from '../../lambdas/adapters/disclosure.js';
 import { systemClock, type Clock, type Log } from '../../lambdas/core/ports.js';
 import { newRunId } from '../../lambdas/core/runs/lifecycle.js';
-import { assertMatches, IntegrityError } from '../../lambdas/core/runs/manifest.js';
+import { IntegrityError } from '../../lambdas/core/runs/manifest.js';
 import { DEFAULT_RUN_POLICY, type RunPolicy } from '../../lambdas/core/runs/policy.js';
 import { isTerminalRunState, type Run, type RunKey } from '../../lambdas/core/runs/run.js';
 import type { ReleaseLinks } from '../../lambdas/core/runs/ports.js';
 import type { StepDeps } from '../../lambdas/core/runs/steps.js';
 import { finishRun, readStoredManifest, submitRun } from '../../lambdas/core/runs/use-cases.js';
-import { ConflictError, NotFoundError } from '../../lambdas/core/errors.js';
+import { NotFoundError } from '../../lambdas/core/errors.js';
 import { FolderObjectStore } from './folder-object-store.js';
 import { OutboxNotifier } from './outbox-notifier.js';
 import { LocalEnclaveRunner } from './runner.js';
@@ -82,20 +82,9 @@ export async function createLocalEnclave(options: LocalEnclaveOptions) {
     reviewers: options.reviewers,
     newId: () => randomBytes(8).toString('hex'),
     collector: {
-      collect: async (run: Run) => {
-        const keys = { archiveKey: `${prefixOf(run)}/outputs.tar.gz`, manifestKey: `${prefixOf(run)}/outputs.manifest.json` };
-        const done = { outputsKey: keys.archiveKey, outputsManifestKey: keys.manifestKey };
-        try {
-          // Everything the run wrote under /outputs, nothing else; no exclusions.
-          return { manifest: await storeArchive(objects, join(workOf(run), 'outputs'), keys, { exclude: [] }), ...done };
-        } catch (error) {
-          if (!(error instanceof ConflictError)) throw error;
-          // A retried collect: the earlier attempt stored them; done if they are whole and consistent.
-          const manifest = await readStoredManifest(objects, keys.manifestKey);
-          assertMatches(manifest, await archives.manifestOf(keys.archiveKey), 'The outputs collected earlier');
-          return { manifest, ...done };
-        }
-      },
+      // Everything the run wrote under /outputs, nothing else (a retried collect accepts what an earlier one stored).
+      collect: (run: Run) =>
+        storeOutputs(objects, archives, join(workOf(run), 'outputs'), { archiveKey: `${prefixOf(run)}/outputs.tar.gz`, manifestKey: `${prefixOf(run)}/outputs.manifest.json` }),
     },
     checker: new SmallCountChecker(objects, { threshold: options.smallCountThreshold ?? 10 }),
   };

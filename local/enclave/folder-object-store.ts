@@ -1,17 +1,18 @@
 /**
  * The object store of local mode: one file per key under a folder. New objects are written to a temporary
  * file and hard-linked into place, which fails if the key exists: objects are immutable, as on S3 with
- * the bucket policy carrel uses. Links are HMAC-signed and expire.
+ * the bucket policy carrel uses. Links are HMAC-signed and expire. It keeps no versions (an object never
+ * changes), so it answers no revision and refuses to read one.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { access, link, mkdir, unlink } from 'node:fs/promises';
+import { access, link, mkdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ConflictError, NotFoundError } from '../../lambdas/core/errors.js';
 import { assertRelativePath } from '../../lambdas/core/runs/manifest.js';
-import type { ObjectStore } from '../../lambdas/core/runs/ports.js';
+import type { ObjectStore, StoredObject } from '../../lambdas/core/runs/ports.js';
 
 export class FolderObjectStore implements ObjectStore {
   constructor(
@@ -26,13 +27,14 @@ export class FolderObjectStore implements ObjectStore {
     return join(this.root, key);
   }
 
-  async putNew(key: string, body: Buffer | Readable): Promise<void> {
+  async putNew(key: string, body: Buffer | Readable): Promise<StoredObject> {
     const path = this.pathOf(key);
     await mkdir(dirname(path), { recursive: true });
     const partial = `${path}.partial-${randomBytes(6).toString('hex')}`;
     try {
       await pipeline(Buffer.isBuffer(body) ? [body] : body, createWriteStream(partial, { flags: 'wx' }));
       await link(partial, path);
+      return {};
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new ConflictError(`Object ${key} exists; objects are never replaced`, { cause: error });
       throw error;
@@ -41,14 +43,30 @@ export class FolderObjectStore implements ObjectStore {
     }
   }
 
-  async get(key: string): Promise<Readable> {
+  async get(key: string, revision?: string): Promise<Readable> {
     const path = this.pathOf(key);
+    this.assertNoRevision(key, revision);
     try {
       await access(path);
     } catch (error) {
       throw new NotFoundError(`No object ${key}`, { cause: error });
     }
     return createReadStream(path);
+  }
+
+  async head(key: string, revision?: string): Promise<{ readonly size: number }> {
+    const path = this.pathOf(key);
+    this.assertNoRevision(key, revision);
+    try {
+      return { size: (await stat(path)).size };
+    } catch (error) {
+      throw new NotFoundError(`No object ${key}`, { cause: error });
+    }
+  }
+
+  /** This store never answered a revision, so one asked for is not here (rather than silently reading the current bytes). */
+  private assertNoRevision(key: string, revision: string | undefined): void {
+    if (revision !== undefined) throw new NotFoundError(`No revision ${revision} of ${key}: the local object store keeps no versions`);
   }
 
   private signature(key: string, expiresMs: number): string {

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { DEFAULT_EXCLUDES, manifestOfArchive, storeArchive } from '../../lambdas/adapters/archive.js';
+import { DEFAULT_EXCLUDES, manifestOfArchive, storeArchive, StoredArchiveReader, storeOutputs } from '../../lambdas/adapters/archive.js';
 import { StoredArchiveFiles } from '../../lambdas/adapters/archive-files.js';
 import { DeskReleaseLinks } from '../../lambdas/adapters/release-links.js';
 import { unifiedDiff } from '../../lambdas/adapters/text-diff.js';
@@ -25,6 +25,7 @@ import {
   type RunApiDeps,
   type RunKey,
 } from '../../lambdas/core/runs/index.js';
+import { IntegrityError } from '../../lambdas/core/runs/manifest.js';
 import { HTTP_HANDLERS, type AppDeps } from '../../lambdas/handlers/app.js';
 import type { HttpResult } from '../../lambdas/handlers/http.js';
 import { HTTP_ROUTES, type RunEntry } from '../../lambdas/handlers/routes.js';
@@ -52,9 +53,10 @@ interface World {
 }
 
 /** App deps with the enclave over run fakes; alice's home holds a script, a PNG, a large file and synthetic data. */
-async function world(options: { fileViewMaxBytes?: number } = {}): Promise<World> {
+async function world(options: { fileViewMaxBytes?: number; versioned?: boolean } = {}): Promise<World> {
   const app = await makeAppDeps();
-  const f = makeRunDeps({ reviewers: ['rita'] });
+  const f = makeRunDeps({ reviewers: ['rita'], versioned: options.versioned ?? false });
+  const archives = new StoredArchiveReader(f.objects);
   const dir = await mkdtemp(join(root, 'w-'));
   const homes = join(dir, 'homes');
   const outputs = join(dir, 'outputs');
@@ -77,14 +79,10 @@ async function world(options: { fileViewMaxBytes?: number } = {}): Promise<World
     files: new StoredArchiveFiles(f.objects),
     diff: unifiedDiff,
     limits: { fileViewMaxBytes: options.fileViewMaxBytes ?? 1024, downloadMaxBytes: 1024 * 1024, smallCountThreshold: 10 },
-    // The run's outputs: a real archive of the outputs folder.
+    // The run's outputs: a real archive of the outputs folder, read back by the real reader (release checks it).
+    archives,
     collector: {
-      collect: async (run: RunKey) => {
-        const keys = { archiveKey: `runs/${run.runId}/outputs.tar.gz`, manifestKey: `runs/${run.runId}/outputs.manifest.json` };
-        const manifest = await storeArchive(f.objects, outputs, keys, { exclude: [] });
-        f.archives.contents.set(keys.archiveKey, manifest);
-        return { manifest, outputsKey: keys.archiveKey, outputsManifestKey: keys.manifestKey };
-      },
+      collect: (run: RunKey) => storeOutputs(f.objects, archives, outputs, { archiveKey: `runs/${run.runId}/outputs.tar.gz`, manifestKey: `runs/${run.runId}/outputs.manifest.json` }),
     },
   };
   return { app: { ...app, enclave } as World['app'], f, enclave: enclave as unknown as World['enclave'], homes, outputs };
@@ -509,60 +507,96 @@ describe('GET /api/runs/{runId}/download', () => {
 });
 
 describe('GET /api/runs/{runId}/download with a store that links checked bytes (S3 on AWS)', () => {
-  /** CheckedLinks over the in-memory store: the real manifest of the stored bytes, and a link naming them. */
+  /** CheckedLinks over the versioned in-memory store: one metadata lookup of the pinned revision (HeadObject), never a read. */
   const withCheckedLinks = (w: World) => {
-    const asked: { key: string; expiresAt: Date }[] = [];
+    const asked: { key: string; revision: string; size: number; expiresAt: Date }[] = [];
     Object.assign(w.enclave, {
       checkedLinks: {
-        checkedLink: async (key: string, expiresAt: Date, fileName: string) => {
-          asked.push({ key, expiresAt });
-          const bytes = w.f.objects.objects.get(key)!;
-          return { manifest: await manifestOfArchive(Readable.from([bytes])), sha256: sha(bytes), url: `https://objects.test/${key}?versionId=v1&name=${fileName}` };
+        pinnedLink: async (key: string, pinned: { revision: string; size: number }, expiresAt: Date, fileName: string) => {
+          asked.push({ key, ...pinned, expiresAt });
+          const head = await w.f.objects.head(key, pinned.revision).catch(() => undefined);
+          if (!head || head.size !== pinned.size) throw new IntegrityError(`The released version ${pinned.revision} of ${key} is gone from the store: nothing was linked`);
+          return `https://objects.test/${key}?versionId=${pinned.revision}&name=${fileName}`;
         },
       },
     });
     return asked;
   };
+  const pinnedBytes = (w: World, run: RunKey) => {
+    const { outputsKey, outputsRevision } = w.f.runs.peek(run).objects;
+    return w.f.objects.revisions.get(`${outputsKey}#${outputsRevision}`)!;
+  };
 
-  it('answers 303 to a short link to exactly the checked archive, with its sha256, and audits the download; one file still comes through the desk', async () => {
+  it('answers 303 to a short link to exactly the pinned archive version, with the sha256 recorded at release, reading none of it; one file still comes through the desk', async () => {
     // Prepare
-    const w = await world();
+    const w = await world({ versioned: true });
     const run = await released(w);
     const asked = withCheckedLinks(w);
-    const outputsKey = w.f.runs.peek(run.key).objects.outputsKey!;
+    const { outputsKey, outputsRevision } = w.f.runs.peek(run.key).objects;
+    w.f.objects.reads.length = 0;
     // Act
     const archive = await call(w, 'download-run', { pathParameters: { runId: run.id }, query: { token: run.token } });
+    const readsForLink = w.f.objects.reads.length;
     const file = await call(w, 'download-run', { pathParameters: { runId: run.id }, query: { token: run.token, path: 'table.csv' } });
     // Assess
     assert.equal(archive.statusCode, 303, archive.body);
-    assert.equal(archive.headers!.location, `https://objects.test/${outputsKey}?versionId=v1&name=${run.key.runId}-outputs.tar.gz`);
-    assert.equal(archive.headers!['x-carrel-sha256'], sha(w.f.objects.objects.get(outputsKey)!));
+    assert.match(outputsRevision ?? '', /^v\d+$/);
+    assert.equal(archive.headers!.location, `https://objects.test/${outputsKey}?versionId=${outputsRevision}&name=${run.key.runId}-outputs.tar.gz`);
+    assert.equal(archive.headers!['x-carrel-sha256'], sha(pinnedBytes(w, run.key)));
     assert.equal(archive.headers!['cache-control'], 'no-store');
-    assert.equal(asked.length, 1);
+    assert.equal(readsForLink, 0, 'the link reads no object');
+    assert.deepEqual(asked.map((a) => [a.revision, a.size]), [[outputsRevision, pinnedBytes(w, run.key).length]]);
     assert.equal(asked[0]!.expiresAt.getTime() - w.app.clock.now().getTime(), 5 * 60 * 1000);
     assert.equal(file.statusCode, 200);
     assert.equal(Buffer.from(file.body!, 'base64').toString(), 'group,count\nall,57\nrare,3\n');
     assert.deepEqual(w.f.audit.entries.filter((e) => e.action === 'downloaded').map((e) => [e.actor, e.comment]), [['alice', undefined], ['alice', 'table.csv']]);
   });
 
-  it('links nothing when the stored outputs differ from the approved ones (409), and checks the token first', async () => {
+  it('a later version of the outputs key is never shown or linked: reviewers, the release and the download see the pinned one', async () => {
+    // Prepare: after collect, something writes other outputs to the same keys (a new version of each)
+    const w = await world({ versioned: true });
+    const atReview = await atOutputReview(w);
+    const { outputsKey, outputsManifestKey, outputsRevision } = w.f.runs.peek(atReview.key).objects;
+    const reviewed = pinnedBytes(w, atReview.key);
+    await writeFile(join(w.outputs, 'table.csv'), 'group,count\nall,57\nrare,1\n');
+    w.f.objects.objects.delete(outputsKey!);
+    w.f.objects.objects.delete(outputsManifestKey!);
+    await storeArchive(w.f.objects, w.outputs, { archiveKey: outputsKey!, manifestKey: outputsManifestKey! }, { exclude: [] });
+    // Act
+    const view = await call(w, 'run-file', { as: 'rita', pathParameters: { runId: atReview.id, path: 'table.csv' }, query: { from: 'outputs' } });
+    const detail = await call(w, 'get-run', { as: 'rita', pathParameters: { runId: atReview.id } });
+    const approved = await call(w, 'decide-run', { as: 'rita', pathParameters: { runId: atReview.id }, body: { verdict: 'approve', comment: '', manifestDigest: atReview.outputsDigest } });
+    await releaseRun(w.enclave, atReview.key);
+    const asked = withCheckedLinks(w);
+    const token = new URL(bodyOf(await call(w, 'list-runs', { pathParameters: { analysisId: 'demo' } })).runs[0].download.url).searchParams.get('token')!;
+    const download = await call(w, 'download-run', { pathParameters: { runId: atReview.id }, query: { token } });
+    // Assess
+    assert.equal(view.statusCode, 200, view.body);
+    assert.match(bodyOf(view).text, /rare,3/);
+    assert.equal(bodyOf(detail).outputs.digest, atReview.outputsDigest);
+    assert.equal(approved.statusCode, 200, approved.body);
+    assert.equal(w.f.runs.peek(atReview.key).state, 'released');
+    assert.equal(download.statusCode, 303, download.body);
+    assert.equal(download.headers!['x-carrel-sha256'], sha(reviewed));
+    assert.deepEqual(asked.map((a) => a.revision), [outputsRevision]);
+  });
+
+  it('links nothing when the pinned version is gone (409), and checks the token first', async () => {
     // Prepare
-    const w = await world();
+    const w = await world({ versioned: true });
     const run = await released(w);
     const asked = withCheckedLinks(w);
-    const outputsKey = w.f.runs.peek(run.key).objects.outputsKey!;
-    await writeFile(join(w.outputs, 'table.csv'), 'group,count\nall,57\nrare,1\n');
-    w.f.objects.objects.delete(outputsKey);
-    await storeArchive(w.f.objects, w.outputs, { archiveKey: outputsKey, manifestKey: 'y.json' }, { exclude: [] });
+    const { outputsKey, outputsRevision } = w.f.runs.peek(run.key).objects;
+    w.f.objects.revisions.delete(`${outputsKey}#${outputsRevision}`);
     // Act
     const forged = await call(w, 'download-run', { pathParameters: { runId: run.id }, query: { token: `${run.token.slice(0, -4)}AAAA` } });
     const asked1 = asked.length;
-    const tampered = await call(w, 'download-run', { pathParameters: { runId: run.id }, query: { token: run.token } });
+    const gone = await call(w, 'download-run', { pathParameters: { runId: run.id }, query: { token: run.token } });
     // Assess
     assertError(forged, 403, /not valid/);
-    assert.equal(asked1, 0, 'a forged token reads nothing');
-    assertError(tampered, 409, /not the ones reviewers approved .*; nothing was sent/);
-    assert.equal(tampered.headers?.location, undefined);
+    assert.equal(asked1, 0, 'a forged token asks the store nothing');
+    assertError(gone, 409, /is gone from the store: nothing was linked/);
+    assert.equal(gone.headers?.location, undefined);
     assert.equal(w.f.audit.entries.filter((e) => e.action === 'downloaded').length, 0);
   });
 });

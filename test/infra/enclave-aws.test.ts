@@ -236,8 +236,9 @@ describe('enclave roles', () => {
         .map((s) => `${actionsOf(s).sort().join('+')} ${JSON.stringify(resourcesOf(s)).match(/runs\/[^"]*/g)?.sort().join(',')}`);
     // Assess
     assert.deepEqual(s3Of(/EnclaveVerifyRole/), ['s3:GetObject runs/*/*/home.tar.gz,runs/*/*/manifest.json']);
-    assert.deepEqual(s3Of(/EnclaveCheckRole/), ['s3:GetObject runs/*/*/outputs.manifest.json,runs/*/*/outputs.tar.gz']);
-    assert.deepEqual(s3Of(/EnclaveReleaseRole/), ['s3:GetObject runs/*/*/outputs.manifest.json,runs/*/*/outputs.tar.gz']);
+    // GetObjectVersion: the collected outputs are read at the version the run pinned when they were collected.
+    assert.deepEqual(s3Of(/EnclaveCheckRole/), ['s3:GetObject+s3:GetObjectVersion runs/*/*/outputs.manifest.json,runs/*/*/outputs.tar.gz']);
+    assert.deepEqual(s3Of(/EnclaveReleaseRole/), ['s3:GetObject+s3:GetObjectVersion runs/*/*/outputs.manifest.json,runs/*/*/outputs.tar.gz']);
     assert.deepEqual(s3Of(/EnclaveNotifyRole/), []);
   });
 });

@@ -86,9 +86,11 @@ describe('the run routes on AWS', () => {
       const files = has('s3:GetObject').map((g) => /\/runs\/\*\/\*\/([^"]+)"/.exec(g.resource)![1]).sort();
       const expected = { archive: 'home.tar.gz', manifest: 'manifest.json', outputs: 'outputs.tar.gz', outputsManifest: 'outputs.manifest.json' };
       assert.deepEqual(files, (RUN_FUNCTION_SPECS[entry].read ?? []).map((f) => expected[f]).sort(), entry);
-      // Only the download presigns a GET of one object version (the one it checked), of the outputs archive only.
-      const versions = has('s3:GetObjectVersion').map((g) => /\/runs\/\*\/\*\/([^"]+)"/.exec(g.resource)![1]);
-      assert.deepEqual(versions, entry === 'download-run' ? ['outputs.tar.gz'] : [], entry);
+      // Object versions of the collected outputs only (read and linked at the version the run pinned), as the spec says.
+      const versions = has('s3:GetObjectVersion').map((g) => /\/runs\/\*\/\*\/([^"]+)"/.exec(g.resource)![1]).sort();
+      assert.deepEqual(versions, (RUN_FUNCTION_SPECS[entry].versions ?? []).map((f) => expected[f]).sort(), entry);
+      assert.ok(versions.every((file) => file.startsWith('outputs')), entry);
+      if (entry === 'download-run') assert.deepEqual(versions, ['outputs.tar.gz'], 'the download links the pinned archive version');
     }
   });
 

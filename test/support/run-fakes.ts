@@ -27,6 +27,7 @@ import {
   type RunNotice,
   type RunPolicy,
   type RunStore,
+  type StoredObject,
   type ReleaseLinks,
   type ReviewStep,
   type StepDeps,
@@ -81,32 +82,87 @@ export class FakeAuditLog implements AuditLog {
   }
 }
 
+/**
+ * Objects in memory. `objects` holds each key's current bytes (a test tampers by replacing them). With `versioned`
+ * every write is also kept as its own revision (`v1`, `v2`, ...), as on the versioned S3 bucket, and `get`/`head`
+ * read a revision when asked; without it the store answers no revision, as the local folder store.
+ */
 export class FakeObjectStore implements ObjectStore {
   readonly objects = new Map<string, Buffer>();
-  async putNew(key: string, body: Buffer | Readable) {
+  readonly revisions = new Map<string, Buffer>();
+  private readonly latest = new Map<string, string>();
+  /** Every `get`: the key, the revision asked for and how many bytes were served. */
+  readonly reads: { key: string; revision?: string; bytes: number }[] = [];
+  private written = 0;
+  constructor(readonly options: { readonly versioned?: boolean } = {}) {}
+
+  async putNew(key: string, body: Buffer | Readable): Promise<StoredObject> {
     if (this.objects.has(key)) throw new ConflictError(`object ${key} exists`);
     const chunks: Buffer[] = [];
     if (Buffer.isBuffer(body)) chunks.push(body);
     else for await (const c of body) chunks.push(Buffer.from(c));
-    this.objects.set(key, Buffer.concat(chunks));
+    return this.store(key, Buffer.concat(chunks));
   }
-  async get(key: string) {
-    const body = this.objects.get(key);
-    if (!body) throw new NotFoundError(`no object ${key}`);
+
+  /** Writes `key` whether or not it exists (a later version, as a replaced S3 object would make). */
+  store(key: string, bytes: Buffer): StoredObject {
+    this.objects.set(key, bytes);
+    if (!this.options.versioned) return {};
+    const revision = `v${++this.written}`;
+    this.revisions.set(`${key}#${revision}`, bytes);
+    this.latest.set(key, revision);
+    return { revision };
+  }
+
+  private bytesOf(key: string, revision?: string): Buffer {
+    const body = revision === undefined ? this.objects.get(key) : this.revisions.get(`${key}#${revision}`);
+    if (!body) throw new NotFoundError(`no object ${key}${revision ? ` (revision ${revision})` : ''}`);
+    return body;
+  }
+
+  async get(key: string, revision?: string) {
+    const body = this.bytesOf(key, revision);
+    this.reads.push({ key, ...(revision ? { revision } : {}), bytes: body.length });
     return Readable.from([body]);
+  }
+
+  async head(key: string, revision?: string) {
+    const body = this.bytesOf(key, revision);
+    const current = revision ?? this.latest.get(key);
+    return { size: body.length, ...(current ? { revision: current } : {}) };
   }
   async link(key: string, expiresAt: Date) {
     return `fake://${key}?expires=${expiresAt.toISOString()}`;
   }
 }
 
-/** Archives are "stored" as the manifest of what they hold; a test tampers by replacing it. */
+/** The bytes FakeCollector stores as an outputs archive holding `manifest` (what FakeArchiveReader.inspect hashes). */
+export function fakeArchiveBytes(manifest: Manifest): Buffer {
+  return Buffer.from(`archive of ${manifest.digest}`);
+}
+
+/**
+ * Archives are "stored" as the manifest of what they hold, by key (`<key>#<revision>` for one revision); a test
+ * tampers by replacing it. `inspect` answers a sha256 and size derived from that manifest.
+ */
 export class FakeArchiveReader implements ArchiveReader {
   readonly contents = new Map<string, Manifest>();
-  async manifestOf(key: string) {
-    const m = this.contents.get(key);
-    if (!m) throw new NotFoundError(`no archive ${key}`);
+  /** Every full read: the key and the revision asked for. */
+  readonly reads: { key: string; revision?: string }[] = [];
+  set(key: string, revision: string | undefined, manifest: Manifest) {
+    this.contents.set(key, manifest);
+    if (revision) this.contents.set(`${key}#${revision}`, manifest);
+  }
+  async manifestOf(key: string, revision?: string) {
+    this.reads.push({ key, ...(revision ? { revision } : {}) });
+    const m = this.contents.get(revision ? `${key}#${revision}` : key);
+    if (!m) throw new NotFoundError(`no archive ${key}${revision ? ` (revision ${revision})` : ''}`);
     return m;
+  }
+  async inspect(key: string, revision?: string) {
+    const manifest = await this.manifestOf(key, revision);
+    const bytes = fakeArchiveBytes(manifest);
+    return { manifest, sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length };
   }
 }
 
@@ -154,9 +210,16 @@ export class FakeCollector implements OutputsCollector {
     const manifest = buildManifest(this.files);
     const outputsKey = `runs/${run.runId}/outputs.tar.gz`;
     const outputsManifestKey = `runs/${run.runId}/outputs.manifest.json`;
-    this.archives.contents.set(outputsKey, manifest);
-    this.objects.objects.set(outputsManifestKey, Buffer.from(JSON.stringify(manifest)));
-    return { manifest, outputsKey, outputsManifestKey };
+    const archive = this.objects.store(outputsKey, fakeArchiveBytes(manifest));
+    const manifestObject = this.objects.store(outputsManifestKey, Buffer.from(JSON.stringify(manifest)));
+    this.archives.set(outputsKey, archive.revision, manifest);
+    return {
+      manifest,
+      outputsKey,
+      outputsManifestKey,
+      ...(archive.revision ? { outputsRevision: archive.revision } : {}),
+      ...(manifestObject.revision ? { outputsManifestRevision: manifestObject.revision } : {}),
+    };
   }
 }
 
@@ -174,8 +237,8 @@ export function file(path: string, content: string) {
 
 export type FakeRunDeps = ReturnType<typeof makeRunDeps>;
 
-export function makeRunDeps(overrides: { policy?: RunPolicy; reviewers?: string[] } = {}) {
-  const objects = new FakeObjectStore();
+export function makeRunDeps(overrides: { policy?: RunPolicy; reviewers?: string[]; versioned?: boolean } = {}) {
+  const objects = new FakeObjectStore({ versioned: overrides.versioned ?? false });
   const archives = new FakeArchiveReader();
   let n = 0;
   const deps = {

@@ -15,13 +15,12 @@ import { dirname, join, posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
-import { ConflictError, NotFoundError } from '../../core/errors.js';
-import type { ArchiveReader, OutputsCollector } from '../../core/runs/deps.js';
-import { assertMatches, IntegrityError, type Manifest } from '../../core/runs/manifest.js';
+import { NotFoundError } from '../../core/errors.js';
+import type { ArchiveReader, CollectedOutputs, OutputsCollector } from '../../core/runs/deps.js';
+import { IntegrityError } from '../../core/runs/manifest.js';
 import type { ObjectStore } from '../../core/runs/ports.js';
 import type { Run, RunKey } from '../../core/runs/run.js';
-import { readStoredManifest } from '../../core/runs/use-cases.js';
-import { storeArchive } from '../archive.js';
+import { storeOutputs } from '../archive.js';
 import { rethrowAwsError } from './clients/errors.js';
 
 /** Where a run task writes its outputs in the outputs bucket (the task role may write only under `runs/`). */
@@ -51,21 +50,12 @@ export class S3OutputsCollector implements OutputsCollector {
     private readonly options: S3OutputsCollectorOptions,
   ) {}
 
-  async collect(run: Run): Promise<{ readonly manifest: Manifest; readonly outputsKey: string; readonly outputsManifestKey: string }> {
-    const keys = collectedOutputKeys(run);
-    const done = { outputsKey: keys.archiveKey, outputsManifestKey: keys.manifestKey };
+  async collect(run: Run): Promise<CollectedOutputs> {
     const dir = await mkdtemp(join(tmpdir(), 'carrel-outputs-'));
     try {
       await this.download(run, dir);
-      try {
-        return { manifest: await storeArchive(this.objects, dir, keys, { exclude: [] }), ...done };
-      } catch (error) {
-        if (!(error instanceof ConflictError)) throw error;
-        // A retried collect: an earlier attempt stored them; done if they are whole and consistent.
-        const manifest = await readStoredManifest(this.objects, keys.manifestKey);
-        assertMatches(manifest, await this.archives.manifestOf(keys.archiveKey), 'The outputs collected earlier');
-        return { manifest, ...done };
-      }
+      // The object versions S3 gave the archive and its manifest are answered with them (the run pins them).
+      return await storeOutputs(this.objects, this.archives, dir, collectedOutputKeys(run));
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -21,12 +21,12 @@ export interface HomeSnapshots {
   snapshot(home: { readonly analysisId: string; readonly userId: string }, keys: Pick<RunObjects, 'archiveKey' | 'manifestKey'>): Promise<Manifest>;
 }
 
-/** Reads files out of stored archives. */
+/** Reads files out of stored archives (exactly `revision` of the archive when given). */
 export interface ArchiveFiles {
   /** The first `maxBytes` of one file, its whole size and the sha256 of all of it; undefined when absent. */
-  file(archiveKey: string, path: string, maxBytes: number): Promise<{ readonly bytes: Buffer; readonly size: number; readonly sha256: string } | undefined>;
+  file(archiveKey: string, path: string, maxBytes: number, revision?: string): Promise<{ readonly bytes: Buffer; readonly size: number; readonly sha256: string } | undefined>;
   /** The whole stored archive (ConflictError over `maxBytes`) and the manifest of exactly those bytes. */
-  load(archiveKey: string, maxBytes: number): Promise<{ readonly bytes: Buffer; readonly manifest: Manifest }>;
+  load(archiveKey: string, maxBytes: number, revision?: string): Promise<{ readonly bytes: Buffer; readonly manifest: Manifest }>;
   /** One file out of archive bytes already loaded. */
   fileOf(archive: Buffer, path: string): Promise<Buffer | undefined>;
 }
@@ -44,12 +44,16 @@ export interface RunApiLimits {
 }
 
 /**
- * Links to exactly the stored bytes that were checked: the adapter reads the object once and links that very
- * version (S3: a presigned GET of the object version), so a large release is served by the store, not the desk.
+ * Links to exactly the stored bytes that were checked: the release step read the pinned revision of the outputs in
+ * full against the approved manifest; the adapter links that very revision (S3: a presigned GET of the object
+ * version), so a large release is served by the store, not the desk, and the download reads none of its bytes.
  */
 export interface CheckedLinks {
-  /** Reads `key` once (streamed) and answers the manifest and sha256 of those bytes, and a link to them until `expiresAt`. */
-  checkedLink(key: string, expiresAt: Date, fileName: string): Promise<{ readonly manifest: Manifest; readonly sha256: string; readonly url: string }>;
+  /**
+   * Confirms that `revision` of `key` still exists with `size` bytes (metadata only, no bytes read) and links
+   * exactly it until `expiresAt`. IntegrityError when that revision is gone or has another size (nothing linked).
+   */
+  pinnedLink(key: string, pinned: { readonly revision: string; readonly size: number }, expiresAt: Date, fileName: string): Promise<string>;
 }
 
 /** How long a checked link lasts: it is made at download time, after the check, for the browser to follow at once. */
@@ -221,7 +225,7 @@ export async function runDetail(deps: RunApiDeps, user: User, key: RunKey): Prom
   const baseline = await baselineOf(deps, run);
   const base = baseline ? await readStoredManifest(deps.objects, baseline.objects.manifestKey) : undefined;
   const { changes, ...diff } = diffManifests(base, manifest);
-  const outputs = run.objects.outputsManifestKey ? await readStoredManifest(deps.objects, run.objects.outputsManifestKey) : undefined;
+  const outputs = run.objects.outputsManifestKey ? await readStoredManifest(deps.objects, run.objects.outputsManifestKey, run.objects.outputsManifestRevision) : undefined;
   return { run, manifest, changes, diff: { ...(baseline ? { baseline } : {}), ...diff }, ...(outputs ? { outputs } : {}), audit: await deps.audit.list(key), standing: reviewStanding(deps, user, run) };
 }
 
@@ -248,12 +252,14 @@ export async function runFile(deps: RunApiDeps, user: User, key: RunKey, request
   const run = await runForViewer(deps, user, key);
   const manifestKey = request.from === 'code' ? run.objects.manifestKey : run.objects.outputsManifestKey;
   const archiveKey = request.from === 'code' ? run.objects.archiveKey : run.objects.outputsKey;
+  // The outputs are read at the revisions the collect step stored (the code has one version: create-only keys).
+  const [manifestRevision, archiveRevision] = request.from === 'code' ? [] : [run.objects.outputsManifestRevision, run.objects.outputsRevision];
   if (!manifestKey || !archiveKey) throw new NotFoundError(`Run ${runRef(key)} has no outputs yet`);
-  const manifest = await readStoredManifest(deps.objects, manifestKey);
+  const manifest = await readStoredManifest(deps.objects, manifestKey, manifestRevision);
   const entry = manifest.files.find((f) => f.path === request.path);
   if (!entry) throw new NotFoundError(`No file ${request.path} in the ${request.from === 'code' ? 'submitted code' : 'outputs'} of run ${runRef(key)}`);
   const max = deps.limits.fileViewMaxBytes;
-  const read = await deps.files.file(archiveKey, entry.path, max);
+  const read = await deps.files.file(archiveKey, entry.path, max, archiveRevision);
   if (!read || read.sha256 !== entry.sha256 || read.size !== entry.size) throw new IntegrityError(`The stored ${entry.path} does not match the manifest reviewers see`);
   const kind = isText(read.bytes) ? 'text' : 'binary';
   let diff: FileView['diff'];
@@ -319,26 +325,29 @@ export interface DownloadLink {
 }
 
 /**
- * `GET /api/runs/{id}/download` with a CheckedLinks store: the same checks as downloadOutputs, then the stored
- * outputs archive is read once and its manifest compared with the one reviewers approved; only then is a
- * short link to exactly those bytes handed out (no size cap: the store serves them).
+ * `GET /api/runs/{id}/download` with a CheckedLinks store: the same checks as downloadOutputs, then a short link to
+ * exactly the outputs revision the release step checked against the approved manifest (no size cap: the store
+ * serves it). Nothing is read in full here: the release recorded the archive's sha256 and size, and the store
+ * only confirms that revision is still there, whatever the archive's size (the desk answers within seconds).
  */
 export async function downloadOutputsLink(deps: RunApiDeps, user: User, key: RunKey, token: string): Promise<DownloadLink> {
   if (!deps.checkedLinks) throw new ConflictError('This deployment serves downloads through the desk only');
   const { run, outputsKey, outputsDigest } = await releasedRun(deps, user, key, token);
+  const revision = run.objects.outputsRevision;
+  const archive = run.releasedArchive;
+  if (!revision || !archive) {
+    throw new IntegrityError(`The released outputs of run ${runRef(key)} are not pinned to a stored revision checked at release; nothing was sent`);
+  }
   const now = deps.clock.now().getTime();
   const expiresAt = new Date(Math.min(now + CHECKED_LINK_TTL_MS, Date.parse(run.releaseExpiresAt ?? new Date(now + CHECKED_LINK_TTL_MS).toISOString())));
-  const checked = await deps.checkedLinks.checkedLink(outputsKey, expiresAt, `${key.runId}-outputs.tar.gz`);
-  if (checked.manifest.digest !== outputsDigest) {
-    throw new IntegrityError(`The stored outputs (digest ${checked.manifest.digest}) are not the ones reviewers approved (${outputsDigest}); nothing was sent`);
-  }
+  const url = await deps.checkedLinks.pinnedLink(outputsKey, { revision, size: archive.size }, expiresAt, `${key.runId}-outputs.tar.gz`);
   await deps.audit.append({ analysisId: key.analysisId, runId: key.runId, entryId: deps.newId(), at: deps.clock.now().toISOString(), actor: user.userId, action: 'downloaded', manifestDigest: outputsDigest });
-  return { run, url: checked.url, sha256: checked.sha256, expiresAt: expiresAt.toISOString() };
+  return { run, url, sha256: archive.sha256, expiresAt: expiresAt.toISOString() };
 }
 
 export async function downloadOutputs(deps: RunApiDeps, user: User, key: RunKey, token: string, path?: string): Promise<Download> {
   const { run, outputsKey } = await releasedRun(deps, user, key, token);
-  const loaded = await deps.files.load(outputsKey, deps.limits.downloadMaxBytes);
+  const loaded = await deps.files.load(outputsKey, deps.limits.downloadMaxBytes, run.objects.outputsRevision);
   if (loaded.manifest.digest !== run.outputsDigest) {
     throw new IntegrityError(`The stored outputs (digest ${loaded.manifest.digest}) are not the ones reviewers approved (${run.outputsDigest}); nothing was sent`);
   }

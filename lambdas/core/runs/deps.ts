@@ -4,9 +4,18 @@ import type { RunPolicy } from './policy.js';
 import type { AuditLog, Notifier, ObjectStore, ReleaseLinks, RunStore, TaskTokens } from './ports.js';
 import type { DisclosureFinding, Run, RunKey } from './run.js';
 
-/** Reads an archive as it is stored and returns the manifest of what it holds (hashing every file). */
+/** What one full read of a stored archive found: the manifest of what it holds, and the sha256 and size of its bytes. */
+export interface ArchiveCheck {
+  readonly manifest: Manifest;
+  readonly sha256: string;
+  readonly size: number;
+}
+
+/** Reads an archive as it is stored (exactly `revision` when given) and returns the manifest of what it holds (hashing every file). */
 export interface ArchiveReader {
-  manifestOf(archiveKey: string): Promise<Manifest>;
+  manifestOf(archiveKey: string, revision?: string): Promise<Manifest>;
+  /** As manifestOf, with the sha256 and size of every byte read (what a link to that revision serves). */
+  inspect(archiveKey: string, revision?: string): Promise<ArchiveCheck>;
 }
 
 /** Starts the state machine for a submitted run (Step Functions, or the local runner). */
@@ -14,9 +23,18 @@ export interface RunExecutions {
   start(key: RunKey): Promise<{ readonly executionId: string }>;
 }
 
+/** What a collect stored: the outputs archive and its manifest, with the store's revisions of both (where it keeps versions). */
+export interface CollectedOutputs {
+  readonly manifest: Manifest;
+  readonly outputsKey: string;
+  readonly outputsManifestKey: string;
+  readonly outputsRevision?: string;
+  readonly outputsManifestRevision?: string;
+}
+
 /** Gathers what a finished run wrote under its outputs folder into an archive and its manifest. */
 export interface OutputsCollector {
-  collect(run: Run): Promise<{ readonly manifest: Manifest; readonly outputsKey: string; readonly outputsManifestKey: string }>;
+  collect(run: Run): Promise<CollectedOutputs>;
 }
 
 /** Automated disclosure checks on collected outputs (e.g. small counts in tables). */

@@ -25,11 +25,22 @@ export interface AuditLog {
   list(key: RunKey): Promise<readonly AuditEntry[]>;
 }
 
+/**
+ * One stored version of an object. `revision` names exactly those bytes where the store keeps versions (S3's
+ * VersionId); it is absent where the store keeps none (the local folder store, whose objects never change).
+ */
+export interface StoredObject {
+  readonly revision?: string;
+}
+
 /** Immutable blobs: submitted archives and manifests, collected outputs. */
 export interface ObjectStore {
   /** Store a new object; refuses (ConflictError) to replace an existing key, since submissions are immutable. */
-  putNew(key: string, body: Buffer | Readable): Promise<void>;
-  get(key: string): Promise<Readable>;
+  putNew(key: string, body: Buffer | Readable): Promise<StoredObject>;
+  /** The object's bytes: exactly `revision` when given (NotFoundError when that revision is gone), else the current ones. */
+  get(key: string, revision?: string): Promise<Readable>;
+  /** Size and revision of the object (exactly `revision` when given) without reading its bytes; NotFoundError when absent. */
+  head(key: string, revision?: string): Promise<StoredObject & { readonly size: number }>;
   /** A link that downloads `key` until `expiresAt`. */
   link(key: string, expiresAt: Date): Promise<string>;
 }

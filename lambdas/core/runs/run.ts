@@ -95,6 +95,19 @@ export interface RunObjects {
   readonly manifestKey: string;
   readonly outputsKey?: string;
   readonly outputsManifestKey?: string;
+  /**
+   * The store's revision of the outputs archive (and of its manifest) written by the collect step (S3: the object
+   * VersionId). Every later read of the outputs (review, checks, release, download) reads exactly these bytes, so a
+   * later write to the same key is never shown or linked. Absent where the store keeps no versions (local folders).
+   */
+  readonly outputsRevision?: string;
+  readonly outputsManifestRevision?: string;
+}
+
+/** The released outputs archive as the release step read it in full: what a download link serves. */
+export interface ReleasedArchive {
+  readonly sha256: string;
+  readonly size: number;
 }
 
 export interface Run extends RunKey {
@@ -127,6 +140,8 @@ export interface Run extends RunKey {
   readonly deadlineAt?: string;
   /** When the release link stops working (released runs only). */
   readonly releaseExpiresAt?: string;
+  /** The sha256 and size of the outputs archive (its pinned revision) checked at release; released runs only. */
+  readonly releasedArchive?: ReleasedArchive;
 }
 
 export interface DisclosureFinding {

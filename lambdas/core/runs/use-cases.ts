@@ -36,10 +36,10 @@ async function audit(deps: RunDeps, run: Run, action: AuditAction, extra: { acto
   });
 }
 
-/** A manifest stored as JSON in the object store, with its digest checked (IntegrityError otherwise). */
-export async function readStoredManifest(objects: ObjectStore, key: string): Promise<Manifest> {
+/** A manifest stored as JSON in the object store (exactly `revision` when given), with its digest checked (IntegrityError otherwise). */
+export async function readStoredManifest(objects: ObjectStore, key: string, revision?: string): Promise<Manifest> {
   const chunks: Buffer[] = [];
-  for await (const chunk of await objects.get(key)) chunks.push(Buffer.from(chunk));
+  for await (const chunk of await objects.get(key, revision)) chunks.push(Buffer.from(chunk));
   let json: unknown;
   try {
     json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
@@ -194,7 +194,10 @@ export async function advanceRun(deps: RunDeps, key: RunKey, to: 'building' | 'r
   return result?.after ?? readRun(deps, key);
 }
 
-/** Step: gather and hash the outputs of a run that exited with `exitCode`. */
+/**
+ * Step: gather and hash the outputs of a run that exited with `exitCode`. The store's revisions of the archive and
+ * its manifest are recorded with their keys: every later read of the outputs reads exactly those bytes.
+ */
 export async function collectOutputs(deps: RunDeps & { readonly collector: OutputsCollector }, key: RunKey, exitCode: number): Promise<Run> {
   if (exitCode !== 0) throw new RunExitError(`The run exited with code ${exitCode}; its outputs were discarded`);
   const entered = await updateRun(deps.runs, key, (current) =>
@@ -205,7 +208,13 @@ export async function collectOutputs(deps: RunDeps & { readonly collector: Outpu
   const result = await updateRun(deps.runs, key, (current) =>
     amendRun(current, {
       outputsDigest: collected.manifest.digest,
-      objects: { ...current.objects, outputsKey: collected.outputsKey, outputsManifestKey: collected.outputsManifestKey },
+      objects: {
+        ...current.objects,
+        outputsKey: collected.outputsKey,
+        outputsManifestKey: collected.outputsManifestKey,
+        ...(collected.outputsRevision ? { outputsRevision: collected.outputsRevision } : {}),
+        ...(collected.outputsManifestRevision ? { outputsManifestRevision: collected.outputsManifestRevision } : {}),
+      },
     }),
   );
   return result!.after;
@@ -222,8 +231,9 @@ export async function checkDisclosure(deps: RunDeps & { readonly checker: Disclo
 }
 
 /**
- * Step: release approved outputs. Re-verifies that the stored outputs are byte for byte what the
- * reviewers saw (their manifest digest), then makes an expiring link and tells the researcher.
+ * Step: release approved outputs. Re-verifies that the stored outputs (the revision pinned at collect) are byte for
+ * byte what the reviewers saw (their manifest digest), records the archive's sha256 and size (so a download needs
+ * no full read, only a check that this revision is still there), then makes an expiring link and tells the researcher.
  */
 export async function releaseRun(deps: RunDeps, key: RunKey): Promise<Run> {
   const run = await readRun(deps, key);
@@ -231,16 +241,17 @@ export async function releaseRun(deps: RunDeps, key: RunKey): Promise<Run> {
   if (reviewOutcome(decisionsAt(run, 'output-review'), deps.policy) !== 'approved') {
     throw new ConflictError(`Run ${key.runId} cannot be released: its outputs are not approved`);
   }
-  const { outputsKey, outputsManifestKey } = run.objects;
+  const { outputsKey, outputsManifestKey, outputsRevision, outputsManifestRevision } = run.objects;
   if (!outputsKey || !outputsManifestKey || !run.outputsDigest) throw new IntegrityError('The run has no collected outputs');
-  const manifest = await readStoredManifest(deps.objects, outputsManifestKey);
+  const manifest = await readStoredManifest(deps.objects, outputsManifestKey, outputsManifestRevision);
   if (manifest.digest !== run.outputsDigest) throw new IntegrityError(`The stored outputs manifest (${manifest.digest}) is not the one reviewed (${run.outputsDigest})`);
-  assertMatches(manifest, await deps.archives.manifestOf(outputsKey), 'The outputs archive');
+  const archive = await deps.archives.inspect(outputsKey, outputsRevision);
+  assertMatches(manifest, archive.manifest, 'The outputs archive');
   const now = deps.clock.now();
   const expiresAt = new Date(now.getTime() + deps.policy.releaseLinkTtlMs);
   const link = await deps.links.link(key, expiresAt);
   const result = await updateRun(deps.runs, key, (current) =>
-    transitionRun(current, 'released', now, deps.policy, { releaseExpiresAt: expiresAt.toISOString() }),
+    transitionRun(current, 'released', now, deps.policy, { releaseExpiresAt: expiresAt.toISOString(), releasedArchive: { sha256: archive.sha256, size: archive.size } }),
   );
   const released = result!.after;
   await audit(deps, released, 'released');

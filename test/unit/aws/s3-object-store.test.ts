@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { afterEach, describe, it } from 'node:test';
-import { GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client, S3ServiceException, type PutObjectCommandInput } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, NoSuchKey, NotFound, PutObjectCommand, S3Client, S3ServiceException, type PutObjectCommandInput } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { ConflictError, NotFoundError, TransientError, ValidationError } from '../../../lambdas/core/errors.js';
 import { S3ObjectStore } from '../../../lambdas/adapters/aws/s3-object-store.js';
 import { readAll } from '../../../lambdas/adapters/archive.js';
-import { connectionReset, serviceError, timeoutError } from './sdk-errors.js';
+import { connectionReset, internalError, serviceError, timeoutError } from './sdk-errors.js';
 
 const client = new S3Client({ region: 'eu-west-2', credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'test' } });
 const s3 = mockClient(client);
@@ -111,5 +111,69 @@ describe('S3ObjectStore', () => {
     assert.equal(s3.calls().length, 0, 'presigning makes no request');
     await assert.rejects(store().link('k', new Date(NOW.getTime() + 8 * 24 * 3_600_000)), ValidationError);
     await assert.rejects(store().link('k', new Date(NOW.getTime() - 1000)), ValidationError);
+  });
+});
+
+describe('S3ObjectStore object versions (what a run pins)', () => {
+  afterEach(() => s3.reset());
+
+  it('answers the version S3 made for each new object, and none for the unversioned "null"', async () => {
+    // Prepare
+    s3.on(PutObjectCommand, { Key: 'runs/a/r1/outputs.tar.gz' }).resolves({ VersionId: 'v-archive' });
+    s3.on(PutObjectCommand, { Key: 'runs/a/r1/outputs.manifest.json' }).resolves({ VersionId: 'null' });
+    // Act
+    const archive = await store().putNew('runs/a/r1/outputs.tar.gz', Readable.from([Buffer.from('tgz')]));
+    const manifest = await store().putNew('runs/a/r1/outputs.manifest.json', Buffer.from('{}'));
+    // Assess
+    assert.deepEqual(archive, { revision: 'v-archive' });
+    assert.deepEqual(manifest, {});
+  });
+
+  it('reads exactly the version asked for (GetObject VersionId), and the current one without', async () => {
+    // Prepare
+    s3.on(GetObjectCommand, { Key: 'k', VersionId: 'v1' }).callsFake(() => ({ Body: Readable.from([Buffer.from('first')]) }));
+    s3.on(GetObjectCommand, { Key: 'k', VersionId: undefined }).callsFake(() => ({ Body: Readable.from([Buffer.from('later')]) }));
+    // Act
+    const pinned = (await readAll(await store().get('k', 'v1'))).toString();
+    const current = (await readAll(await store().get('k'))).toString();
+    // Assess
+    assert.equal(pinned, 'first');
+    assert.equal(current, 'later');
+    assert.deepEqual(s3.commandCalls(GetObjectCommand).map((c) => c.args[0].input), [
+      { Bucket: 'runs-bucket', Key: 'k', VersionId: 'v1' },
+      { Bucket: 'runs-bucket', Key: 'k' },
+    ]);
+  });
+
+  it('looks up size and version with one HeadObject (VersionId when asked), reading no bytes', async () => {
+    // Prepare
+    s3.on(HeadObjectCommand).resolves({ ContentLength: 5_000_000_000, VersionId: 'v1' });
+    // Act
+    const pinned = await store().head('k', 'v1');
+    // Assess
+    assert.deepEqual(pinned, { size: 5_000_000_000, revision: 'v1' });
+    assert.deepEqual(s3.commandCalls(HeadObjectCommand)[0]!.args[0].input, { Bucket: 'runs-bucket', Key: 'k', VersionId: 'v1' });
+    assert.equal(s3.commandCalls(GetObjectCommand).length, 0);
+  });
+
+  it('maps a missing version (NoSuchVersion, NotFound, a delete marker) to NotFoundError; throttling, 5xx and timeouts are transient', async () => {
+    const cases: [Error, (e: unknown) => boolean][] = [
+      [serviceError(S3ServiceException, 'NoSuchVersion', 404, 'The specified version does not exist.'), (e) => e instanceof NotFoundError],
+      [serviceError(NotFound as never, 'NotFound', 404), (e) => e instanceof NotFoundError],
+      [serviceError(S3ServiceException, 'MethodNotAllowed', 405, 'The specified method is not allowed against this resource.'), (e) => e instanceof NotFoundError],
+      [slowDown(), (e) => e instanceof TransientError],
+      [internalError(S3ServiceException), (e) => e instanceof TransientError],
+      [timeoutError(), (e) => e instanceof TransientError],
+      [connectionReset(), (e) => e instanceof TransientError],
+    ];
+    for (const [cause, expected] of cases) {
+      // Prepare
+      s3.reset();
+      s3.on(GetObjectCommand).rejects(cause);
+      s3.on(HeadObjectCommand).rejects(cause);
+      // Act / Assess
+      await assert.rejects(store().get('k', 'v1'), expected, `get: ${cause.name}`);
+      await assert.rejects(store().head('k', 'v1'), expected, `head: ${cause.name}`);
+    }
   });
 });

@@ -2,12 +2,13 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { afterEach, describe, it } from 'node:test';
-import { GetObjectCommand, ListObjectsV2Command, NoSuchKey, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, NoSuchKey, PutObjectCommand, S3Client, S3ServiceException, type PutObjectCommandInput } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { NotFoundError, TransientError } from '../../../lambdas/core/errors.js';
 import { IntegrityError } from '../../../lambdas/core/runs/manifest.js';
 import type { Run } from '../../../lambdas/core/runs/run.js';
-import { StoredArchiveReader } from '../../../lambdas/adapters/archive.js';
+import { readAll, StoredArchiveReader } from '../../../lambdas/adapters/archive.js';
+import { S3ObjectStore } from '../../../lambdas/adapters/aws/s3-object-store.js';
 import { S3OutputsCollector, collectedOutputKeys } from '../../../lambdas/adapters/aws/s3-outputs-collector.js';
 import { FakeObjectStore } from '../../support/run-fakes.js';
 import { serviceError, timeoutError } from './sdk-errors.js';
@@ -68,6 +69,54 @@ describe('S3OutputsCollector', () => {
     // Assess
     assert.equal(again.manifest.digest, first.manifest.digest);
     assert.equal(objects.objects.size, 2);
+  });
+
+  it('answers the S3 versions of the stored archive and manifest (the run pins them)', async () => {
+    // Prepare: the run objects bucket (versioned) on the same mocked client
+    outputsBucket({ 'table.csv': 'n\n42\n' });
+    const objects = new S3ObjectStore(client, { bucket: 'runs-bucket', kmsKeyId: 'key' });
+    s3.on(PutObjectCommand, { Key: collectedOutputKeys(run).archiveKey }).resolves({ VersionId: 'v-archive' });
+    s3.on(PutObjectCommand, { Key: collectedOutputKeys(run).manifestKey }).resolves({ VersionId: 'v-manifest' });
+    const c = new S3OutputsCollector(client, objects, new StoredArchiveReader(objects), { outputsBucket: 'outputs-bucket' });
+
+    // Act
+    const collected = await c.collect(run);
+
+    // Assess
+    assert.equal(collected.outputsRevision, 'v-archive');
+    assert.equal(collected.outputsManifestRevision, 'v-manifest');
+    assert.ok(s3.commandCalls(PutObjectCommand).every((call) => call.args[0].input.Bucket === 'runs-bucket' && call.args[0].input.IfNoneMatch === '*'));
+  });
+
+  it('a retried collect pins the versions stored earlier and checks exactly those (HeadObject, then GetObject VersionId)', async () => {
+    // Prepare: a first attempt stored both objects (captured), then the retry's writes find the keys taken
+    outputsBucket({ 'table.csv': 'n\n42\n' });
+    const keys = collectedOutputKeys(run);
+    const stored = new Map<string, Buffer>();
+    s3.on(PutObjectCommand).callsFake(async (input: PutObjectCommandInput) => {
+      stored.set(input.Key!, Buffer.isBuffer(input.Body) ? input.Body : await readAll(input.Body as Readable));
+      return { VersionId: `first-${input.Key!.split('/').pop()}` };
+    });
+    const objects = new S3ObjectStore(client, { bucket: 'runs-bucket', kmsKeyId: 'key' });
+    const c = new S3OutputsCollector(client, objects, new StoredArchiveReader(objects), { outputsBucket: 'outputs-bucket' });
+    const first = await c.collect(run);
+    s3.reset();
+    outputsBucket({ 'table.csv': 'n\n42\n' });
+    s3.on(PutObjectCommand).rejects(serviceError(S3ServiceException, 'PreconditionFailed', 412, 'At least one of the pre-conditions you specified did not hold'));
+    s3.on(HeadObjectCommand).callsFake((input: { Key: string }) => ({ ContentLength: stored.get(input.Key)!.length, VersionId: `first-${input.Key.split('/').pop()}` }));
+    s3.on(GetObjectCommand, { Bucket: 'runs-bucket' }).callsFake((input: { Key: string }) => ({ Body: Readable.from([stored.get(input.Key)!]) }));
+
+    // Act
+    const again = await c.collect(run);
+
+    // Assess
+    assert.equal(again.manifest.digest, first.manifest.digest);
+    assert.deepEqual([again.outputsRevision, again.outputsManifestRevision], ['first-outputs.tar.gz', 'first-outputs.manifest.json']);
+    const reads = s3.commandCalls(GetObjectCommand).filter((call) => call.args[0].input.Bucket === 'runs-bucket').map((call) => [call.args[0].input.Key, call.args[0].input.VersionId]);
+    assert.deepEqual(reads.sort(), [
+      [keys.manifestKey, 'first-outputs.manifest.json'],
+      [keys.archiveKey, 'first-outputs.tar.gz'],
+    ]);
   });
 
   it('refuses a key that is not a plain relative path, and more files than the ceiling', async () => {

@@ -1,15 +1,17 @@
 /** The local enclave's parts: disclosure rule, object store immutability and links, task tokens, sandbox arguments. */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { csvCells, smallCounts } from '../../../lambdas/adapters/disclosure.js';
+import { csvCells, SmallCountChecker, smallCounts } from '../../../lambdas/adapters/disclosure.js';
+import type { Run } from '../../../lambdas/core/runs/run.js';
+import { FakeObjectStore } from '../../support/run-fakes.js';
 import { ConflictError, NotFoundError } from '../../../lambdas/core/errors.js';
 import { FolderObjectStore } from '../../../local/enclave/folder-object-store.js';
 import { bwrapArgs } from '../../../local/enclave/sandbox.js';
 import { LocalTaskTokens, TaskFailure } from '../../../local/enclave/task-tokens.js';
-import { readAll } from '../../../lambdas/adapters/archive.js';
+import { readAll, storeArchiveObjects } from '../../../lambdas/adapters/archive.js';
 
 let dir: string;
 before(async () => {
@@ -31,6 +33,24 @@ describe('small-count disclosure rule', () => {
   it('reads quoted cells', () => {
     assert.deepEqual(csvCells('a,"b, c","d ""e"""'), ['a', 'b, c', 'd "e"']);
   });
+  it('checks the outputs revision the run pinned, not a later version of the key', async () => {
+    // Prepare: the collected outputs (v1), then another version of the same key without the small count
+    const objects = new FakeObjectStore({ versioned: true });
+    const folder = join(dir, 'disclosure-out');
+    await mkdir(folder, { recursive: true });
+    await writeFile(join(folder, 'table.csv'), 'group,count\nrare,3\n');
+    const keys = { archiveKey: 'runs/a/r/outputs.tar.gz', manifestKey: 'runs/a/r/outputs.manifest.json' };
+    const pinned = await storeArchiveObjects(objects, folder, keys, { exclude: [] });
+    await writeFile(join(folder, 'table.csv'), 'group,count\nrare,30\n');
+    objects.objects.clear();
+    await storeArchiveObjects(objects, folder, keys, { exclude: [] });
+    const run = { objects: { ...keys, outputsKey: keys.archiveKey, outputsRevision: pinned.archive.revision } } as unknown as Run;
+    // Act
+    const findings = await new SmallCountChecker(objects).check(run);
+    // Assess
+    assert.deepEqual(findings.map((f) => f.detail), ['3 is below 10']);
+    assert.deepEqual(objects.reads.map((r) => [r.key, r.revision]), [[keys.archiveKey, pinned.archive.revision]]);
+  });
 });
 
 describe('folder object store', () => {
@@ -43,6 +63,19 @@ describe('folder object store', () => {
     assert.equal((await readAll(await store.get('runs/a/b.txt'))).toString(), 'first');
     await assert.rejects(store.get('runs/none'), NotFoundError);
     await assert.rejects(store.putNew('../escape', Buffer.from('x')), /relative path/);
+  });
+
+  it('keeps no versions: writes answer no revision, head gives the size, and a revision asked for is not there', async () => {
+    // Prepare
+    const store = new FolderObjectStore(join(dir, 'objects3'), 'http://desk/api/objects');
+    // Act
+    const stored = await store.putNew('runs/a/out.tar.gz', Buffer.from('12345'));
+    // Assess
+    assert.deepEqual(stored, {});
+    assert.deepEqual(await store.head('runs/a/out.tar.gz'), { size: 5 });
+    await assert.rejects(store.head('runs/a/none'), NotFoundError);
+    await assert.rejects(store.get('runs/a/out.tar.gz', 'v1'), NotFoundError);
+    await assert.rejects(store.head('runs/a/out.tar.gz', 'v1'), NotFoundError);
   });
 
   it('links work until they expire and only with their signature', async () => {
