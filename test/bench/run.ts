@@ -7,7 +7,7 @@
  *   4. the AWS open→ready critical path as a model and AWS API calls per workspace-hour (aws-model.ts);
  *   5. each Lambda's bundle: size, SDK client packages, module load time in a fresh node (bundles.ts);
  *   6. an enclave run through the desk API: submit → code review, approval → output review, approval →
- *      released (enclave.ts).
+ *      released (enclave.ts); 6b. the AWS download link of a 5 GiB released archive, modeled (download-link.ts).
  * Prints machine facts, a table per figure, then one JSON line with every figure (the last line).
  * Progress goes to stderr. Bounded: a fixed number of samples and a time limit; it cleans up its
  * runtime, processes and temp folders however it ends.
@@ -25,6 +25,7 @@ import { signIn, startTestRuntime, type TestRuntime } from '../support/local-run
 import { awsModel, awsReport, type AwsFigures } from './aws-model.js';
 import { bundleFigures, bundleReport, type BundleFigures } from './bundles.js';
 import { childProcessIds, Cleanups } from './cleanups.js';
+import { downloadLinkFigures, downloadLinkReport, type DownloadLinkFigures } from './download-link.js';
 import { enclaveReport, measureEnclave, type EnclaveResult } from './enclave.js';
 import { timeJupyterAlone } from './jupyter-alone.js';
 import { machineFacts } from './machine.js';
@@ -115,7 +116,7 @@ async function measureOpens(t: TestRuntime) {
   };
 }
 
-async function main(): Promise<BenchFigures & { readonly enclave: EnclaveResult; readonly aws: AwsFigures; readonly bundles: BundleFigures }> {
+async function main(): Promise<BenchFigures & { readonly enclave: EnclaveResult; readonly downloadLink: DownloadLinkFigures; readonly aws: AwsFigures; readonly bundles: BundleFigures }> {
   const started = performance.now();
   const machine = machineFacts();
   process.stdout.write(machineHeader(machine));
@@ -138,6 +139,9 @@ async function main(): Promise<BenchFigures & { readonly enclave: EnclaveResult;
   progress(`enclave: ${SAMPLES} runs through the desk API (submit, approve code, approve outputs)`);
   const enclave = await measureEnclave(t, SAMPLES, { pollMs: POLL_MS, timeoutMs: STEP_TIMEOUT_MS, progress });
 
+  progress('enclave: the AWS download link of a 5 GiB outputs archive, before and after pinning (modeled)');
+  const downloadLink = await downloadLinkFigures();
+
   progress('closing the runtime (terminating its workspaces)');
   await close(); // figure 2 runs on a quiet loopback
 
@@ -157,6 +161,7 @@ async function main(): Promise<BenchFigures & { readonly enclave: EnclaveResult;
     gate,
     dynamodb: { requestsPerPattern: OPERATION_REQUESTS, ...operations },
     enclave,
+    downloadLink,
     aws,
     bundles,
   };
@@ -183,7 +188,7 @@ main().then(
   async (figures) => {
     clearTimeout(watchdog);
     await cleanups.run(progress);
-    finish(0, `${humanReport(figures)}${enclaveReport(figures.enclave)}${awsReport(figures.aws)}${bundleReport(figures.bundles)}\n${JSON.stringify(figures)}\n`);
+    finish(0, `${humanReport(figures)}${enclaveReport(figures.enclave)}${downloadLinkReport(figures.downloadLink)}${awsReport(figures.aws)}${bundleReport(figures.bundles)}\n${JSON.stringify(figures)}\n`);
   },
   async (error: unknown) => {
     clearTimeout(watchdog);
