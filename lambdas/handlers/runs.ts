@@ -275,7 +275,7 @@ export function makeDownloadRunHandler(deps: Deps): HttpHandler {
     validate(emptyBody, body, 'body');
     const enclave = enclaveOf(deps);
     if (query.path === undefined && enclave.checkedLinks) {
-      // The whole archive: checked here, then served by the store (S3) from a short link to exactly those bytes.
+      // The whole archive: the version pinned at collect and checked at release, served by the store (S3) from a short link.
       const link = await downloadOutputsLink(enclave, user, key, query.token);
       return {
         statusCode: 303,

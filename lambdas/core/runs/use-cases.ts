@@ -245,13 +245,19 @@ export async function releaseRun(deps: RunDeps, key: RunKey): Promise<Run> {
   if (!outputsKey || !outputsManifestKey || !run.outputsDigest) throw new IntegrityError('The run has no collected outputs');
   const manifest = await readStoredManifest(deps.objects, outputsManifestKey, outputsManifestRevision);
   if (manifest.digest !== run.outputsDigest) throw new IntegrityError(`The stored outputs manifest (${manifest.digest}) is not the one reviewed (${run.outputsDigest})`);
-  const archive = await deps.archives.inspect(outputsKey, outputsRevision);
+  // Outputs collected before runs pinned their versions: pin the version this release checks (the key is create-only).
+  const revision = outputsRevision ?? (await deps.objects.head(outputsKey)).revision;
+  const archive = await deps.archives.inspect(outputsKey, revision);
   assertMatches(manifest, archive.manifest, 'The outputs archive');
   const now = deps.clock.now();
   const expiresAt = new Date(now.getTime() + deps.policy.releaseLinkTtlMs);
   const link = await deps.links.link(key, expiresAt);
   const result = await updateRun(deps.runs, key, (current) =>
-    transitionRun(current, 'released', now, deps.policy, { releaseExpiresAt: expiresAt.toISOString(), releasedArchive: { sha256: archive.sha256, size: archive.size } }),
+    transitionRun(current, 'released', now, deps.policy, {
+      releaseExpiresAt: expiresAt.toISOString(),
+      releasedArchive: { sha256: archive.sha256, size: archive.size },
+      ...(revision && !current.objects.outputsRevision ? { objects: { ...current.objects, outputsRevision: revision } } : {}),
+    }),
   );
   const released = result!.after;
   await audit(deps, released, 'released');

@@ -118,6 +118,22 @@ describe('outputs pinned at collect', () => {
     assert.deepEqual(f.runs.peek(KEY).releasedArchive, released.releasedArchive);
   });
 
+  it('release pins the version it checks when the outputs were collected before runs pinned them', async () => {
+    // Prepare: a run recorded without revisions (collected by an earlier version of carrel)
+    const f = makeRunDeps({ versioned: true });
+    const run = await approvedOutputs(f);
+    const { outputsRevision: current, outputsManifestRevision: _m, ...unpinned } = run.objects;
+    const stored = f.runs.peek(KEY);
+    await f.runs.put({ ...stored, objects: unpinned, version: stored.version + 1 }, stored.version);
+    f.archives.reads.length = 0;
+    // Act
+    const released = await releaseRun(f, KEY);
+    // Assess
+    assert.equal(released.objects.outputsRevision, current);
+    assert.deepEqual(f.archives.reads, [{ key: run.objects.outputsKey, revision: current }]);
+    assert.ok(released.releasedArchive);
+  });
+
   it('release refuses when the pinned revision itself does not hold what reviewers approved', async () => {
     // Prepare
     const f = makeRunDeps({ versioned: true });
