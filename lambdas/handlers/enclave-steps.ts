@@ -16,6 +16,8 @@ export const stepInputSchema = z.discriminatedUnion('step', [
   z.object({ step: z.literal('verify-archive'), ...key }),
   z.object({ step: z.literal('request-review'), ...key, review: z.enum(['code-review', 'output-review']), taskToken: z.string().min(1).max(8192) }),
   z.object({ step: z.literal('advance'), ...key, to: z.enum(['building', 'running']) }),
+  z.object({ step: z.literal('prepare-run'), ...key }),
+  z.object({ step: z.literal('clean-up'), ...key }),
   z.object({ step: z.literal('collect-outputs'), ...key, exitCode: z.number().int() }),
   z.object({ step: z.literal('check-disclosure'), ...key }),
   z.object({ step: z.literal('release'), ...key }),

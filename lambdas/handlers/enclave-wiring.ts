@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
 import * as z from 'zod';
 import { systemClock, type Log } from '../core/ports.js';
-import type { ArchiveReader, DisclosureChecker, OutputsCollector } from '../core/runs/deps.js';
+import type { ArchiveReader, DisclosureChecker, OutputsCollector, RunCredentials } from '../core/runs/deps.js';
 import { DEFAULT_RUN_POLICY, type RunPolicy } from '../core/runs/policy.js';
 import type { Notifier, ObjectStore, ReleaseLinks, TaskTokens } from '../core/runs/ports.js';
 import type { EnclaveStep, StepDeps, StepOutput } from '../core/runs/steps.js';
@@ -39,6 +39,12 @@ export const enclaveEnvSchema = z.object({
   /** The desk's signing key (KMS) and origin: release links are the desk's download route, signed like its tokens. */
   SIGNING_KEY_ID: z.string().min(1, { error: 'SIGNING_KEY_ID must be a KMS key id or ARN' }).optional(),
   DESK_ORIGIN: z.string().regex(/^https:\/\/[a-z0-9.-]+(:\d+)?$/, { error: 'DESK_ORIGIN must be an https:// origin' }).optional(),
+  /** The run resources step (enclave-resources): the deployment, the runs' template task family and dataset. */
+  DEPLOYMENT_ID: z.string().regex(/^[a-z][a-z0-9-]{0,23}$/, { error: 'DEPLOYMENT_ID must be a deployment id' }).optional(),
+  RUN_TASK_FAMILY: z.string().regex(/^[A-Za-z0-9_-]{1,200}$/, { error: 'RUN_TASK_FAMILY must be a task definition family' }).optional(),
+  DATASET_BUCKET_ARN: z.string().regex(/^arn:aws[a-z-]*:s3:::[a-z0-9.-]{3,63}$/, { error: 'DATASET_BUCKET_ARN must be an S3 bucket ARN' }).optional(),
+  DATASET_PREFIX: z.string().default(''),
+  DATASET_KEY_ARN: z.string().regex(/^arn:aws[a-z-]*:kms:/, { error: 'DATASET_KEY_ARN must be a KMS key ARN' }).optional(),
   /** Comma-separated user ids told when a run waits for review. */
   REVIEWERS: z
     .string()
@@ -78,6 +84,8 @@ export interface EnclaveKit {
   readonly notifier?: (env: EnclaveEnv, log: Log) => Notifier;
   /** Release links (the release step only). */
   readonly links?: (env: EnclaveEnv) => ReleaseLinks;
+  /** The run's own role and task definitions (the prepare-run and clean-up steps only). */
+  readonly credentials?: (env: EnclaveEnv, log: Log) => RunCredentials;
 }
 
 class NotWired extends Error {
@@ -114,6 +122,7 @@ export function enclaveStepDeps(env: EnclaveEnv, kit: EnclaveKit, log: Log): Ste
     newId: () => randomBytes(8).toString('hex'),
     collector: kit.collector ? kit.collector(env, objects, archives) : notWired<OutputsCollector>('an outputs collector'),
     checker: new SmallCountChecker(objects, { threshold: env.SMALL_COUNT_THRESHOLD }) satisfies DisclosureChecker,
+    credentials: kit.credentials ? kit.credentials(env, log) : notWired<RunCredentials>('run credentials'),
   };
 }
 

@@ -12,9 +12,11 @@
  *                        and registers the run's task definition family `<runFamily>-<runId>`
  *   VPC                  isolated subnets only (no internet or NAT gateway), S3 gateway endpoint, ECR and Logs
  *                        interface endpoints; the run's security group reaches those and nothing else
- *   ECS cluster + task   Fargate, no public IP; its role reads the dataset and writes run outputs, nothing else
+ *   ECS cluster + task   Fargate, no public IP; each run's task has its own role (made by the resources step,
+ *                        under `/carrel/<id>/runs/`, within the run boundary): it reads the dataset and writes
+ *                        only that run's outputs; the template task definition's role has no permissions
  *   step functions       one per concern, each with its own role: verify, notify (review/advance/finish),
- *                        collect, check, release
+ *                        resources (each run's role and task definitions), collect, check, release
  *
  * Everything is encrypted with one customer managed key (rotated). Buckets are versioned, block public
  * access and refuse requests without TLS.
@@ -34,6 +36,7 @@ import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import { DEFAULT_RUN_POLICY, type RunPolicy } from '../../lambdas/core/runs/policy.js';
 import type { EnclaveStep } from '../../lambdas/core/runs/steps.js';
+import { runRoleBoundaryName, runRoleNamePrefix, runRolePath } from '../../lambdas/adapters/aws/run-resources.js';
 import { CarrelFunction } from '../lambda-function.js';
 import { EnclaveStateMachine } from './enclave-state-machine.js';
 
@@ -75,6 +78,7 @@ export interface EnclaveAwsProps {
 export const ENCLAVE_FUNCTIONS = {
   'enclave-verify': ['verify-archive'],
   'enclave-notify': ['request-review', 'advance', 'finish'],
+  'enclave-resources': ['prepare-run', 'clean-up'],
   'enclave-collect': ['collect-outputs'],
   'enclave-check': ['check-disclosure'],
   'enclave-release': ['release'],
@@ -111,6 +115,10 @@ export class EnclaveAws extends Construct {
   readonly cluster: ecs.Cluster;
   readonly runTask: ecs.FargateTaskDefinition;
   readonly runContainer: ecs.ContainerDefinition;
+  /** The most any run's own task role may do (its permissions boundary). */
+  readonly runRoleBoundary: iam.ManagedPolicy;
+  /** ARN pattern of the per-run task roles (`role/carrel/<id>/runs/carrel-<id>-run-*`). */
+  readonly runRoleArns: string;
   readonly buildProject: codebuild.Project;
   readonly functions: Readonly<Record<EnclaveFunctionName, CarrelFunction>>;
   readonly machine: EnclaveStateMachine;
@@ -284,12 +292,16 @@ export class EnclaveAws extends Construct {
     // ---- The run: Fargate, isolated -------------------------------------------------------------------------
     this.cluster = new ecs.Cluster(this, 'Cluster', { vpc: this.vpc, containerInsightsV2: ecs.ContainerInsights.ENABLED });
     const runLogs = new logs.LogGroup(this, 'RunLogs', { retention: props.logRetention, removalPolicy: RemovalPolicy.RETAIN });
-    const taskRole = new iam.Role(this, 'RunTaskRole', {
+    // The template task definition's role. No run uses it: each run's task definition (registered by the build)
+    // names the run's own role, made by the resources step. ECS needs a role here only for the template to be
+    // complete, so it has no permissions at all (a task started from the template could read and write nothing).
+    const templateRole = new iam.Role(this, 'RunTemplateRole', {
       assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com', {
         conditions: { ArnLike: { 'aws:SourceArn': stack.formatArn({ service: 'ecs', resource: '*', arnFormat: ArnFormat.SLASH_RESOURCE_NAME }) }, StringEquals: { 'aws:SourceAccount': stack.account } },
       }),
-      description: `carrel ${deploymentId} enclave run: read the dataset, write run outputs`,
+      description: `carrel ${deploymentId} enclave run template: no permissions; each run's task has its own role`,
     });
+    this.runRoleArns = `arn:${stack.partition}:iam::${stack.account}:role${runRolePath(deploymentId)}${runRoleNamePrefix(deploymentId)}*`;
     const runEnvironment: Record<string, string> = {
       DATASET_BUCKET: settings.dataset.bucketArn.slice(settings.dataset.bucketArn.lastIndexOf(':') + 1),
       DATASET_PREFIX: settings.dataset.prefix,
@@ -309,7 +321,7 @@ export class EnclaveAws extends Construct {
         cpuArchitecture: settings.architecture === 'arm64' ? ecs.CpuArchitecture.ARM64 : ecs.CpuArchitecture.X86_64,
         operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
       },
-      taskRole,
+      taskRole: templateRole,
       volumes: RUN_VOLUMES.map((v) => ({ name: v.name })),
     });
     this.runContainer = this.runTask.addContainer('run', {
@@ -322,26 +334,31 @@ export class EnclaveAws extends Construct {
       environment: runEnvironment,
     });
     this.runContainer.addMountPoints(...RUN_VOLUMES.map((v) => ({ containerPath: v.path, sourceVolume: v.name, readOnly: false })));
-    // The dataset, read-only; outputs, write-only (no read, list or delete): a run cannot read another run's.
-    taskRole.addToPolicy(new iam.PolicyStatement({ sid: 'DatasetRead', actions: ['s3:GetObject'], resources: [datasetObjects] }));
-    taskRole.addToPolicy(
-      new iam.PolicyStatement({
-        sid: 'DatasetList',
-        actions: ['s3:ListBucket'],
-        resources: [settings.dataset.bucketArn],
-        ...(settings.dataset.prefix ? { conditions: { StringLike: { 's3:prefix': [`${settings.dataset.prefix}*`] } } } : {}),
-      }),
-    );
-    if (settings.dataset.kmsKeyArn) {
-      taskRole.addToPolicy(new iam.PolicyStatement({ sid: 'DatasetDecrypt', actions: ['kms:Decrypt'], resources: [settings.dataset.kmsKeyArn] }));
-    }
-    taskRole.addToPolicy(new iam.PolicyStatement({ sid: 'OutputsWrite', actions: ['s3:PutObject'], resources: [this.outputs.arnForObjects('runs/*')] }));
-    // Decrypt too: the CLI uploads large files in parts, and S3 decrypts the data key to complete them.
-    taskRole.addToPolicy(new iam.PolicyStatement({ sid: 'OutputsEncrypt', actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [this.key.keyArn] }));
+    // The most a run's own role may do (its permissions boundary): the dataset, read-only; outputs, write-only
+    // (no read, list or delete) under runs/. Each run's inline policy (run-resources.ts) narrows the outputs
+    // to runs/<analysisId>/<runId>/, so a run cannot write another run's outputs, nor read any.
+    this.runRoleBoundary = new iam.ManagedPolicy(this, 'RunRoleBoundary', {
+      managedPolicyName: runRoleBoundaryName(deploymentId),
+      path: `/carrel/${deploymentId}/`,
+      description: `carrel ${deploymentId}: the most an enclave run's own task role may do (read the dataset, create run outputs)`,
+      statements: [
+        new iam.PolicyStatement({ sid: 'DatasetRead', actions: ['s3:GetObject'], resources: [datasetObjects] }),
+        new iam.PolicyStatement({
+          sid: 'DatasetList',
+          actions: ['s3:ListBucket'],
+          resources: [settings.dataset.bucketArn],
+          ...(settings.dataset.prefix ? { conditions: { StringLike: { 's3:prefix': [`${settings.dataset.prefix}*`] } } } : {}),
+        }),
+        ...(settings.dataset.kmsKeyArn ? [new iam.PolicyStatement({ sid: 'DatasetDecrypt', actions: ['kms:Decrypt'], resources: [settings.dataset.kmsKeyArn] })] : []),
+        new iam.PolicyStatement({ sid: 'OutputsWrite', actions: ['s3:PutObject'], resources: [this.outputs.arnForObjects('runs/*')] }),
+        // Decrypt too: the CLI uploads large files in parts, and S3 decrypts the data key to complete them.
+        new iam.PolicyStatement({ sid: 'OutputsEncrypt', actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [this.key.keyArn] }),
+      ],
+    });
     acknowledgeIam5(
-      taskRole,
+      this.runRoleBoundary,
       [`Resource::${datasetObjects}`, `Resource::${nagArn(this.outputs)}/runs/*`],
-      'The run reads the configured dataset (every object under its prefix, read-only) and writes under runs/ of the outputs bucket (PutObject only: it cannot read, list or delete outputs); object keys are per run and unknown at deploy time.',
+      "A permissions boundary, not a grant: it caps every run's own role at reading the configured dataset (every object under its prefix) and creating objects under runs/ of the outputs bucket (PutObject only: no read, list or delete). Each run's role gets only runs/<analysisId>/<runId>/* in its own policy; run keys are unknown at deploy time.",
     );
     acknowledgeIam5(
       this.runTask.obtainExecutionRole(),
@@ -354,7 +371,7 @@ export class EnclaveAws extends Construct {
     });
 
     // ---- The build -----------------------------------------------------------------------------------------
-    this.buildProject = this.addBuild(name, settings, props.logRetention, taskRole, runEnvironment);
+    this.buildProject = this.addBuild(deploymentId, name, settings, props.logRetention, runEnvironment);
 
     // ---- Step functions -------------------------------------------------------------------------------------
     this.functions = this.addStepFunctions(props, settings);
@@ -371,13 +388,14 @@ export class EnclaveAws extends Construct {
       runContainer: this.runContainer,
       runSubnets: isolated,
       runSecurityGroups: [this.runSecurityGroup],
+      runRoleArns: this.runRoleArns,
       policy: this.policy,
       logRetention: props.logRetention,
     });
     acknowledgeIam5(
       this.machine.stateMachine.role,
       Object.values(this.functions).map((fn) => `Resource::${nagArn(fn)}:*`),
-      'Step Functions invokes a step function by its ARN and any of its versions or aliases (the LambdaInvoke grant of aws-cdk-lib); only the five enclave step functions are named.',
+      'Step Functions invokes a step function by its ARN and any of its versions or aliases (the LambdaInvoke grant of aws-cdk-lib); only the enclave step functions are named.',
     );
     acknowledgeIam5(
       this.machine.stateMachine.role,
@@ -389,7 +407,13 @@ export class EnclaveAws extends Construct {
       [`Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task-definition/${this.runTask.family}-*:*`],
       "Each run has its own task definition family <family>-<runId>, registered by the build with the run's own image; the state machine may run those families only, and only on the enclave cluster (ecs:cluster condition).",
     );
-    // The collect step is the only reader of run outputs; run tasks the only writers (by role, in the bucket policy).
+    acknowledgeIam5(
+      this.machine.stateMachine.role,
+      [`Resource::${nagRunRoles(deploymentId)}`],
+      "RunTask needs iam:PassRole for the task role of the run's task definition, which is that run's own role (named per run, unknown at deploy time); only roles under the deployment's runs path with the run name prefix, and only to ECS tasks (iam:PassedToService).",
+    );
+    // The collect step is the only reader of run outputs; run tasks the only writers (by role path, in the bucket
+    // policy: only the runs' own roles, each of which may write only its own run's prefix).
     this.outputs.addToResourcePolicy(
       new iam.PolicyStatement({
         sid: 'OnlyCollectReads',
@@ -407,7 +431,7 @@ export class EnclaveAws extends Construct {
         principals: [new iam.AnyPrincipal()],
         actions: ['s3:PutObject'],
         resources: [this.outputs.arnForObjects('*')],
-        conditions: { ArnNotEquals: { 'aws:PrincipalArn': taskRole.roleArn } },
+        conditions: { ArnNotLike: { 'aws:PrincipalArn': this.runRoleArns } },
       }),
     );
   }
@@ -458,7 +482,7 @@ export class EnclaveAws extends Construct {
    * here), push `<repo>:<runId>`, then register the run's task definition `<family>-<runId>` from the template
    * with the pushed digest. The state machine runs exactly that family.
    */
-  private addBuild(name: string, settings: EnclaveSettings, retention: logs.RetentionDays, taskRole: iam.IRole, runEnvironment: Record<string, string>): codebuild.Project {
+  private addBuild(deploymentId: string, name: string, settings: EnclaveSettings, retention: logs.RetentionDays, runEnvironment: Record<string, string>): codebuild.Project {
     const stack = Stack.of(this);
     const buildLogs = new logs.LogGroup(this, 'BuildLogs', { retention, removalPolicy: RemovalPolicy.RETAIN });
     const executionRole = this.runTask.obtainExecutionRole();
@@ -466,7 +490,8 @@ export class EnclaveAws extends Construct {
     // The run's task definition: the template's settings, the run's image by digest (filled in by the build).
     const template = stack.toJsonString({
       family: '@FAMILY@',
-      taskRoleArn: taskRole.roleArn,
+      // The run's own role (made by PrepareRun before the build): `<RUN_ROLE_PREFIX><runId>`.
+      taskRoleArn: '@TASK_ROLE@',
       executionRoleArn: executionRole.roleArn,
       networkMode: 'awsvpc',
       requiresCompatibilities: ['FARGATE'],
@@ -486,6 +511,12 @@ export class EnclaveAws extends Construct {
           logConfiguration: { logDriver: runLog?.logDriver, options: runLog?.options },
         },
       ],
+      // Found by `npm run admin -- resources` if a clean-up leaves it.
+      tags: [
+        { key: 'carrel:deployment', value: deploymentId },
+        { key: 'carrel:analysis', value: '@ANALYSIS@' },
+        { key: 'carrel:run', value: '@RUN@' },
+      ],
     });
     const project = new codebuild.Project(this, 'Build', {
       projectName: `${name}-build`,
@@ -502,6 +533,7 @@ export class EnclaveAws extends Construct {
           REPOSITORY_NAME: { value: this.repository.repositoryName },
           BASE_IMAGE: { value: settings.baseImage },
           RUN_FAMILY: { value: this.runTask.family },
+          RUN_ROLE_PREFIX: { value: this.runRoleArns.slice(0, -1) },
           TASK_TEMPLATE: { value: template },
         },
       },
@@ -511,7 +543,7 @@ export class EnclaveAws extends Construct {
       buildSpec: codebuild.BuildSpec.fromObject(runBuildSpec()),
     });
     // The build reads only submissions (archive + manifest), pushes only to the run repository, and registers
-    // only task definitions that pass the two run roles.
+    // only task definitions that pass a run's own role (or the execution role).
     const role = project.role!;
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
@@ -524,12 +556,29 @@ export class EnclaveAws extends Construct {
     this.key.grant(role, 'kms:GenerateDataKey');
     this.repository.grantPush(role);
     role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'ImageDigest', actions: ['ecr:DescribeImages'], resources: [this.repository.repositoryArn] }));
-    role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'RegisterRunTask', actions: ['ecs:RegisterTaskDefinition'], resources: ['*'] }));
+    const runFamilies = stack.formatArn({ service: 'ecs', resource: 'task-definition', resourceName: `${this.runTask.family}-*:*`, arnFormat: ArnFormat.SLASH_RESOURCE_NAME });
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'RegisterRunTask',
+        actions: ['ecs:RegisterTaskDefinition'],
+        resources: ['*'],
+        conditions: { StringEquals: { [`aws:RequestTag/carrel:deployment`]: deploymentId } },
+      }),
+    );
+    // Tag-on-create: registering with tags is also authorized as ecs:TagResource (ecs:CreateAction says which call).
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'TagRunTask',
+        actions: ['ecs:TagResource'],
+        resources: [runFamilies],
+        conditions: { StringEquals: { 'ecs:CreateAction': 'RegisterTaskDefinition' } },
+      }),
+    );
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'PassRunRoles',
         actions: ['iam:PassRole'],
-        resources: [taskRole.roleArn, executionRole.roleArn],
+        resources: [this.runRoleArns, executionRole.roleArn],
         conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
       }),
     );
@@ -541,7 +590,12 @@ export class EnclaveAws extends Construct {
     acknowledgeIam5(
       role,
       ['Resource::*'],
-      'ecr:GetAuthorizationToken and ecs:RegisterTaskDefinition support no resource-level permissions; what a registered run task may do is bounded by iam:PassRole, allowed only for the two run roles and only to ECS tasks.',
+      "ecr:GetAuthorizationToken and ecs:RegisterTaskDefinition support no resource-level permissions (Service Authorization Reference); registering is allowed only with the deployment's tag, and what a registered run task may do is bounded by iam:PassRole, allowed only for the runs' own roles (within the run boundary) and the execution role, and only to ECS tasks.",
+    );
+    acknowledgeIam5(
+      role,
+      [`Resource::${nagRunRoles(deploymentId)}`, 'Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task-definition/' + `${this.runTask.family}-*:*`],
+      "Each run's task definition family (<family>-<runId>) and role (carrel-<id>-run-<runId>) are named per run, unknown at deploy time: the build may tag only those families at registration (ecs:CreateAction) and pass only roles under the deployment's runs path, to ECS tasks only.",
     );
     acknowledgeIam5(
       role,
@@ -592,6 +646,14 @@ export class EnclaveAws extends Construct {
     const functions: Record<EnclaveFunctionName, CarrelFunction> = {
       'enclave-verify': make('enclave-verify', quick, {}, 1024),
       'enclave-notify': make('enclave-notify', quick),
+      'enclave-resources': make('enclave-resources', quick, {
+        DEPLOYMENT_ID: props.deploymentId,
+        RUN_TASK_FAMILY: this.runTask.family,
+        OUTPUTS_BUCKET: this.outputs.bucketName,
+        DATASET_BUCKET_ARN: settings.dataset.bucketArn,
+        DATASET_PREFIX: settings.dataset.prefix,
+        ...(settings.dataset.kmsKeyArn ? { DATASET_KEY_ARN: settings.dataset.kmsKeyArn } : {}),
+      }),
       'enclave-collect': make('enclave-collect', long, { OUTPUTS_BUCKET: this.outputs.bucketName }, 2048),
       'enclave-check': make('enclave-check', long, {}, 1024),
       'enclave-release': make('enclave-release', quick, { SIGNING_KEY_ID: props.signingKey.keyArn, DESK_ORIGIN: props.deskOrigin }, 1024),
@@ -613,6 +675,7 @@ export class EnclaveAws extends Construct {
     );
     functions['enclave-check'].grantActions(['s3:GetObject', 's3:GetObjectVersion'], [object(SUBMISSION_FILES.outputs), object(SUBMISSION_FILES.outputsManifest)]);
     functions['enclave-release'].grantActions(['s3:GetObject', 's3:GetObjectVersion'], [object(SUBMISSION_FILES.outputs), object(SUBMISSION_FILES.outputsManifest)]);
+    this.grantRunResources(functions['enclave-resources'], props.deploymentId);
     functions['enclave-notify'].grantActions(['ses:SendEmail'], mail);
     functions['enclave-release'].grantActions(['ses:SendEmail'], mail);
     functions['enclave-release'].grantActions(['kms:Sign'], [props.signingKey.keyArn]);
@@ -626,6 +689,57 @@ export class EnclaveAws extends Construct {
     acknowledgeIam5(functions['enclave-check'].role, objects(SUBMISSION_FILES.outputs, SUBMISSION_FILES.outputsManifest), perRun);
     acknowledgeIam5(functions['enclave-release'].role, objects(SUBMISSION_FILES.outputs, SUBMISSION_FILES.outputsManifest), perRun);
     return functions;
+  }
+
+  /**
+   * The resources step makes and removes each run's own role and task definitions (run-resources.ts). IAM: only
+   * roles under the deployment's runs path named `carrel-<id>-run-*`; created and given a policy only with the
+   * run boundary, tagged only as the deployment's. ECS: the runs' task definition families.
+   */
+  private grantRunResources(fn: CarrelFunction, deploymentId: string): void {
+    const stack = Stack.of(this);
+    const roles = [this.runRoleArns];
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'CreateRunRoles',
+        actions: ['iam:CreateRole', 'iam:PutRolePolicy'],
+        resources: roles,
+        conditions: { StringEquals: { 'iam:PermissionsBoundary': this.runRoleBoundary.managedPolicyArn } },
+      }),
+    );
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'TagRunRoles',
+        actions: ['iam:TagRole'],
+        resources: roles,
+        conditions: {
+          StringEquals: { 'aws:RequestTag/carrel:deployment': deploymentId },
+          'ForAllValues:StringEquals': { 'aws:TagKeys': ['carrel:deployment', 'carrel:analysis', 'carrel:run'] },
+        },
+      }),
+    );
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({ sid: 'RemoveRunRoles', actions: ['iam:GetRole', 'iam:ListRolePolicies', 'iam:DeleteRolePolicy', 'iam:DeleteRole'], resources: roles }),
+    );
+    // ListTaskDefinitions and DeregisterTaskDefinition have no resource types (Service Authorization Reference).
+    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'FindRunTasks', actions: ['ecs:ListTaskDefinitions', 'ecs:DeregisterTaskDefinition'], resources: ['*'] }));
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'DeleteRunTasks',
+        actions: ['ecs:DeleteTaskDefinitions'],
+        resources: [stack.formatArn({ service: 'ecs', resource: 'task-definition', resourceName: `${this.runTask.family}-*:*`, arnFormat: ArnFormat.SLASH_RESOURCE_NAME })],
+      }),
+    );
+    acknowledgeIam5(
+      fn.role,
+      [`Resource::${nagRunRoles(deploymentId)}`],
+      "Each run gets its own task role, named carrel-<id>-run-<runId> (unknown at deploy time): this step may create roles and put their policy only under the deployment's runs path with that prefix and only with the run permissions boundary (iam:PermissionsBoundary), tag them only as the deployment's with carrel's tag keys, and read, empty and delete only those roles.",
+    );
+    acknowledgeIam5(
+      fn.role,
+      ['Resource::*', `Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task-definition/${this.runTask.family}-*:*`],
+      "ecs:ListTaskDefinitions and ecs:DeregisterTaskDefinition support no resource-level permissions (Service Authorization Reference: no resource types), so they are on *; the step deregisters only the revisions it listed for the run's own family <family>-<runId>, and a deregistered definition stops no running task. ecs:DeleteTaskDefinitions supports task-definition ARNs and is limited to the runs' families (<family>-*).",
+    );
   }
 
   /** What the desk's submit needs: write a new submission (archive + manifest) and start the run's execution. */
@@ -695,6 +809,11 @@ export const SUBMISSION_FILES = {
 function nagArn(resource: Construct): string {
   const cfn = resource.node.defaultChild as CfnElement;
   return `<${Stack.of(resource).getLogicalId(cfn)}.Arn>`;
+}
+
+/** How cdk-nag names the per-run roles' ARN pattern in a finding. */
+function nagRunRoles(deploymentId: string): string {
+  return `arn:<AWS::Partition>:iam::<AWS::AccountId>:role${runRolePath(deploymentId)}${runRoleNamePrefix(deploymentId)}*`;
 }
 
 /** One acknowledgement per AwsSolutions-IAM5 finding (`Resource::x` or `Action::x`), each with the reason. */
@@ -785,7 +904,8 @@ export function runBuildSpec(): Record<string, unknown> {
           'docker build --pull --build-arg BASE_IMAGE="$BASE_IMAGE" -t "$REPOSITORY_URI:$RUN_ID" context',
           'docker push "$REPOSITORY_URI:$RUN_ID"',
           'DIGEST=$(aws ecr describe-images --repository-name "$REPOSITORY_NAME" --image-ids imageTag="$RUN_ID" --query "imageDetails[0].imageDigest" --output text)',
-          'printf %s "$TASK_TEMPLATE" | sed -e "s|@FAMILY@|$RUN_FAMILY-$RUN_ID|" -e "s|@IMAGE@|$REPOSITORY_URI@$DIGEST|" > /tmp/task.json',
+          // The run's own role (PrepareRun made it: `<RUN_ROLE_PREFIX><runId>`), and tags that find the definition.
+          'printf %s "$TASK_TEMPLATE" | sed -e "s|@FAMILY@|$RUN_FAMILY-$RUN_ID|" -e "s|@IMAGE@|$REPOSITORY_URI@$DIGEST|" -e "s|@TASK_ROLE@|$RUN_ROLE_PREFIX$RUN_ID|" -e "s|@ANALYSIS@|$ANALYSIS_ID|" -e "s|@RUN@|$RUN_ID|" > /tmp/task.json',
           'aws ecs register-task-definition --cli-input-json file:///tmp/task.json --query taskDefinition.taskDefinitionArn --output text',
         ],
       },

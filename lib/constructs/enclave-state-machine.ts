@@ -3,12 +3,14 @@
  * synthesized definition (local/enclave/). JSONPath only (local execution ignores JSONata and variables).
  *
  *   VerifyArchive → RequestCodeReview (task token) → CodeDecision
- *     approved → MarkBuilding → BuildImage (CodeBuild .sync) → MarkRunning → RunInEnclave (ECS .sync)
- *       → CollectOutputs → CheckDisclosure → RequestOutputReview (task token) → OutputDecision
+ *     approved → MarkBuilding → PrepareRun (the run's own task role) → BuildImage (CodeBuild .sync)
+ *       → MarkRunning → RunInEnclave (ECS .sync) → CleanUpRun → CollectOutputs → CheckDisclosure
+ *       → RequestOutputReview (task token) → OutputDecision
  *         approved → Release → Released
  *         else     → Withhold → Withheld
  *     else → Reject → Rejected
- *   any task fails (Catch States.ALL, after its Retry) → FailRun (records + notifies) → Failed
+ *   any task fails (Catch States.ALL, after its Retry) → CleanUpFailedRun → FailRun (records + notifies) → Failed
+ *   (a clean-up's own failure is caught and the run goes on to its outcome: it never changes one)
  *
  * Every Lambda task's payload is a core `StepInput` (lambdas/core/runs/steps.ts): `step` plus the run's
  * key. The run record holds the state; the execution's JSON carries only the key, the review outcomes,
@@ -58,6 +60,11 @@ export interface EnclaveStateMachineProps {
   readonly runSubnets: ec2.SubnetSelection;
   /** Security groups of the run (no egress). */
   readonly runSecurityGroups: readonly ec2.ISecurityGroup[];
+  /**
+   * ARN pattern of the per-run task roles the build puts into each run's task definition (RunTask needs
+   * iam:PassRole for them, to ECS tasks only). Unset: only the template's roles are passable.
+   */
+  readonly runRoleArns?: string;
   /** Deadlines become task timeouts. @default DEFAULT_RUN_POLICY */
   readonly policy?: RunPolicy;
   /** Retention of the execution log. @default logs.RetentionDays.ONE_YEAR */
@@ -80,7 +87,7 @@ export function runTaskFamily(templateFamily: string, runId: string): string {
 class PerRunEcsTask extends tasks.EcsRunTask {
   private readonly templateFamily: string;
 
-  constructor(scope: Construct, id: string, props: tasks.EcsRunTaskProps) {
+  constructor(scope: Construct, id: string, props: tasks.EcsRunTaskProps & { readonly runRoleArns?: string }) {
     super(scope, id, props);
     this.templateFamily = props.taskDefinition.family;
     const stack = Stack.of(this);
@@ -91,6 +98,15 @@ class PerRunEcsTask extends tasks.EcsRunTask {
         conditions: { ArnEquals: { 'ecs:cluster': props.cluster.clusterArn } },
       }),
     );
+    if (props.runRoleArns) {
+      this.taskPolicies?.push(
+        new iam.PolicyStatement({
+          actions: ['iam:PassRole'],
+          resources: [props.runRoleArns],
+          conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+        }),
+      );
+    }
   }
 
   protected override _renderTask(topLevelQueryLanguage?: sfn.QueryLanguage): Record<string, unknown> {
@@ -129,8 +145,14 @@ export class EnclaveStateMachine extends Construct {
     const failRun = lambdaStep('FailRun', 'finish', { outcome: 'failed', error: sfn.JsonPath.objectAt('$.error') }, STEP_TIMEOUT);
     failRun.addCatch(failedUnnotified, { errors: [sfn.Errors.ALL], resultPath: '$.finishError' });
     failRun.next(failed);
+    // Clean-up (the run's own role and task definitions) never decides an outcome: its failure, after its
+    // retries, is kept beside the state (`$.cleanUpError`) and the run goes on. What it leaves is tagged and
+    // listed by `npm run admin -- resources`. On failure it runs before FailRun, so it runs even if FailRun fails.
+    const cleanUp = (name: string, next: sfn.IChainable) =>
+      lambdaStep(name, 'clean-up', {}, STEP_TIMEOUT).addCatch(next, { errors: [sfn.Errors.ALL], resultPath: '$.cleanUpError' }).next(next);
+    const cleanUpFailed = cleanUp('CleanUpFailedRun', failRun);
     const catchAll = <T extends sfn.TaskStateBase>(task: T): T => {
-      task.addCatch(failRun, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
+      task.addCatch(cleanUpFailed, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
       return task;
     };
 
@@ -146,6 +168,7 @@ export class EnclaveStateMachine extends Construct {
     const verify = catchAll(lambdaStep('VerifyArchive', 'verify-archive', {}, STEP_TIMEOUT));
     const codeReview = reviewStep('RequestCodeReview', 'code-review', '$.codeReview');
     const markBuilding = catchAll(lambdaStep('MarkBuilding', 'advance', { to: 'building' }, STEP_TIMEOUT));
+    const prepare = catchAll(lambdaStep('PrepareRun', 'prepare-run', {}, STEP_TIMEOUT));
 
     const environment = { RUN_ID: sfn.JsonPath.stringAt('$.runId'), ANALYSIS_ID: sfn.JsonPath.stringAt('$.analysisId') };
     const build = catchAll(
@@ -164,6 +187,7 @@ export class EnclaveStateMachine extends Construct {
     const markRunning = catchAll(lambdaStep('MarkRunning', 'advance', { to: 'running' }, STEP_TIMEOUT));
     const run = catchAll(
       new PerRunEcsTask(this, 'RunInEnclave', {
+        runRoleArns: props.runRoleArns,
         integrationPattern: sfn.IntegrationPattern.RUN_JOB,
         cluster: props.cluster,
         taskDefinition: props.runTask,
@@ -202,10 +226,11 @@ export class EnclaveStateMachine extends Construct {
           .when(
             approved('$.codeReview.outcome'),
             markBuilding
+              .next(prepare)
               .next(build)
               .next(markRunning)
               .next(run)
-              .next(collect)
+              .next(cleanUp('CleanUpRun', collect))
               .next(check)
               .next(outputReview)
               .next(

@@ -8,7 +8,7 @@
  *   <root>/outbox/*.json                             (mail)
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DEFAULT_EXCLUDES, extractVerified, StoredArchiveReader, storeArchive, storeOutputs } from '../../lambdas/adapters/archive.js';
@@ -87,6 +87,19 @@ export async function createLocalEnclave(options: LocalEnclaveOptions) {
         storeOutputs(objects, archives, join(workOf(run), 'outputs'), { archiveKey: `${prefixOf(run)}/outputs.tar.gz`, manifestKey: `${prefixOf(run)}/outputs.manifest.json` }),
     },
     checker: new SmallCountChecker(objects, { threshold: options.smallCountThreshold ?? 10 }),
+    credentials: {
+      // Nothing to grant: bubblewrap already gives a run its own outputs folder as its only writable place and
+      // no credentials at all (the sandbox is the local run's confinement, as its own task role is on AWS).
+      prepare: async () => {},
+      // The build's extraction (`work/<runId>/code`) is the local run's task definition: needed only to run,
+      // so it goes once the run has stopped. The outputs folder stays for CollectOutputs; the log for whoever looks.
+      cleanUp: async (key) => {
+        const code = join(workOf(key), 'code');
+        const existed = await stat(code).then(() => true, () => false);
+        await rm(code, { recursive: true, force: true });
+        return existed ? [code] : [];
+      },
+    },
   };
 
   const readRun = async (key: RunKey) => {

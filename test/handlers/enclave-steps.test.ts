@@ -85,7 +85,7 @@ describe('enclave step configuration', () => {
 describe('enclave entry points', () => {
   it('each exports a handler, built from the environment CDK sets', async () => {
     // Prepare
-    Object.assign(process.env, { ...ENV, MAIL_FROM: 'enclave@uni.example', OUTPUTS_BUCKET: 'outputs-bucket', SIGNING_KEY_ID: 'arn:aws:kms:eu-west-2:123456789012:key/s', DESK_ORIGIN: 'https://desk.uni.example' });
+    Object.assign(process.env, { ...ENV, MAIL_FROM: 'enclave@uni.example', OUTPUTS_BUCKET: 'outputs-bucket', SIGNING_KEY_ID: 'arn:aws:kms:eu-west-2:123456789012:key/s', DESK_ORIGIN: 'https://desk.uni.example', DEPLOYMENT_ID: 'prod', RUN_TASK_FAMILY: 'carrel-prod-enclave-run', DATASET_BUCKET_ARN: 'arn:aws:s3:::research-data', DATASET_PREFIX: 'cohort/' });
 
     // Act
     const modules = await Promise.all(Object.keys(ENCLAVE_FUNCTIONS).map((name) => import(`../../lambdas/handlers/entry/${name}.js`)));

@@ -46,6 +46,8 @@ const EXPECTED: Readonly<Record<string, { readonly sdk: readonly string[]; reado
   // Enclave steps (lib/constructs/enclave-aws.ts): the run records, and only the parts of their steps.
   'enclave-verify': { sdk: [...RECORDS, '@aws-sdk/client-s3'], maxKb: 1000 },
   'enclave-notify': { sdk: [...RECORDS, '@aws-sdk/client-sesv2'], maxKb: 800 },
+  // Each run's own task role (IAM) and task definitions (ECS).
+  'enclave-resources': { sdk: [...RECORDS, '@aws-sdk/client-ecs', '@aws-sdk/client-iam'], maxKb: 1000 },
   'enclave-collect': { sdk: [...RECORDS, '@aws-sdk/client-s3'], maxKb: 1000 },
   'enclave-check': { sdk: [...RECORDS, '@aws-sdk/client-s3'], maxKb: 1000 },
   // Release also signs the desk's download link (KMS).

@@ -60,7 +60,7 @@ describe('enclave state machine definition', () => {
     // Prepare
     const all = tasks();
     // Assess
-    assert.equal(all.length, 13);
+    assert.equal(all.length, 16);
     for (const [name, state] of all) {
       assert.ok((state.Retry ?? []).length > 0, `${name} has no Retry`);
       assert.ok((state.Catch ?? []).some((c) => c.ErrorEquals.includes('States.ALL')), `${name} does not catch States.ALL`);
@@ -100,6 +100,50 @@ describe('enclave state machine definition', () => {
     };
     walk(definition.StartAt);
     assert.equal(seen.size, Object.keys(definition.States).length);
+  });
+
+  it('makes the run its own credentials after MarkBuilding, before the build, and never before code approval', () => {
+    // Assess
+    assert.equal(definition.States.MarkBuilding!.Next, 'PrepareRun');
+    assert.equal(definition.States.PrepareRun!.Parameters?.Payload?.step, 'prepare-run');
+    assert.equal(definition.States.PrepareRun!.Next, 'BuildImage');
+    const before = new Set<string>();
+    const walk = (n: string) => {
+      if (before.has(n) || n === 'MarkBuilding') return;
+      before.add(n);
+      edges(definition.States[n]!).forEach(walk);
+    };
+    walk(definition.StartAt);
+    assert.equal(before.has('PrepareRun'), false, 'PrepareRun is reached only through MarkBuilding (code approved)');
+  });
+
+  it('cleans up on every path once the run could exist, and a failed clean-up never changes the outcome', () => {
+    // Prepare
+    const cleanUps = Object.entries(definition.States).filter(([, s]) => s.Parameters?.Payload?.step === 'clean-up').map(([n]) => n).sort();
+    const CLEAN_UPS = new Set(cleanUps);
+    // Act: from PrepareRun, walk the graph without passing a clean-up
+    const reached = new Set<string>();
+    const walk = (n: string) => {
+      if (reached.has(n) || CLEAN_UPS.has(n)) return;
+      reached.add(n);
+      edges(definition.States[n]!).forEach(walk);
+    };
+    walk('PrepareRun');
+    // Assess
+    assert.deepEqual(cleanUps, ['CleanUpFailedRun', 'CleanUpRun']);
+    const terminals = [...reached].filter((n) => ['Succeed', 'Fail'].includes(definition.States[n]!.Type));
+    assert.deepEqual(terminals, [], 'no terminal state is reached from PrepareRun without a clean-up');
+    assert.equal(definition.States.RunInEnclave!.Next, 'CleanUpRun');
+    for (const [name, next] of [['CleanUpRun', 'CollectOutputs'], ['CleanUpFailedRun', 'FailRun']] as const) {
+      const state = definition.States[name]!;
+      assert.equal(state.Next, next);
+      assert.deepEqual(state.Catch, [{ ErrorEquals: ['States.ALL'], Next: next, ResultPath: '$.cleanUpError' }], `${name}: its failure goes on to ${next}, keeping $.error`);
+    }
+    // Every other step's failure is cleaned up before it is recorded (FailRun then runs even if clean-up failed).
+    for (const [name, state] of tasks()) {
+      if (CLEAN_UPS.has(name) || name === 'FailRun') continue;
+      assert.deepEqual(state.Catch!.map((c) => c.Next), ['CleanUpFailedRun'], name);
+    }
   });
 
   it('waits for reviewers with a task token, for as long as the policy allows', () => {

@@ -140,6 +140,8 @@ describe('local enclave, the synthesized state machine', { skip: ENCLAVE_SKIP },
     await assert.rejects(enclave.deps.links.verify(token, new Date(Date.parse(released!.releaseExpiresAt!) + 1000)), NotAllowedError, 'the link expires');
     const again = await enclave.deps.collector.collect(released!);
     assert.equal(again.manifest.digest, outputsManifest.digest, 'a retried collect finds the stored outputs and accepts them');
+    assert.equal(existsSync(join(root, 'work', submitted.runId, 'code')), false, 'clean-up removed the build once the run stopped');
+    assert.equal(existsSync(join(root, 'work', submitted.runId, 'outputs')), true, 'the outputs stay for collect');
     const actions = (await enclave.deps.audit.list(submitted)).map((e) => `${e.action}:${e.actor}`);
     assert.deepEqual(actions, ['submitted:alice', 'review-requested:system', 'approved:rita', 'review-requested:system', 'approved:rita', 'released:system']);
     console.log(`# enclave local timings (ms): ${JSON.stringify(timings)}`);
@@ -176,6 +178,7 @@ describe('local enclave, the synthesized state machine', { skip: ENCLAVE_SKIP },
     const mail = (await enclave.notifier.list()).filter((m) => m.runId === run.runId).at(-1)!;
     assert.deepEqual([mail.notice, mail.to], ['failed', ['alice']]);
     assert.equal(await readFile(join(root, 'work', run.runId, 'run.log'), 'utf8'), 'boom\n');
+    assert.equal(existsSync(join(root, 'work', run.runId, 'code')), false, 'clean-up ran on the failure path too');
   });
 
   it('a tampered archive is refused before review: failed (integrity), alice is told', async () => {

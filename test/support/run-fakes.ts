@@ -22,6 +22,7 @@ import {
   type ObjectStore,
   type OutputsCollector,
   type Run,
+  type RunCredentials,
   type RunExecutions,
   type RunKey,
   type RunNotice,
@@ -223,6 +224,24 @@ export class FakeCollector implements OutputsCollector {
   }
 }
 
+/** Per-run credentials as a set of runs that hold some (prepare adds, clean-up removes; missing = done). */
+export class FakeCredentials implements RunCredentials {
+  readonly held = new Set<string>();
+  readonly calls: string[] = [];
+  failCleanUp?: Error;
+  async prepare(run: Run) {
+    this.calls.push(`prepare ${run.runId}`);
+    this.held.add(`${run.analysisId}/${run.runId}`);
+  }
+  async cleanUp(key: RunKey) {
+    this.calls.push(`clean-up ${key.runId}`);
+    if (this.failCleanUp) throw this.failCleanUp;
+    const id = `${key.analysisId}/${key.runId}`;
+    const had = this.held.delete(id);
+    return had ? [`role of ${id}`] : [];
+  }
+}
+
 export class FakeChecker implements DisclosureChecker {
   findings: DisclosureFinding[] = [];
   async check() {
@@ -257,6 +276,7 @@ export function makeRunDeps(overrides: { policy?: RunPolicy; reviewers?: string[
     executions: new FakeExecutions(),
     collector: new FakeCollector(archives, objects),
     checker: new FakeChecker(),
+    credentials: new FakeCredentials(),
   };
   return deps satisfies StepDeps;
 }

@@ -29,7 +29,9 @@ import { WORKSPACE_TAG_KEYS } from '../../core/lifecycle.js';
 import { SPARE_SIZE_TAG, SPARE_TAG } from '../../core/pool.js';
 import type { ComputePort, InstanceView, LaunchRequest, Log, SpareLaunchRequest } from '../../core/ports.js';
 import type { Workspace } from '../../core/workspace.js';
-import { isTransientAwsError } from './clients/errors.js';
+import { awsErrorDetail, awsErrorName, isTransientAwsError } from './clients/errors.js';
+
+export { awsErrorDetail, awsErrorName } from './clients/errors.js';
 import { sizeOf, type WorkspaceSizes } from './workspace-sizes.js';
 
 /** A compute call failed in a way that retrying will not fix (configuration, permissions, a bad request). */
@@ -67,19 +69,6 @@ export function attemptToken(base: string, attempt: number, max = MAX_CLIENT_TOK
   const token = `${base}${suffix}`;
   if (token.length <= max && /^[\x21-\x7e]+$/.test(base)) return token;
   return `${createHash('sha256').update(base).digest('hex').slice(0, max - suffix.length)}${suffix}`;
-}
-
-/** The SDK error's code (`name`), e.g. `InsufficientInstanceCapacity`. */
-export function awsErrorName(error: unknown): string {
-  return error && typeof error === 'object' && 'name' in error && typeof error.name === 'string' ? error.name : '';
-}
-
-/** `Code: message`, trimmed (EC2's UnauthorizedOperation carries a long encoded message). */
-export function awsErrorDetail(error: unknown, max = 300): string {
-  const name = awsErrorName(error);
-  const message = error instanceof Error ? error.message : String(error);
-  const text = name && name !== 'Error' && !message.startsWith(name) ? `${name}: ${message}` : message;
-  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
 /** Transient failures (throttling, 5xx, timeouts) as core's TransientError; anything else as a ComputeError naming `what`. */

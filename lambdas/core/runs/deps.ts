@@ -37,6 +37,17 @@ export interface OutputsCollector {
   collect(run: Run): Promise<CollectedOutputs>;
 }
 
+/**
+ * What is made for one run alone and removed once it can no longer run (AWS: its own task role and task
+ * definition revisions, lambdas/adapters/aws/run-resources.ts; locally: its scratch build, local/enclave/).
+ */
+export interface RunCredentials {
+  /** Make the run's own credentials before its build (they name only this run's outputs). Idempotent. */
+  prepare(run: Run): Promise<void>;
+  /** Remove everything made for the run; what is already gone counts as done. Returns what it removed. */
+  cleanUp(key: RunKey): Promise<readonly string[]>;
+}
+
 /** Automated disclosure checks on collected outputs (e.g. small counts in tables). */
 export interface DisclosureChecker {
   check(run: Run): Promise<readonly DisclosureFinding[]>;

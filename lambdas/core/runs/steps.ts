@@ -4,20 +4,32 @@
  * CDK construct builds the payloads from these names; the step Lambda (AWS) and the local runner
  * (local/enclave/) both call `runStep`, so the two never disagree on what a step does.
  */
-import type { DisclosureChecker, OutputsCollector, RunDeps } from './deps.js';
+import type { DisclosureChecker, OutputsCollector, RunCredentials, RunDeps } from './deps.js';
 import type { ReviewStep, RunKey } from './run.js';
 import {
   advanceRun,
   checkDisclosure,
+  cleanUpRun,
   collectOutputs,
   finishRun,
+  prepareRun,
   releaseRun,
   requestReview,
   verifyArchive,
   type StepError,
 } from './use-cases.js';
 
-export const ENCLAVE_STEPS = ['verify-archive', 'request-review', 'advance', 'collect-outputs', 'check-disclosure', 'release', 'finish'] as const;
+export const ENCLAVE_STEPS = [
+  'verify-archive',
+  'request-review',
+  'advance',
+  'prepare-run',
+  'clean-up',
+  'collect-outputs',
+  'check-disclosure',
+  'release',
+  'finish',
+] as const;
 export type EnclaveStep = (typeof ENCLAVE_STEPS)[number];
 
 export type StepInput = RunKey &
@@ -25,6 +37,8 @@ export type StepInput = RunKey &
     | { readonly step: 'verify-archive' }
     | { readonly step: 'request-review'; readonly review: ReviewStep; readonly taskToken: string }
     | { readonly step: 'advance'; readonly to: 'building' | 'running' }
+    | { readonly step: 'prepare-run' }
+    | { readonly step: 'clean-up' }
     | { readonly step: 'collect-outputs'; readonly exitCode: number }
     | { readonly step: 'check-disclosure' }
     | { readonly step: 'release' }
@@ -36,7 +50,7 @@ export interface StepOutput {
   readonly state: string;
 }
 
-export type StepDeps = RunDeps & { readonly collector: OutputsCollector; readonly checker: DisclosureChecker };
+export type StepDeps = RunDeps & { readonly collector: OutputsCollector; readonly checker: DisclosureChecker; readonly credentials: RunCredentials };
 
 export async function runStep(deps: StepDeps, input: StepInput): Promise<StepOutput> {
   const key: RunKey = { analysisId: input.analysisId, runId: input.runId };
@@ -48,6 +62,10 @@ export async function runStep(deps: StepDeps, input: StepInput): Promise<StepOut
       return { state: (await requestReview(deps, key, input.review, input.taskToken)).state };
     case 'advance':
       return { state: (await advanceRun(deps, key, input.to)).state };
+    case 'prepare-run':
+      return { state: (await prepareRun(deps, key)).state };
+    case 'clean-up':
+      return { state: (await cleanUpRun(deps, key)).state };
     case 'collect-outputs':
       return { state: (await collectOutputs(deps, key, input.exitCode)).state };
     case 'check-disclosure':

@@ -6,7 +6,7 @@
 import { CarrelError, NotFoundError, ValidationError, ConflictError } from '../errors.js';
 import type { User } from '../ports.js';
 import { SYSTEM_ACTOR, type AuditAction } from './audit.js';
-import type { DisclosureChecker, OutputsCollector, RunDeps, RunExecutions } from './deps.js';
+import type { DisclosureChecker, OutputsCollector, RunCredentials, RunDeps, RunExecutions } from './deps.js';
 import type { ObjectStore } from './ports.js';
 import { amendRun, transitionRun, updateRun } from './lifecycle.js';
 import { assertMatches, IntegrityError, parseManifest, type Manifest } from './manifest.js';
@@ -192,6 +192,29 @@ export async function advanceRun(deps: RunDeps, key: RunKey, to: 'building' | 'r
     return transitionRun(current, to, deps.clock.now(), deps.policy);
   });
   return result?.after ?? readRun(deps, key);
+}
+
+/**
+ * Step, after MarkBuilding: make the run's own credentials (on AWS a task role that may write only this run's
+ * outputs), which the build puts into the run's task definition. Only a run being built gets any: nothing is
+ * made for a run whose code is not approved. Idempotent (a retried step finds them made).
+ */
+export async function prepareRun(deps: RunDeps & { readonly credentials: RunCredentials }, key: RunKey): Promise<Run> {
+  const run = await readRun(deps, key);
+  if (run.state !== 'building') throw new ConflictError(`Run ${key.runId} is ${run.state}: credentials are made only for a run being built`);
+  await deps.credentials.prepare(run);
+  return run;
+}
+
+/**
+ * Step, once the run task can no longer run (after it stopped, and on the way to FailRun): remove what
+ * `prepareRun` and the build made for the run. It never changes the run's record: the state machine goes on
+ * to the run's own outcome whether it succeeds or not, and what it leaves is tagged and listed by the admin CLI.
+ */
+export async function cleanUpRun(deps: RunDeps & { readonly credentials: RunCredentials }, key: RunKey): Promise<Run> {
+  const removed = await deps.credentials.cleanUp(key);
+  deps.log.info('run resources cleaned up', { analysisId: key.analysisId, runId: key.runId, removed: removed.join(', ') || 'nothing left' });
+  return readRun(deps, key);
 }
 
 /**

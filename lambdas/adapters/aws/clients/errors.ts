@@ -44,3 +44,16 @@ export function rethrowAwsError(error: unknown, what: string): never {
   }
   throw error;
 }
+
+/** The SDK error's code (`name`), e.g. `InsufficientInstanceCapacity`. */
+export function awsErrorName(error: unknown): string {
+  return error && typeof error === 'object' && 'name' in error && typeof error.name === 'string' ? error.name : '';
+}
+
+/** `Code: message`, trimmed (EC2's UnauthorizedOperation carries a long encoded message). */
+export function awsErrorDetail(error: unknown, max = 300): string {
+  const name = awsErrorName(error);
+  const message = error instanceof Error ? error.message : String(error);
+  const text = name && name !== 'Error' && !message.startsWith(name) ? `${name}: ${message}` : message;
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}

@@ -5,12 +5,14 @@ import {
   advanceRun,
   buildManifest,
   checkDisclosure,
+  cleanUpRun,
   collectOutputs,
   decide,
   DEFAULT_RUN_POLICY,
   failureOf,
   finishRun,
   IntegrityError,
+  prepareRun,
   releaseRun,
   requestReview,
   RunExitError,
@@ -267,6 +269,54 @@ describe('steps after code review', () => {
     const f = makeRunDeps();
     await atOutputReview(f);
     await assert.rejects(releaseRun(f, KEY), ConflictError);
+  });
+});
+
+describe('per-run credentials', () => {
+  it('are made only for a run being built (code approved), once however often the step is retried', async () => {
+    // Prepare
+    const f = makeRunDeps();
+    const run = await atCodeReview(f);
+    // Act / Assess: not yet approved, nothing is made
+    await assert.rejects(prepareRun(f, KEY), (e: unknown) => e instanceof ConflictError && /code-review/.test(e.message));
+    assert.equal(f.credentials.held.size, 0);
+    await decide(f, users.rita, KEY, { step: 'code-review', verdict: 'approve', comment: '', manifestDigest: run.manifestDigest });
+    await advanceRun(f, KEY, 'building');
+    await prepareRun(f, KEY);
+    await prepareRun(f, KEY);
+    // Assess
+    assert.deepEqual([...f.credentials.held], ['demo/run-1']);
+    assert.equal(f.runs.peek(KEY).state, 'building');
+  });
+
+  it('clean-up removes them, leaves the record alone, and finds nothing left the second time', async () => {
+    // Prepare
+    const f = makeRunDeps();
+    const run = await atCodeReview(f);
+    await decide(f, users.rita, KEY, { step: 'code-review', verdict: 'approve', comment: '', manifestDigest: run.manifestDigest });
+    await advanceRun(f, KEY, 'building');
+    await prepareRun(f, KEY);
+    const before = f.runs.peek(KEY);
+    // Act
+    const first = await cleanUpRun(f, KEY);
+    const second = await runStep(f, { ...KEY, step: 'clean-up' });
+    // Assess
+    assert.equal(f.credentials.held.size, 0);
+    assert.deepEqual(f.runs.peek(KEY), before);
+    assert.equal(first.state, 'building');
+    assert.equal(second.state, 'building');
+    assert.deepEqual(f.credentials.calls, ['prepare run-1', 'clean-up run-1', 'clean-up run-1']);
+  });
+
+  it('a failing clean-up fails the step (the state machine catches it) without touching the run', async () => {
+    // Prepare
+    const f = makeRunDeps();
+    await atCodeReview(f);
+    f.credentials.failCleanUp = new Error('AccessDenied');
+    const before = f.runs.peek(KEY);
+    // Act / Assess
+    await assert.rejects(runStep(f, { ...KEY, step: 'clean-up' }), /AccessDenied/);
+    assert.deepEqual(f.runs.peek(KEY), before);
   });
 });
 
