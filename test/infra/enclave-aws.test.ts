@@ -37,6 +37,10 @@ function statementsOf(roleId: string): Statement[] {
     .filter(([, p]) => (p.Properties.Roles as unknown[]).some((r) => JSON.stringify(r) === JSON.stringify({ Ref: roleId })))
     .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as Statement[]);
 }
+/** The per-run roles' ARN pattern as CloudFormation renders it. */
+const RUN_ROLES = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::', { Ref: 'AWS::AccountId' }, ':role/carrel/test/runs/carrel-test-run-*']] };
+type FullStatement = Statement & { Sid?: string; Condition?: Record<string, Record<string, unknown>> };
+const allowing = (statements: readonly FullStatement[], action: string) => statements.filter((s) => s.Effect === 'Allow' && actionsOf(s).includes(action));
 const bucketPolicy = (bucketId: string) =>
   ofType('AWS::S3::BucketPolicy').find(([, p]) => JSON.stringify(p.Properties.Bucket) === JSON.stringify({ Ref: bucketId }))![1].Properties.PolicyDocument.Statement as (Statement & {
     Sid?: string;
@@ -145,11 +149,10 @@ describe('enclave buckets', () => {
     assert.deepEqual(create.Condition, { Null: { 's3:if-none-match': 'true' } });
   });
 
-  it('let only run tasks write outputs and only the collect step read them; outputs expire after outputRetentionDays', () => {
+  it("let only the runs' own roles write outputs and only the collect step read them; outputs expire after outputRetentionDays", () => {
     // Prepare
     const outputs = logicalId('AWS::S3::Bucket', /EnclaveOutputs[0-9A-F]{8}$/);
     const statements = bucketPolicy(outputs);
-    const taskRole = logicalId('AWS::IAM::Role', /RunTaskRole/);
     const collectRole = logicalId('AWS::IAM::Role', /EnclaveCollectRole/);
     // Assess
     const reads = statements.find((s) => s.Sid === 'OnlyCollectReads')!;
@@ -157,7 +160,8 @@ describe('enclave buckets', () => {
     assert.ok(JSON.stringify(reads.Condition).includes(collectRole));
     const writes = statements.find((s) => s.Sid === 'OnlyRunsWrite')!;
     assert.equal(writes.Effect, 'Deny');
-    assert.ok(JSON.stringify(writes.Condition).includes(taskRole));
+    assert.deepEqual(actionsOf(writes), ['s3:PutObject']);
+    assert.deepEqual(writes.Condition, { ArnNotLike: { 'aws:PrincipalArn': RUN_ROLES } });
     assert.equal(resources[outputs]!.Properties.LifecycleConfiguration.Rules[0].ExpirationInDays, 14);
   });
 });
@@ -179,29 +183,87 @@ describe('enclave build and run', () => {
     const spec = JSON.stringify(project.Source.BuildSpec);
     assert.match(spec, /differs from the manifest/);
     assert.match(spec, /register-task-definition/);
+    // The run's task definition names the run's own role, made by PrepareRun: <prefix><runId>.
+    assert.match(spec, /s\|@TASK_ROLE@\|\$RUN_ROLE_PREFIX\$RUN_ID\|/);
+    const env = Object.fromEntries((project.Environment.EnvironmentVariables as { Name: string; Value: unknown }[]).map((v) => [v.Name, v.Value]));
+    assert.deepEqual(env.RUN_ROLE_PREFIX, { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::', { Ref: 'AWS::AccountId' }, ':role/carrel/test/runs/carrel-test-run-']] });
+    const template = JSON.stringify(env.TASK_TEMPLATE);
+    assert.match(template, /\\"taskRoleArn\\":\\"@TASK_ROLE@\\"/);
+    assert.match(template, /carrel:run\\",\\"value\\":\\"@RUN@/);
     assert.doesNotMatch(spec.slice(spec.indexOf('Dockerfile'), spec.indexOf('DF\\\\n', spec.indexOf('Dockerfile') + 20)), /\\nRUN /);
   });
 
-  it('runs as nobody with a read-only root file system, and the task role reads the dataset and writes outputs only', () => {
+  it("runs as nobody with a read-only root file system; the template's role may do nothing, the run boundary at most read the dataset and create outputs", () => {
     // Prepare
     const task = resources[logicalId('AWS::ECS::TaskDefinition', /RunTask/)]!.Properties;
-    const statements = statementsOf(logicalId('AWS::IAM::Role', /RunTaskRole/));
+    const templateRole = logicalId('AWS::IAM::Role', /RunTemplateRole/);
+    const boundary = resources[logicalId('AWS::IAM::ManagedPolicy', /RunRoleBoundary/)]!.Properties;
+    const bounded = boundary.PolicyDocument.Statement as FullStatement[];
     // Assess
     assert.equal(task.ContainerDefinitions[0].User, '65534:65534');
     assert.equal(task.ContainerDefinitions[0].ReadonlyRootFilesystem, true);
-    assert.deepEqual(statements.map((s) => actionsOf(s)).flat().sort(), ['kms:Decrypt', 'kms:GenerateDataKey', 's3:GetObject', 's3:ListBucket', 's3:PutObject']);
-    const put = statements.find((s) => actionsOf(s).includes('s3:PutObject'))!;
-    assert.match(JSON.stringify(resourcesOf(put)), /\/runs\/\*"/);
+    assert.deepEqual(task.TaskRoleArn, { 'Fn::GetAtt': [templateRole, 'Arn'] });
+    assert.deepEqual(statementsOf(templateRole), [], 'the template role has no policy');
+    assert.equal(resources[templateRole]!.Properties.ManagedPolicyArns, undefined);
+    assert.equal(boundary.ManagedPolicyName, 'carrel-test-enclave-run-boundary');
+    assert.equal(boundary.Path, '/carrel/test/');
+    assert.deepEqual(bounded.map((s) => actionsOf(s)).flat().sort(), ['kms:Decrypt', 'kms:GenerateDataKey', 's3:GetObject', 's3:ListBucket', 's3:PutObject']);
+    assert.match(JSON.stringify(resourcesOf(allowing(bounded, 's3:PutObject')[0]!)), /\/runs\/\*"/);
   });
 
-  it('lets the build pass only the two run roles, to ECS tasks only', () => {
+  it("lets the build pass only the runs' own roles and the execution role, to ECS tasks only, and register only tagged definitions", () => {
     // Prepare
-    const statements = statementsOf(logicalId('AWS::IAM::Role', /EnclaveBuildRole/)) as (Statement & { Condition?: unknown })[];
+    const statements = statementsOf(logicalId('AWS::IAM::Role', /EnclaveBuildRole/)) as FullStatement[];
     // Assess
-    const pass = statements.filter((s) => actionsOf(s).includes('iam:PassRole'));
+    const pass = allowing(statements, 'iam:PassRole');
     assert.equal(pass.length, 1);
-    assert.equal(resourcesOf(pass[0]!).length, 2);
+    const passed = resourcesOf(pass[0]!).map((r) => JSON.stringify(r)).sort();
+    assert.equal(passed.length, 2);
+    assert.match(passed[0]!, /RunTaskExecutionRole/);
+    assert.equal(passed[1], JSON.stringify(RUN_ROLES));
     assert.deepEqual(pass[0]!.Condition, { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } });
+    assert.deepEqual(allowing(statements, 'ecs:RegisterTaskDefinition')[0]!.Condition, { StringEquals: { 'aws:RequestTag/carrel:deployment': 'test' } });
+    assert.deepEqual(allowing(statements, 'ecs:TagResource')[0]!.Condition, { StringEquals: { 'ecs:CreateAction': 'RegisterTaskDefinition' } });
+  });
+
+  it('lets the state machine pass only the runs\' own roles (RunTask of a run\'s task definition), to ECS tasks only', () => {
+    // Prepare
+    const statements = statementsOf(logicalId('AWS::IAM::Role', /EnclaveMachineStateMachineRole/)) as FullStatement[];
+    // Act
+    const passed = allowing(statements, 'iam:PassRole').flatMap((s) => resourcesOf(s).map((r) => [JSON.stringify(r), s.Condition]));
+    // Assess
+    assert.ok(passed.some(([r, c]) => r === JSON.stringify(RUN_ROLES) && JSON.stringify(c) === JSON.stringify({ StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } })), JSON.stringify(passed));
+  });
+});
+
+describe('enclave run resources step', () => {
+  it('creates run roles only on the runs path, only with the run boundary, tagged only as the deployment\'s; removes only those', () => {
+    // Prepare
+    const role = logicalId('AWS::IAM::Role', /EnclaveEnclaveResourcesRole/);
+    const statements = statementsOf(role) as FullStatement[];
+    const boundary = { Ref: logicalId('AWS::IAM::ManagedPolicy', /RunRoleBoundary/) };
+    const everything = ofType('AWS::IAM::Role').filter(([id]) => id.startsWith('Enclave')).flatMap(([id]) => statementsOf(id)) as FullStatement[];
+    // Assess
+    for (const action of ['iam:CreateRole', 'iam:PutRolePolicy', 'iam:TagRole', 'iam:GetRole', 'iam:ListRolePolicies', 'iam:DeleteRolePolicy', 'iam:DeleteRole']) {
+      const granted = allowing(everything, action);
+      assert.equal(granted.length, 1, `${action}: one statement, in the resources step only`);
+      assert.ok(statements.includes(granted[0]!), `${action}: the resources step`);
+      assert.deepEqual(resourcesOf(granted[0]!), [RUN_ROLES], action);
+    }
+    assert.deepEqual(allowing(statements, 'iam:CreateRole')[0]!.Condition, { StringEquals: { 'iam:PermissionsBoundary': boundary } });
+    assert.deepEqual(allowing(statements, 'iam:PutRolePolicy')[0]!.Condition, { StringEquals: { 'iam:PermissionsBoundary': boundary } });
+    assert.deepEqual(allowing(statements, 'iam:TagRole')[0]!.Condition, {
+      StringEquals: { 'aws:RequestTag/carrel:deployment': 'test' },
+      'ForAllValues:StringEquals': { 'aws:TagKeys': ['carrel:deployment', 'carrel:analysis', 'carrel:run'] },
+    });
+    for (const action of ['iam:AttachRolePolicy', 'iam:PutRolePermissionsBoundary', 'iam:DeleteRolePermissionsBoundary', 'iam:UpdateAssumeRolePolicy', 'iam:PassRole']) {
+      assert.equal(allowing(statements, action).length, 0, `${action} is never granted to the resources step`);
+    }
+    // ECS: list and deregister have no resource types; delete only the runs' families.
+    assert.deepEqual(resourcesOf(allowing(statements, 'ecs:DeregisterTaskDefinition')[0]!), ['*']);
+    assert.deepEqual(resourcesOf(allowing(statements, 'ecs:DeleteTaskDefinitions')[0]!), [
+      { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ecs:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':task-definition/carrel-test-enclave-run-*:*']] },
+    ]);
   });
 });
 
@@ -215,6 +277,8 @@ describe('enclave roles', () => {
       'logs:CreateLogDelivery', 'logs:GetLogDelivery', 'logs:UpdateLogDelivery', 'logs:DeleteLogDelivery', 'logs:ListLogDeliveries',
       'logs:PutResourcePolicy', 'logs:DescribeResourcePolicies', 'logs:DescribeLogGroups',
       'ecr:GetAuthorizationToken', 'ecs:RegisterTaskDefinition', 'ecs:StopTask', 'ecs:DescribeTasks',
+      // No resource types (Service Authorization Reference); the resources step uses them for its run's family only.
+      'ecs:ListTaskDefinitions', 'ecs:DeregisterTaskDefinition',
       'ec2:DescribeNetworkInterfaces', 'ec2:DescribeSubnets', 'ec2:DescribeManagedPrefixLists',
     ]);
     // Assess

@@ -11,7 +11,7 @@ import {
   type PutRolePolicyCommandInput,
 } from '@aws-sdk/client-iam';
 import { mockClient } from 'aws-sdk-client-mock';
-import { fakeIamRoles } from '../../support/fake-iam.js';
+import { ECS_TASKS_TRUST, fakeIamRoles } from '../../support/fake-iam.js';
 import { TransientError } from '../../../lambdas/core/errors.js';
 import type { Log } from '../../../lambdas/core/ports.js';
 import { ComputeError } from '../../../lambdas/adapters/aws/ec2-compute.js';
@@ -63,17 +63,7 @@ describe('HomeTaskRoles', () => {
     assert.deepEqual({ ...create, AssumeRolePolicyDocument: JSON.parse(create.AssumeRolePolicyDocument!) }, {
       RoleName: NAME,
       Path: '/carrel/prod/homes/',
-      AssumeRolePolicyDocument: {
-        Version: '2012-10-17',
-        Statement: [
-          {
-            Effect: 'Allow',
-            Principal: { Service: 'ecs-tasks.amazonaws.com' },
-            Action: 'sts:AssumeRole',
-            Condition: { StringEquals: { 'aws:SourceAccount': '123456789012' }, ArnLike: { 'aws:SourceArn': 'arn:aws:ecs:eu-west-2:123456789012:*' } },
-          },
-        ],
-      },
+      AssumeRolePolicyDocument: ECS_TASKS_TRUST,
       PermissionsBoundary: BOUNDARY,
       Description: `carrel prod: the workspace task of one home; mounts only access point ${AP}`,
       MaxSessionDuration: 3600,
