@@ -7,11 +7,14 @@
  *   stop ANALYSIS USER [--reason TEXT]       stop a workspace (its instance is kept for a resume; the home stays)
  *   runs --analysis ID [--json]              the analysis's enclave runs, newest first
  *   resources [--json]                       every cloud resource of the deployment, by its tag, plus the
- *                                            ws-* records and warm-pool spares (Route 53 records carry no tags)
+ *                                            ws-* records and warm-pool spares (Route 53 records carry no tags);
+ *                                            a run's own role or task definition is marked leftover once the
+ *                                            run has ended (its clean-up failed)
+ *   sweep-runs [--dry-run]                   delete the leftovers of ended runs (as the clean-up step would)
  */
 import { parseArgs } from 'node:util';
 import { describeError, listSpares, stopWorkspace, type Workspace, type WorkspaceDeps } from '../core/index.js';
-import type { Run } from '../core/runs/run.js';
+import { isTerminalRunState, type Run, type RunKey } from '../core/runs/run.js';
 import type { TaggedResource } from '../adapters/aws/deployment-resources.js';
 import { ANALYSIS_ID, USER_ID } from './schemas.js';
 
@@ -23,6 +26,10 @@ export interface AdminContext {
   readonly runs: (analysisId: string, limit: number) => Promise<readonly Run[]>;
   /** Every resource tagged with the deployment. */
   readonly resources: () => Promise<readonly TaggedResource[]>;
+  /** One run (to tell a running run's own resources from an ended run's leftovers). */
+  readonly run?: (key: RunKey) => Promise<Run | undefined>;
+  /** Remove a run's own resources (its role, its task definitions), as the clean-up step does. */
+  readonly cleanUpRun?: (key: RunKey) => Promise<readonly string[]>;
 }
 
 export interface AdminOutput {
@@ -35,7 +42,8 @@ export const ADMIN_USAGE = `usage: npm run admin -- <command> [options]   (deplo
   workspaces [--analysis ID] [--json]    active workspaces
   stop ANALYSIS USER [--reason TEXT]     stop a workspace (instance kept for a resume, home kept)
   runs --analysis ID [--json]            the analysis's enclave runs, newest first
-  resources [--json]                     every resource of the deployment (by tag), ws-* records, spares`;
+  resources [--json]                     every resource of the deployment (by tag), ws-* records, spares
+  sweep-runs [--dry-run]                 delete ended runs' leftover roles and task definitions`;
 
 /** A command line the CLI refuses: the message says what was wrong (exit code 2). */
 export class UsageError extends Error {
@@ -89,14 +97,41 @@ export async function runAdmin(argv: readonly string[], context: AdminContext, i
       case 'resources': {
         const deps = await context.desk();
         const [tagged, hostnames, spares] = await Promise.all([context.resources(), deps.hostnames.list(), listSpares(deps)]);
+        const ended = await endedRuns(context, tagged);
         const rows = [
-          ...tagged.map((r) => ({ type: r.type, id: r.arn, detail: describeTags(r.tags) })),
+          ...tagged.map((r) => {
+            const run = runKeyOf(r);
+            const state = run && ended.get(`${run.analysisId}/${run.runId}`);
+            return { type: r.type, id: r.arn, detail: `${describeTags(r.tags)}${state ? ` leftover (run ${state})` : ''}` };
+          }),
           ...hostnames.map((hostname) => ({ type: 'route53:record', id: hostname, detail: 'A record (Route 53 records carry no tags)' })),
           ...spares.map((spare) => ({ type: 'carrel:spare', id: spare.spareId, detail: `${spare.size} ${spare.state}${spare.instanceId ? ` ${spare.instanceId}` : ''}` })),
         ];
         print(io, parsed.json, rows, ['type', 'id', 'detail']);
         if (!parsed.json) io.out(`${rows.length} resources at ${now().toISOString()}`);
         return 0;
+      }
+      case 'sweep-runs': {
+        if (!context.cleanUpRun) throw new Error('This deployment has no enclave runs to sweep');
+        const tagged = await context.resources();
+        const ended = await endedRuns(context, tagged);
+        let failed = 0;
+        for (const id of [...ended.keys()].sort()) {
+          const [analysisId, runId] = id.split('/') as [string, string];
+          if (parsed.dryRun) {
+            io.out(`would clean up run ${runId} of ${analysisId} (${ended.get(id)})`);
+            continue;
+          }
+          try {
+            const removed = await context.cleanUpRun({ analysisId, runId });
+            io.out(`run ${runId} of ${analysisId} (${ended.get(id)}): ${removed.length ? `removed ${removed.join(', ')}` : 'nothing left'}`);
+          } catch (error) {
+            failed++;
+            io.err(`run ${runId} of ${analysisId}: ${describeError(error)}`);
+          }
+        }
+        if (ended.size === 0) io.out('no leftovers of ended runs');
+        return failed ? 1 : 0;
       }
     }
   } catch (error) {
@@ -106,11 +141,12 @@ export async function runAdmin(argv: readonly string[], context: AdminContext, i
 }
 
 interface ParsedCommand {
-  readonly command: 'help' | 'workspaces' | 'stop' | 'runs' | 'resources';
+  readonly command: 'help' | 'workspaces' | 'stop' | 'runs' | 'resources' | 'sweep-runs';
   readonly analysisId?: string;
   readonly userId?: string;
   readonly reason?: string;
   readonly json: boolean;
+  readonly dryRun?: boolean;
 }
 
 function parseCommand(argv: readonly string[]): ParsedCommand {
@@ -122,6 +158,7 @@ function parseCommand(argv: readonly string[]): ParsedCommand {
       analysis: { type: 'string' },
       reason: { type: 'string' },
       json: { type: 'boolean', default: false },
+      'dry-run': { type: 'boolean', default: false },
       deployment: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
@@ -142,6 +179,9 @@ function parseCommand(argv: readonly string[]): ParsedCommand {
     case 'resources':
       noMore(0);
       return { command, analysisId: analysis(values.analysis, '--analysis'), json };
+    case 'sweep-runs':
+      noMore(0);
+      return { command, json, dryRun: values['dry-run'] ?? false };
     case 'runs': {
       noMore(0);
       const analysisId = analysis(values.analysis, '--analysis');
@@ -159,6 +199,25 @@ function parseCommand(argv: readonly string[]): ParsedCommand {
     default:
       throw new UsageError(`Unknown command "${command}"`);
   }
+}
+
+/** The run a resource was made for (its carrel:analysis and carrel:run tags), if it is a run's own. */
+function runKeyOf(resource: TaggedResource): RunKey | undefined {
+  const { 'carrel:analysis': analysisId, 'carrel:run': runId } = resource.tags;
+  return analysisId && runId ? { analysisId, runId } : undefined;
+}
+
+/** `<analysisId>/<runId>` → state, for the runs that own some of `resources` and have ended (or have no record). */
+async function endedRuns(context: AdminContext, resources: readonly TaggedResource[]): Promise<Map<string, string>> {
+  const ended = new Map<string, string>();
+  if (!context.run) return ended;
+  const keys = new Map(resources.map(runKeyOf).filter((k): k is RunKey => !!k).map((k) => [`${k.analysisId}/${k.runId}`, k]));
+  for (const [id, key] of keys) {
+    const run = await context.run(key);
+    if (!run) ended.set(id, 'no record');
+    else if (isTerminalRunState(run.state)) ended.set(id, run.state);
+  }
+  return ended;
 }
 
 function workspaceRow(ws: Workspace): Record<string, string> {

@@ -36,7 +36,7 @@ import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import { DEFAULT_RUN_POLICY, type RunPolicy } from '../../lambdas/core/runs/policy.js';
 import type { EnclaveStep } from '../../lambdas/core/runs/steps.js';
-import { runRoleBoundaryName, runRoleNamePrefix, runRolePath } from '../../lambdas/adapters/aws/run-resources.js';
+import { enclaveRunTaskFamily, runRoleBoundaryName, runRoleNamePrefix, runRolePath } from '../../lambdas/adapters/aws/run-resources.js';
 import { CarrelFunction } from '../lambda-function.js';
 import { EnclaveStateMachine } from './enclave-state-machine.js';
 
@@ -314,7 +314,7 @@ export class EnclaveAws extends Construct {
       AWS_EC2_METADATA_DISABLED: 'true',
     };
     this.runTask = new ecs.FargateTaskDefinition(this, 'RunTask', {
-      family: `${name}-run`,
+      family: enclaveRunTaskFamily(deploymentId),
       cpu: settings.cpu,
       memoryLimitMiB: settings.memoryMiB,
       runtimePlatform: {

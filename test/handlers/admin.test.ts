@@ -33,6 +33,7 @@ describe('carrel-admin command line', () => {
     [['runs'], /runs needs --analysis ID/],
     [['workspaces', 'extra'], /workspaces takes no arguments; got extra/],
     [['workspaces', '--color'], /Unknown option '--color'/],
+    [['sweep-runs', 'now'], /sweep-runs takes no arguments; got now/],
   ] as const) {
     it(`refuses ${argv.join(' ')} with exit code 2 and the reason, touching nothing`, async () => {
       // Prepare
@@ -152,6 +153,49 @@ describe('carrel-admin commands', () => {
     assert.match(out.at(-1)!, /^3 resources at /);
   });
 
+  it("marks an ended run's own role and task definition as leftovers, and sweep-runs deletes them (a running run's are kept)", async () => {
+    // Prepare
+    const f = makeDeps();
+    const runs: Record<string, Run> = { 'r-ended': { state: 'failed' } as Run, 'r-busy': { state: 'running' } as Run };
+    const ownedBy = (runId: string) => ({ 'carrel:deployment': 'test', 'carrel:analysis': 'demo', 'carrel:run': runId });
+    const tagged = [
+      { arn: 'arn:aws:iam::1:role/carrel/test/runs/carrel-test-run-r-ended', type: 'iam:role', tags: ownedBy('r-ended') },
+      { arn: 'arn:aws:ecs:eu-west-2:1:task-definition/carrel-test-enclave-run-r-ended:1', type: 'ecs:task-definition', tags: ownedBy('r-ended') },
+      { arn: 'arn:aws:iam::1:role/carrel/test/runs/carrel-test-run-r-busy', type: 'iam:role', tags: ownedBy('r-busy') },
+      { arn: 'arn:aws:iam::1:role/carrel/test/runs/carrel-test-run-r-gone', type: 'iam:role', tags: ownedBy('r-gone') },
+    ];
+    const cleaned: string[] = [];
+    const context = contextOf(f, {
+      resources: async () => tagged,
+      run: async (key) => runs[key.runId],
+      cleanUpRun: async (key) => {
+        cleaned.push(key.runId);
+        if (key.runId === 'r-gone') throw new Error('AccessDenied: iam:DeleteRole');
+        return [`role carrel-test-run-${key.runId}`];
+      },
+    });
+    const listing = recorder();
+    const dry = recorder();
+    const sweep = recorder();
+    // Act
+    const codes = [
+      await runAdmin(['resources'], context, listing.io),
+      await runAdmin(['sweep-runs', '--dry-run'], context, dry.io),
+      await runAdmin(['sweep-runs'], context, sweep.io),
+    ];
+    // Assess
+    const text = listing.out.join('\n');
+    assert.match(text, /carrel-test-run-r-ended\s+analysis=demo run=r-ended leftover \(run failed\)/);
+    assert.match(text, /carrel-test-enclave-run-r-ended:1\s+analysis=demo run=r-ended leftover \(run failed\)/);
+    assert.match(text, /carrel-test-run-r-busy\s+analysis=demo run=r-busy$/m);
+    assert.match(text, /carrel-test-run-r-gone\s+analysis=demo run=r-gone leftover \(run no record\)/);
+    assert.deepEqual(dry.out, ['would clean up run r-ended of demo (failed)', 'would clean up run r-gone of demo (no record)']);
+    assert.deepEqual(cleaned, ['r-ended', 'r-gone'], 'each ended run once, the running one never');
+    assert.deepEqual(sweep.out, ['run r-ended of demo (failed): removed role carrel-test-run-r-ended']);
+    assert.match(sweep.err.join('\n'), /run r-gone of demo: .*iam:DeleteRole/);
+    assert.deepEqual(codes, [0, 0, 1], 'a sweep that could not remove everything exits 1');
+  });
+
   it('reports a failure (exit code 1) with its message', async () => {
     // Prepare
     const { io, err } = recorder();
@@ -195,6 +239,21 @@ describe('carrel-admin on AWS', () => {
     assert.equal(code, 0);
     assert.equal(tableName, 'carrel-test-table');
     assert.deepEqual(out, ['(none)']);
+  });
+
+  it("lists the tagged resources and the deployment's roles together, and sweeps with the run clean-up", async () => {
+    // Prepare
+    const instance = { arn: 'arn:aws:ec2:eu-west-2:1:instance/i-0', type: 'ec2:instance', tags: {} };
+    const role = { arn: 'arn:aws:iam::1:role/carrel/prod/runs/carrel-prod-run-r-1', type: 'iam:role', tags: { 'carrel:run': 'r-1' } };
+    const resources = { deskEnvironment: async () => ({}), list: async () => [instance] } as unknown as DeploymentResources;
+    const swept: string[] = [];
+    const context = awsAdminContext({ deploymentId: 'prod', resources, roles: { list: async () => [role] }, runCleanUp: { cleanUp: async (key) => (swept.push(key.runId), []) } });
+    // Act
+    const listed = await context.resources();
+    await context.cleanUpRun!({ analysisId: 'demo', runId: 'r-1' });
+    // Assess
+    assert.deepEqual(listed, [instance, role]);
+    assert.deepEqual(swept, ['r-1']);
   });
 });
 

@@ -2,13 +2,15 @@
  * What a platform engineer's CLI needs to find about a deployment, by its `carrel:deployment` tag:
  *  - every tagged resource (the Resource Groups Tagging API lists what CloudFormation created and what the
  *    desk created at run time: instances, volumes, network interfaces, access points, task definitions,
- *    home roles, spares), and
+ *    spares), and the roles made at run time (DeploymentRoles: the Tagging API's GetResources does not list
+ *    IAM roles, so they are found by their path `/carrel/<deployment>/`: the homes' and the runs' roles), and
  *  - the desk's own configuration: the environment of its `stop` function (found by its `carrel:function`
  *    tag), so the CLI runs the use cases with exactly the deployed settings.
  * Throttling, 5xx and timeouts become TransientError; anything else keeps its AWS message.
  */
 import { GetFunctionConfigurationCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import { GetResourcesCommand, type ResourceGroupsTaggingAPIClient } from '@aws-sdk/client-resource-groups-tagging-api';
+import { ListRolesCommand, ListRoleTagsCommand, type IAMClient, type Role } from '@aws-sdk/client-iam';
 import { CarrelError } from '../../core/errors.js';
 import { rethrowAwsError } from './clients/errors.js';
 
@@ -80,5 +82,41 @@ export class DeploymentResources {
     } catch (error) {
       return rethrowAwsError(error, `Reading the configuration of ${fn.arn}`);
     }
+  }
+}
+
+/** The IAM roles carrel made at run time for a deployment (per home, per run), with their tags. */
+export class DeploymentRoles {
+  constructor(
+    private readonly iam: IAMClient,
+    private readonly deploymentId: string,
+  ) {}
+
+  /** Every role under `/carrel/<deployment>/` (all pages), with its tags (ListRoles leaves them out), sorted by ARN. */
+  async list(): Promise<readonly TaggedResource[]> {
+    const roles: Role[] = [];
+    let Marker: string | undefined;
+    do {
+      let out;
+      try {
+        out = await this.iam.send(new ListRolesCommand({ PathPrefix: `/carrel/${this.deploymentId}/`, Marker }));
+      } catch (error) {
+        rethrowAwsError(error, "Listing the deployment's roles");
+      }
+      roles.push(...(out.Roles ?? []));
+      Marker = out.IsTruncated ? out.Marker : undefined;
+    } while (Marker);
+    const found: TaggedResource[] = [];
+    for (const role of roles) {
+      if (!role.Arn || !role.RoleName) continue;
+      let tags;
+      try {
+        tags = (await this.iam.send(new ListRoleTagsCommand({ RoleName: role.RoleName }))).Tags ?? [];
+      } catch (error) {
+        rethrowAwsError(error, `Reading the tags of ${role.RoleName}`);
+      }
+      found.push({ arn: role.Arn, type: 'iam:role', tags: Object.fromEntries(tags.map((t) => [t.Key, t.Value])) });
+    }
+    return found.sort((a, b) => a.arn.localeCompare(b.arn));
   }
 }

@@ -112,42 +112,9 @@ export class BoundedTaskRoles {
     return { arn: role.Arn, createdAt: role.CreateDate ?? new Date() };
   }
 
-  /**
-   * Delete the role: its inline policies first (IAM refuses to delete a role that has any), then the role.
-   * A role or policy that is already gone counts as deleted. True if the role existed.
-   */
-  async remove(roleName: string): Promise<boolean> {
-    const { kind, failure } = this.options;
-    const gone = (error: unknown) => error instanceof NoSuchEntityException;
-    let policies: readonly string[] = [];
-    try {
-      let Marker: string | undefined;
-      const names: string[] = [];
-      do {
-        const out = await this.iam.send(new ListRolePoliciesCommand({ RoleName: roleName, Marker }));
-        names.push(...(out.PolicyNames ?? []));
-        Marker = out.IsTruncated ? out.Marker : undefined;
-      } while (Marker);
-      policies = names;
-    } catch (error) {
-      if (gone(error)) return false;
-      throw failure(error, `Listing the policies of the ${kind} ${roleName}`);
-    }
-    for (const PolicyName of policies) {
-      try {
-        await this.iam.send(new DeleteRolePolicyCommand({ RoleName: roleName, PolicyName }));
-      } catch (error) {
-        if (!gone(error)) throw failure(error, `Deleting the policy ${PolicyName} of the ${kind} ${roleName}`);
-      }
-    }
-    try {
-      await this.iam.send(new DeleteRoleCommand({ RoleName: roleName }));
-    } catch (error) {
-      if (gone(error)) return false;
-      throw failure(error, `Deleting the ${kind} ${roleName}`);
-    }
-    this.options.log.info(`${kind} deleted`, { roleName });
-    return true;
+  /** Delete one of these roles (deleteTaskRole). True if it existed. */
+  remove(roleName: string): Promise<boolean> {
+    return deleteTaskRole(this.iam, roleName, this.options);
   }
 
   /** An existing role of that name must be ours: on the path, with the boundary, with the owner tags. */
@@ -188,4 +155,40 @@ export class BoundedTaskRoles {
       ],
     };
   }
+}
+
+/**
+ * Delete a role made here: its inline policies first (IAM refuses to delete a role that has any), then the role.
+ * A role or policy already gone counts as deleted. True if the role existed.
+ */
+export async function deleteTaskRole(iam: IAMClient, roleName: string, options: Pick<TaskRolesOptions, 'kind' | 'failure' | 'log'>): Promise<boolean> {
+  const { kind, failure } = options;
+  const gone = (error: unknown) => error instanceof NoSuchEntityException;
+  const policies: string[] = [];
+  try {
+    let Marker: string | undefined;
+    do {
+      const out = await iam.send(new ListRolePoliciesCommand({ RoleName: roleName, Marker }));
+      policies.push(...(out.PolicyNames ?? []));
+      Marker = out.IsTruncated ? out.Marker : undefined;
+    } while (Marker);
+  } catch (error) {
+    if (gone(error)) return false;
+    throw failure(error, `Listing the policies of the ${kind} ${roleName}`);
+  }
+  for (const PolicyName of policies) {
+    try {
+      await iam.send(new DeleteRolePolicyCommand({ RoleName: roleName, PolicyName }));
+    } catch (error) {
+      if (!gone(error)) throw failure(error, `Deleting the policy ${PolicyName} of the ${kind} ${roleName}`);
+    }
+  }
+  try {
+    await iam.send(new DeleteRoleCommand({ RoleName: roleName }));
+  } catch (error) {
+    if (gone(error)) return false;
+    throw failure(error, `Deleting the ${kind} ${roleName}`);
+  }
+  options.log.info(`${kind} deleted`, { roleName });
+  return true;
 }

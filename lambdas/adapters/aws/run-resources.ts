@@ -31,7 +31,7 @@ import type { Log } from '../../core/ports.js';
 import type { RunCredentials } from '../../core/runs/deps.js';
 import type { Run, RunKey } from '../../core/runs/run.js';
 import { awsErrorDetail, isTransientAwsError } from './clients/errors.js';
-import { BoundedTaskRoles, parseLocation, type AwsLocation } from './iam-task-roles.js';
+import { BoundedTaskRoles, deleteTaskRole, parseLocation, type AwsLocation } from './iam-task-roles.js';
 
 /** Name of the run role's one inline policy. */
 export const RUN_ROLE_POLICY = 'run-dataset-and-outputs';
@@ -66,6 +66,11 @@ export function runRoleName(deploymentId: string, runId: string): string {
 /** Every run role's name starts with this (the IAM grants name `<path><prefix>*`). */
 export function runRoleNamePrefix(deploymentId: string): string {
   return `carrel-${deploymentId}-run-`;
+}
+
+/** The family of the enclave's template task definition (lib/constructs/enclave-aws.ts). */
+export function enclaveRunTaskFamily(deploymentId: string): string {
+  return `carrel-${deploymentId}-enclave-run`;
 }
 
 /** The run's task definition family: the template's family and the run id (as the state machine runs it). */
@@ -113,12 +118,14 @@ export function runLocationOf(arn: string): AwsLocation {
 
 export class AwsRunResources implements RunCredentials {
   private readonly roles: BoundedTaskRoles;
+  private readonly cleaner: RunResourcesCleanUp;
 
   constructor(
     iam: IAMClient,
-    private readonly ecs: ECSClient,
+    ecs: ECSClient,
     private readonly options: RunResourcesOptions,
   ) {
+    this.cleaner = new RunResourcesCleanUp(iam, ecs, options);
     const { partition, account } = options.location;
     const { deploymentId } = options;
     this.roles = new BoundedTaskRoles(iam, {
@@ -148,10 +155,48 @@ export class AwsRunResources implements RunCredentials {
     });
   }
 
+  cleanUp(key: RunKey): Promise<readonly string[]> {
+    return this.cleaner.cleanUp(key);
+  }
+
+  /** The run's one policy: what the shared run role allowed before, with outputs narrowed to this run's prefix. */
+  private runPolicy(run: RunKey) {
+    const { dataset, outputsBucket, enclaveKeyArn, location } = this.options;
+    const statements: Record<string, unknown>[] = [
+      { Sid: 'DatasetRead', Effect: 'Allow', Action: 's3:GetObject', Resource: `${dataset.bucketArn}/${dataset.prefix}*` },
+      {
+        Sid: 'DatasetList',
+        Effect: 'Allow',
+        Action: 's3:ListBucket',
+        Resource: dataset.bucketArn,
+        ...(dataset.prefix ? { Condition: { StringLike: { 's3:prefix': [`${dataset.prefix}*`] } } } : {}),
+      },
+    ];
+    if (dataset.kmsKeyArn) statements.push({ Sid: 'DatasetDecrypt', Effect: 'Allow', Action: 'kms:Decrypt', Resource: dataset.kmsKeyArn });
+    statements.push(
+      { Sid: 'OutputsWrite', Effect: 'Allow', Action: 's3:PutObject', Resource: `arn:${location.partition}:s3:::${outputsBucket}/runs/${run.analysisId}/${run.runId}/*` },
+      // Decrypt too: the CLI uploads large files in parts, and S3 decrypts the data key to complete them.
+      { Sid: 'OutputsEncrypt', Effect: 'Allow', Action: ['kms:GenerateDataKey', 'kms:Decrypt'], Resource: enclaveKeyArn },
+    );
+    return { Version: '2012-10-17', Statement: statements };
+  }
+}
+
+/**
+ * Removes what a run had for itself: its role and its task definition revisions. Needs only the deployment and
+ * the template family, so the admin CLI's sweep uses it as the clean-up step does.
+ */
+export class RunResourcesCleanUp {
+  constructor(
+    private readonly iam: IAMClient,
+    private readonly ecs: ECSClient,
+    private readonly options: Pick<RunResourcesOptions, 'deploymentId' | 'taskFamily' | 'log'>,
+  ) {}
+
   async cleanUp(key: RunKey): Promise<readonly string[]> {
     const removed: string[] = [];
     const roleName = runRoleName(this.options.deploymentId, key.runId);
-    if (await this.roles.remove(roleName)) removed.push(`role ${roleName}`);
+    if (await deleteTaskRole(this.iam, roleName, { kind: 'run task role', failure: runResourcesFailure, log: this.options.log })) removed.push(`role ${roleName}`);
     const family = runTaskFamilyOf(this.options.taskFamily, key.runId);
     const active = await this.revisions(family, 'ACTIVE');
     for (const arn of active) {
@@ -195,27 +240,5 @@ export class AwsRunResources implements RunCredentials {
       nextToken = out.nextToken;
     } while (nextToken);
     return arns;
-  }
-
-  /** The run's one policy: what the shared run role allowed before, with outputs narrowed to this run's prefix. */
-  private runPolicy(run: RunKey) {
-    const { dataset, outputsBucket, enclaveKeyArn, location } = this.options;
-    const statements: Record<string, unknown>[] = [
-      { Sid: 'DatasetRead', Effect: 'Allow', Action: 's3:GetObject', Resource: `${dataset.bucketArn}/${dataset.prefix}*` },
-      {
-        Sid: 'DatasetList',
-        Effect: 'Allow',
-        Action: 's3:ListBucket',
-        Resource: dataset.bucketArn,
-        ...(dataset.prefix ? { Condition: { StringLike: { 's3:prefix': [`${dataset.prefix}*`] } } } : {}),
-      },
-    ];
-    if (dataset.kmsKeyArn) statements.push({ Sid: 'DatasetDecrypt', Effect: 'Allow', Action: 'kms:Decrypt', Resource: dataset.kmsKeyArn });
-    statements.push(
-      { Sid: 'OutputsWrite', Effect: 'Allow', Action: 's3:PutObject', Resource: `arn:${location.partition}:s3:::${outputsBucket}/runs/${run.analysisId}/${run.runId}/*` },
-      // Decrypt too: the CLI uploads large files in parts, and S3 decrypts the data key to complete them.
-      { Sid: 'OutputsEncrypt', Effect: 'Allow', Action: ['kms:GenerateDataKey', 'kms:Decrypt'], Resource: enclaveKeyArn },
-    );
-    return { Version: '2012-10-17', Statement: statements };
   }
 }

@@ -4,7 +4,8 @@ import { GetFunctionConfigurationCommand, LambdaClient, LambdaServiceException }
 import { GetResourcesCommand, ResourceGroupsTaggingAPIClient, ResourceGroupsTaggingAPIServiceException } from '@aws-sdk/client-resource-groups-tagging-api';
 import { mockClient } from 'aws-sdk-client-mock';
 import { TransientError } from '../../../lambdas/core/errors.js';
-import { DeploymentNotFoundError, DeploymentResources, resourceTypeOf } from '../../../lambdas/adapters/aws/deployment-resources.js';
+import { IAMClient, IAMServiceException, ListRolesCommand, ListRoleTagsCommand } from '@aws-sdk/client-iam';
+import { DeploymentNotFoundError, DeploymentResources, DeploymentRoles, resourceTypeOf } from '../../../lambdas/adapters/aws/deployment-resources.js';
 import { clientError, serviceError, timeoutError } from './sdk-errors.js';
 
 const config = { region: 'eu-west-2', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } };
@@ -105,5 +106,39 @@ describe('DeploymentResources', () => {
     assert.equal(resourceTypeOf('arn:aws:lambda:eu-west-2:1:function:carrel-x'), 'lambda:function');
     assert.equal(resourceTypeOf('arn:aws:s3:::carrel-prod-releases'), 's3:bucket');
     assert.equal(resourceTypeOf('arn:aws:iam::1:role/carrel/prod/homes/x'), 'iam:role');
+  });
+});
+
+describe('DeploymentRoles', () => {
+  const iamClient = new IAMClient(config);
+  const iam = mockClient(iamClient);
+  afterEach(() => iam.reset());
+  const RUN_ROLE = 'arn:aws:iam::111122223333:role/carrel/prod/runs/carrel-prod-run-r20261123t203446z-abcdefghij';
+  const HOME_ROLE = 'arn:aws:iam::111122223333:role/carrel/prod/homes/carrel-prod-home-0123456789abcdef';
+
+  it("lists the roles under the deployment's path (all pages) with their tags, which the Tagging API cannot list", async () => {
+    // Prepare
+    iam
+      .on(ListRolesCommand, { PathPrefix: '/carrel/prod/', Marker: undefined })
+      .resolves({ Roles: [{ RoleName: 'carrel-prod-run-r20261123t203446z-abcdefghij', Arn: RUN_ROLE, Path: '/carrel/prod/runs/', RoleId: 'A', CreateDate: new Date() }], IsTruncated: true, Marker: 'm' })
+      .on(ListRolesCommand, { PathPrefix: '/carrel/prod/', Marker: 'm' })
+      .resolves({ Roles: [{ RoleName: 'carrel-prod-home-0123456789abcdef', Arn: HOME_ROLE, Path: '/carrel/prod/homes/', RoleId: 'B', CreateDate: new Date() }], IsTruncated: false });
+    iam.on(ListRoleTagsCommand, { RoleName: 'carrel-prod-run-r20261123t203446z-abcdefghij' }).resolves({ Tags: [{ Key: 'carrel:analysis', Value: 'demo' }, { Key: 'carrel:run', Value: 'r20261123t203446z-abcdefghij' }] });
+    iam.on(ListRoleTagsCommand, { RoleName: 'carrel-prod-home-0123456789abcdef' }).resolves({ Tags: [{ Key: 'carrel:user', Value: 'alice' }] });
+    // Act
+    const listed = await new DeploymentRoles(iamClient, 'prod').list();
+    // Assess
+    assert.deepEqual(listed, [
+      { arn: HOME_ROLE, type: 'iam:role', tags: { 'carrel:user': 'alice' } },
+      { arn: RUN_ROLE, type: 'iam:role', tags: { 'carrel:analysis': 'demo', 'carrel:run': 'r20261123t203446z-abcdefghij' } },
+    ]);
+  });
+
+  it('reports throttling as transient and a refusal as it is', async () => {
+    // Prepare
+    iam.on(ListRolesCommand).rejectsOnce(serviceError(IAMServiceException, 'Throttling', 400, 'Rate exceeded')).rejectsOnce(serviceError(IAMServiceException, 'AccessDenied', 403, 'not authorized to perform: iam:ListRoles'));
+    // Act / Assess
+    await assert.rejects(new DeploymentRoles(iamClient, 'prod').list(), TransientError);
+    await assert.rejects(new DeploymentRoles(iamClient, 'prod').list(), /iam:ListRoles/);
   });
 });
