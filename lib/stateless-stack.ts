@@ -98,6 +98,16 @@ export class StatelessStack extends Stack {
         table: props.table,
         signingKey: props.signingKey,
         deskOrigin: `https://${config.deskDomain}`,
+        homes: props.workspaces
+          ? {
+              vpc: props.workspaces.network.vpc,
+              subnets: props.workspaces.network.privateSubnets,
+              securityGroup: props.workspaces.network.homesSecurityGroup,
+              fileSystem: props.workspaces.homes.fileSystem,
+              uid: config.homes.uid,
+              gid: config.homes.gid,
+            }
+          : undefined,
         logRetention,
         logLevel: config.logLevel,
         entryDir: props.entryDir,
@@ -109,16 +119,6 @@ export class StatelessStack extends Stack {
         table: props.table,
         signingKey: props.signingKey,
         deskEnvironment: deskEnvironment(config, props.table.tableName, props.signingKey.keyArn),
-        homes: props.workspaces
-          ? {
-              vpc: props.workspaces.network.vpc,
-              subnets: props.workspaces.network.privateSubnets,
-              securityGroup: props.workspaces.network.homesSecurityGroup,
-              fileSystem: props.workspaces.homes.fileSystem,
-              uid: config.homes.uid,
-              gid: config.homes.gid,
-            }
-          : undefined,
         logRetention,
         logLevel: config.logLevel,
         entryDir: props.entryDir,

@@ -33,7 +33,6 @@ import { loadRunsConfig } from '../lambdas/handlers/runs-config.js';
 import { cachedEnclaveDefinition } from './enclave/definition-cache.js';
 import { HomesWithDemoData, seedDemoDatasets, type DemoDatasets } from './enclave/demo-data.js';
 import { createLocalEnclave, type LocalEnclave } from './enclave/enclave.js';
-import { MountedHomeSnapshots } from '../lambdas/adapters/mounted-home-snapshots.js';
 import { makeOutboxHandler } from './enclave/outbox-route.js';
 
 export const TABLE_NAME = 'carrel';
@@ -143,6 +142,7 @@ export async function startLocalRuntime(config: LocalConfig, assets: RuntimeAsse
     links: new DeskReleaseLinks(signer, deskOrigin),
     policy: runsConfig.policy,
     log,
+    homes,
     exclude: runsConfig.exclude,
     smallCountThreshold: runsConfig.limits.smallCountThreshold,
     runTimeoutMs: config.CARREL_RUN_TIMEOUT_SECONDS * 1000,
@@ -192,7 +192,6 @@ export async function startLocalRuntime(config: LocalConfig, assets: RuntimeAsse
       ...enclave.deps,
       catalog,
       executions: enclave.runner,
-      snapshots: new MountedHomeSnapshots(homes, enclave.objects, runsConfig.exclude),
       files: new StoredArchiveFiles(enclave.objects),
       diff: unifiedDiff,
       limits: runsConfig.limits,

@@ -37,7 +37,8 @@ export interface RunDetailJson {
   readonly why?: string;
   readonly requiredApprovals: number;
   readonly smallCountThreshold: number;
-  readonly manifest: {
+  /** Absent until the home is archived (an `archiving` run, or one that failed there). */
+  readonly manifest?: {
     readonly digest: string;
     readonly totalBytes: number;
     readonly files: readonly { readonly path: string; readonly size: number; readonly sha256: string; readonly change: FileChange }[];
@@ -54,7 +55,7 @@ export interface RunDetailJson {
     readonly files: readonly { readonly path: string; readonly size: number; readonly sha256: string; readonly findings: readonly FindingJson[] }[];
   };
   readonly findings: readonly FindingJson[];
-  readonly audit: readonly { readonly at: string; readonly actor: string; readonly action: string; readonly step?: string; readonly comment?: string; readonly manifestDigest: string }[];
+  readonly audit: readonly { readonly at: string; readonly actor: string; readonly action: string; readonly step?: string; readonly comment?: string; readonly manifestDigest?: string }[];
 }
 
 export type FileSource = 'code' | 'outputs';

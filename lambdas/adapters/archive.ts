@@ -108,9 +108,21 @@ export async function manifestOfArchive(archive: Readable): Promise<Manifest> {
   }
 }
 
+/**
+ * The largest archive (compressed bytes) a submission may be: S3 takes at most 5 GiB in one PUT, and the
+ * archive is spooled to a Lambda's ephemeral storage (10 GiB) before it is sent.
+ */
+export const MAX_ARCHIVE_BYTES = 5 * 1024 ** 3;
+
 export interface ArchiveOptions {
   /** Exclusion patterns (see `excluder`); default DEFAULT_EXCLUDES. */
   readonly exclude?: readonly string[];
+  /** Refuse (ValidationError, nothing stored) an archive larger than this. @default MAX_ARCHIVE_BYTES */
+  readonly maxBytes?: number;
+}
+
+function gib(bytes: number): string {
+  return bytes >= 1024 ** 3 ? `${+(bytes / 1024 ** 3).toFixed(1)} GiB` : bytes >= 1024 ** 2 ? `${+(bytes / 1024 ** 2).toFixed(1)} MiB` : `${bytes} bytes`;
 }
 
 /**
@@ -136,7 +148,22 @@ export async function writeArchive(root: string, destination: Writable, options:
   ) as unknown as Readable;
   const toManifest = new PassThrough();
   const toDestination = new PassThrough();
+  const maxBytes = options.maxBytes ?? MAX_ARCHIVE_BYTES;
+  let written = 0;
+  let tooLarge: ValidationError | undefined;
   packed.on('data', (chunk: Buffer) => {
+    if (tooLarge) return;
+    written += chunk.length;
+    if (written > maxBytes) {
+      // Stop at once: the destination fails (nothing is stored) and the manifest is never finished.
+      tooLarge = new ValidationError(
+        `Your home is too large to submit: its archive passes ${gib(maxBytes)} (after the exclusions). Move large data or outputs out of the home, or ask for them to be excluded.`,
+      );
+      packed.pause();
+      toManifest.destroy(tooLarge);
+      toDestination.destroy(tooLarge);
+      return;
+    }
     const a = toManifest.write(chunk);
     const b = toDestination.write(chunk);
     if (!a || !b) {
@@ -148,6 +175,7 @@ export async function writeArchive(root: string, destination: Writable, options:
     }
   });
   packed.on('end', () => {
+    if (tooLarge) return;
     toManifest.end();
     toDestination.end();
   });
@@ -155,8 +183,12 @@ export async function writeArchive(root: string, destination: Writable, options:
     toManifest.destroy(error);
     toDestination.destroy(error);
   });
-  const [manifest] = await Promise.all([manifestOfArchive(toManifest), pipeline(toDestination, destination)]);
-  return manifest;
+  try {
+    const [manifest] = await Promise.all([manifestOfArchive(toManifest), pipeline(toDestination, destination)]);
+    return manifest;
+  } catch (error) {
+    throw tooLarge ?? error;
+  }
 }
 
 /** Walk `root` and hash its regular files (no archive): the manifest of a folder as it is now. */
@@ -268,7 +300,17 @@ export async function storeArchiveObjects(
   options: ArchiveOptions = {},
 ): Promise<{ readonly manifest: Manifest; readonly archive: StoredObject; readonly manifestObject: StoredObject }> {
   const pass = new PassThrough();
-  const [manifest, archive] = await Promise.all([writeArchive(root, pass, options), objects.putNew(keys.archiveKey, pass)]);
+  const stored = objects.putNew(keys.archiveKey, pass).catch((error: unknown) => {
+    // A store that gives up early stops the archiving too (nothing would read the rest).
+    pass.destroy(error as Error);
+    throw error;
+  });
+  const [archived, put] = await Promise.allSettled([writeArchive(root, pass, options), stored]);
+  // The archive's own refusal (too large) is the reason whatever the store then said; otherwise the store's.
+  if (archived.status === 'rejected' && (archived.reason instanceof ValidationError || put.status === 'fulfilled')) throw archived.reason;
+  if (put.status === 'rejected') throw put.reason;
+  const manifest = (archived as PromiseFulfilledResult<Manifest>).value;
+  const archive = (put as PromiseFulfilledResult<StoredObject>).value;
   const manifestObject = await objects.putNew(keys.manifestKey, Buffer.from(JSON.stringify(manifest, null, 1)));
   return { manifest, archive, manifestObject };
 }

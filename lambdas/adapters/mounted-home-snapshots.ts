@@ -21,6 +21,8 @@ export class MountedHomeSnapshots implements HomeSnapshots {
     private readonly homes: string | { pathOf(home: HomeKey): string },
     private readonly objects: ObjectStore,
     private readonly exclude: readonly string[],
+    /** The largest archive accepted. @default MAX_ARCHIVE_BYTES */
+    private readonly maxBytes?: number,
   ) {}
 
   async snapshot(home: HomeKey, keys: { readonly archiveKey: string; readonly manifestKey: string }): Promise<Manifest> {
@@ -30,7 +32,7 @@ export class MountedHomeSnapshots implements HomeSnapshots {
       () => false,
     );
     if (!isDir) throw new NotFoundError(`No home for ${home.userId} in ${home.analysisId}`);
-    return storeArchive(this.objects, path, keys, { exclude: this.exclude });
+    return storeArchive(this.objects, path, keys, { exclude: this.exclude, ...(this.maxBytes ? { maxBytes: this.maxBytes } : {}) });
   }
 
   private underRoot(root: string, home: HomeKey): string {

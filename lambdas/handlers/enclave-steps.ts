@@ -7,13 +7,16 @@
  */
 import * as z from 'zod';
 import { ValidationError } from '../core/errors.js';
+import { userId } from './schemas.js';
 import { runStep, type EnclaveStep, type StepDeps, type StepInput, type StepOutput } from '../core/runs/steps.js';
 
 const id = z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, { error: 'must be 1-128 letters, digits, dots, underscores or hyphens' });
 const key = { analysisId: id, runId: id };
 
 export const stepInputSchema = z.discriminatedUnion('step', [
-  z.object({ step: z.literal('verify-archive'), ...key }),
+  // The submitter's user id names their home (a path segment under the homes: the adapter checks it again).
+  z.object({ step: z.literal('archive-home'), ...key, submittedBy: userId }),
+  z.object({ step: z.literal('verify-archive'), ...key, manifestDigest: z.string().regex(/^[0-9a-f]{64}$/, { error: 'must be a SHA-256 hex digest' }) }),
   z.object({ step: z.literal('request-review'), ...key, review: z.enum(['code-review', 'output-review']), taskToken: z.string().min(1).max(8192) }),
   z.object({ step: z.literal('advance'), ...key, to: z.enum(['building', 'running']) }),
   z.object({ step: z.literal('prepare-run'), ...key }),

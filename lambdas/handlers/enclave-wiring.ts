@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
 import * as z from 'zod';
 import { systemClock, type Log } from '../core/ports.js';
-import type { ArchiveReader, DisclosureChecker, OutputsCollector, RunCredentials } from '../core/runs/deps.js';
+import type { ArchiveReader, DisclosureChecker, HomeSnapshots, OutputsCollector, RunCredentials } from '../core/runs/deps.js';
 import { DEFAULT_RUN_POLICY, type RunPolicy } from '../core/runs/policy.js';
 import type { Notifier, ObjectStore, ReleaseLinks, TaskTokens } from '../core/runs/ports.js';
 import type { EnclaveStep, StepDeps, StepOutput } from '../core/runs/steps.js';
@@ -123,6 +123,8 @@ export function enclaveStepDeps(env: EnclaveEnv, kit: EnclaveKit, log: Log): Ste
     collector: kit.collector ? kit.collector(env, objects, archives) : notWired<OutputsCollector>('an outputs collector'),
     checker: new SmallCountChecker(objects, { threshold: env.SMALL_COUNT_THRESHOLD }) satisfies DisclosureChecker,
     credentials: kit.credentials ? kit.credentials(env, log) : notWired<RunCredentials>('run credentials'),
+    // The archive step runs in its own function, the one that mounts the homes (entry/home-snapshot.ts).
+    snapshots: notWired<HomeSnapshots>('home snapshots (the home-snapshot function archives homes)'),
   };
 }
 

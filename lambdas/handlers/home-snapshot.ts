@@ -1,18 +1,24 @@
 /**
- * The home-snapshot function (invoked by the submit function, never over HTTP): validates the request with
- * zod, archives that one home from the read-only homes mount into the run objects and answers the
- * manifest's digest. Expected refusals (no home, the keys exist, a bad request) are answers, so the caller
- * can tell them from failures; anything else is thrown with its name (TransientError is retried by the user).
+ * The home-snapshot function: the enclave state machine's ArchiveHome step (never HTTP, never the desk). It runs
+ * beside the homes' read-only EFS mount and has no table access, so its payload carries everything it needs: the
+ * run's key and the submitter (a core StepInput `archive-home`, parsed with zod; any other step is refused). It
+ * archives that one home to the run's keys and returns `{ digest, files, totalBytes }` into the execution.
+ * Errors are thrown with their name: TransientError is retried by the state machine, SubmissionRefusedError
+ * (no home, nothing to submit, too large, keys exist) fails the run with its message, told to the researcher.
  */
 import * as z from 'zod';
-import { ConflictError, NotFoundError, ValidationError } from '../core/errors.js';
-import type { HomeSnapshots } from '../core/runs/api.js';
+import { ValidationError } from '../core/errors.js';
 import type { Log } from '../core/ports.js';
-import { snapshotRequest, type SnapshotResponse } from '../adapters/aws/lambda-home-snapshots.js';
+import type { HomeSnapshots } from '../core/runs/deps.js';
+import { archiveHome, SubmissionRefusedError, type HomeArchived } from '../core/runs/use-cases.js';
 import { ConfigError } from './config.js';
+import { stepInputSchema } from './enclave-steps.js';
 
 export const homeSnapshotEnv = z.object({
-  HOMES_MOUNT: z.string({ error: 'HOMES_MOUNT must be set (where the homes are mounted)' }).regex(/^\/mnt\/[A-Za-z0-9._-]+$/, { error: 'HOMES_MOUNT must be a /mnt/<name> path (Lambda mounts EFS under /mnt)' }),
+  HOMES_MOUNT: z
+    .string()
+    .regex(/^\/mnt\/[A-Za-z0-9._-]+$/, { error: 'HOMES_MOUNT must be a /mnt/<name> path (Lambda mounts EFS under /mnt)' })
+    .optional(),
   RUN_OBJECTS_BUCKET: z.string({ error: 'RUN_OBJECTS_BUCKET must be set' }).min(3, { error: 'RUN_OBJECTS_BUCKET must be a bucket name' }),
   RUN_OBJECTS_KEY_ID: z.string({ error: 'RUN_OBJECTS_KEY_ID must be set' }).min(1, { error: 'RUN_OBJECTS_KEY_ID must be set' }),
 });
@@ -24,23 +30,25 @@ export function loadHomeSnapshotEnv(env: Readonly<Record<string, string | undefi
   return parsed.data;
 }
 
-export function makeHomeSnapshotHandler(snapshots: HomeSnapshots, log: Log): (event: unknown) => Promise<SnapshotResponse> {
+export function makeHomeSnapshotHandler(snapshots: HomeSnapshots, log: Log): (event: unknown) => Promise<HomeArchived> {
   return async (event) => {
-    const parsed = snapshotRequest.safeParse(event);
-    if (!parsed.success) return { ok: false, reason: 'invalid', message: parsed.error.issues.map((i) => i.message).join('; ') };
-    const { analysisId, userId, archiveKey, manifestKey } = parsed.data;
-    if (!archiveKey.startsWith(`runs/${analysisId}/`) || manifestKey !== archiveKey.replace(/home\.tar\.gz$/, 'manifest.json')) {
-      return { ok: false, reason: 'invalid', message: 'archiveKey and manifestKey must be the same run of the analysis' };
+    const parsed = stepInputSchema.safeParse(event);
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'payload'}: ${issue.message}`);
+      throw new ValidationError(`The step payload is not valid: ${issues.join('; ')}`, issues);
     }
+    const input = parsed.data;
+    if (input.step !== 'archive-home') throw new ValidationError(`This function does not run the ${input.step} step (it runs archive-home)`);
+    const key = { analysisId: input.analysisId, runId: input.runId };
     try {
-      const manifest = await snapshots.snapshot({ analysisId, userId }, { archiveKey, manifestKey });
-      log.info('home archived', { analysisId, archiveKey, files: manifest.files.length, totalBytes: manifest.totalBytes });
-      return { ok: true, digest: manifest.digest, files: manifest.files.length, totalBytes: manifest.totalBytes };
+      const archived = await archiveHome({ snapshots }, key, input.submittedBy);
+      log.info('home archived', { ...key, files: archived.files, totalBytes: archived.totalBytes });
+      return archived;
     } catch (error) {
-      if (error instanceof NotFoundError) return { ok: false, reason: 'no-home', message: error.message };
-      if (error instanceof ConflictError) return { ok: false, reason: 'exists', message: error.message };
-      if (error instanceof ValidationError) return { ok: false, reason: 'invalid', message: error.message };
-      log.warn('home snapshot failed', { analysisId, archiveKey, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
+      // The failure is the run's record (FailRun); the log keeps the name and message, never the home's content.
+      const what = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      if (error instanceof SubmissionRefusedError) log.info('home not archived', { ...key, reason: what });
+      else log.warn('home snapshot failed', { ...key, error: what });
       throw error;
     }
   };

@@ -2,14 +2,14 @@
  * The composition root of the desk's run routes on AWS (entry/<route>.ts): the desk's usual adapters
  * (aws-wiring.ts: table, catalog, KMS signer, session) plus the run deps of core/runs/api.ts. Each entry point
  * passes a RunsKit with only the parts its route uses (aws-parts/enclave-runs.ts), so the list route's bundle
- * holds no Lambda or Step Functions client. A part an entry does not pass fails when used (a wiring bug).
+ * holds no Step Functions client. A part an entry does not pass fails when used (a wiring bug).
  * Settings come from the function's environment (lib/constructs/enclave-desk.ts), validated once.
  */
 import { randomBytes } from 'node:crypto';
 import type { Context } from 'aws-lambda';
 import * as z from 'zod';
 import { systemClock } from '../core/ports.js';
-import type { CheckedLinks, HomeSnapshots, RunApiDeps } from '../core/runs/api.js';
+import type { CheckedLinks, RunApiDeps } from '../core/runs/api.js';
 import type { RunExecutions } from '../core/runs/deps.js';
 import type { Notifier, ObjectStore, TaskTokens } from '../core/runs/ports.js';
 import { StoredArchiveReader } from '../adapters/archive.js';
@@ -28,10 +28,6 @@ export const runsEnvSchema = z.object({
   RUN_OBJECTS_KEY_ID: z.string({ error: 'RUN_OBJECTS_KEY_ID must be set' }).min(1, { error: 'RUN_OBJECTS_KEY_ID must be set' }),
   /** The enclave state machine (submit only). */
   STATE_MACHINE_ARN: z.string().regex(/^arn:[a-z-]+:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]{1,80}$/, { error: 'STATE_MACHINE_ARN must be a state machine ARN' }).optional(),
-  /** The home-snapshot function (submit only; unset without AWS homes). */
-  HOME_SNAPSHOT_FUNCTION: z.string().min(1, { error: 'HOME_SNAPSHOT_FUNCTION must name a function' }).optional(),
-  /** How long submit waits for the snapshot (below the HTTP API's 30 s). */
-  HOME_SNAPSHOT_TIMEOUT_SECONDS: z.coerce.number({ error: 'HOME_SNAPSHOT_TIMEOUT_SECONDS must be a number' }).int().min(1, { error: 'HOME_SNAPSHOT_TIMEOUT_SECONDS must be at least 1' }).max(28, { error: 'HOME_SNAPSHOT_TIMEOUT_SECONDS must be at most 28 (the HTTP API answers within 30 s)' }).default(25),
 });
 export type RunsEnv = z.output<typeof runsEnvSchema>;
 
@@ -45,7 +41,6 @@ export function loadRunsEnv(env: Readonly<Record<string, string | undefined>>): 
 export interface RunsKit {
   readonly objects?: (env: RunsEnv) => ObjectStore;
   readonly executions?: (env: RunsEnv) => RunExecutions;
-  readonly snapshots?: (env: RunsEnv, objects: ObjectStore) => HomeSnapshots;
   readonly tokens?: (env: RunsEnv) => TaskTokens;
   /** Presigned links to checked object versions (the download route). */
   readonly checkedLinks?: (env: RunsEnv) => CheckedLinks;
@@ -73,7 +68,6 @@ export function runApiDeps(deps: AwsDeps, env: Readonly<Record<string, string | 
     newId: () => randomBytes(8).toString('hex'),
     catalog: deps.catalog,
     executions: kit.executions ? kit.executions(settings) : notWired<RunExecutions>('run executions'),
-    snapshots: kit.snapshots ? kit.snapshots(settings, objects) : notWired<HomeSnapshots>('home snapshots'),
     files: new StoredArchiveFiles(objects),
     diff: unifiedDiff,
     limits: runs.limits,

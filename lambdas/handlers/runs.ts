@@ -85,7 +85,8 @@ export interface RunViewJson {
   readonly createdAt: string;
   readonly stateEnteredAt: string;
   readonly deadlineAt?: string;
-  readonly manifestDigest: string;
+  /** Absent while the home is being archived (`archiving`), and on a run that failed there. */
+  readonly manifestDigest?: string;
   readonly outputsDigest?: string;
   readonly decisions: Run['decisions'];
   readonly findingsCount: number;
@@ -108,7 +109,7 @@ export async function runView(enclave: RunApiDeps, run: Run, options: { withDown
     createdAt: run.createdAt,
     stateEnteredAt: run.stateEnteredAt,
     ...(run.deadlineAt ? { deadlineAt: run.deadlineAt } : {}),
-    manifestDigest: run.manifestDigest,
+    ...(run.manifestDigest ? { manifestDigest: run.manifestDigest } : {}),
     ...(run.outputsDigest ? { outputsDigest: run.outputsDigest } : {}),
     decisions: run.decisions,
     findingsCount: run.findings?.length ?? 0,
@@ -183,7 +184,9 @@ export function makeGetRunHandler(deps: Deps): HttpHandler {
       ...detail.standing,
       requiredApprovals: enclave.policy.requiredApprovals,
       smallCountThreshold: enclave.limits.smallCountThreshold,
-      manifest: { digest: detail.manifest.digest, totalBytes: detail.manifest.totalBytes, files: detail.manifest.files.map((f) => ({ ...f, change: detail.changes[f.path] })) },
+      ...(detail.manifest
+        ? { manifest: { digest: detail.manifest.digest, totalBytes: detail.manifest.totalBytes, files: detail.manifest.files.map((f) => ({ ...f, change: detail.changes[f.path] })) } }
+        : {}),
       diff: {
         baseline: detail.diff.baseline ? { id: runRef(detail.diff.baseline), createdAt: detail.diff.baseline.createdAt } : null,
         added: detail.diff.added,
@@ -200,7 +203,14 @@ export function makeGetRunHandler(deps: Deps): HttpHandler {
           }
         : {}),
       findings,
-      audit: detail.audit.map(({ at, actor, action, step, comment, manifestDigest }) => ({ at, actor, action, ...(step ? { step } : {}), ...(comment ? { comment } : {}), manifestDigest })),
+      audit: detail.audit.map(({ at, actor, action, step, comment, manifestDigest }) => ({
+        at,
+        actor,
+        action,
+        ...(step ? { step } : {}),
+        ...(comment ? { comment } : {}),
+        ...(manifestDigest ? { manifestDigest } : {}),
+      })),
     });
   });
 }

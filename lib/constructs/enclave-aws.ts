@@ -15,7 +15,8 @@
  *   ECS cluster + task   Fargate, no public IP; each run's task has its own role (made by the resources step,
  *                        under `/carrel/<id>/runs/`, within the run boundary): it reads the dataset and writes
  *                        only that run's outputs; the template task definition's role has no permissions
- *   step functions       one per concern, each with its own role: verify, notify (review/advance/finish),
+ *   step functions       one per concern, each with its own role: home snapshot (archive the home, EFS
+ *                        read-only, no table), verify, notify (review/advance/finish),
  *                        resources (each run's role and task definitions), collect, check, release
  *
  * Everything is encrypted with one customer managed key (rotated). Buckets are versioned, block public
@@ -39,6 +40,7 @@ import type { EnclaveStep } from '../../lambdas/core/runs/steps.js';
 import { enclaveRunTaskFamily, runRoleBoundaryName, runRoleNamePrefix, runRolePath } from '../../lambdas/adapters/aws/run-resources.js';
 import { CarrelFunction } from '../lambda-function.js';
 import { EnclaveStateMachine } from './enclave-state-machine.js';
+import { HomeSnapshotFunction, type EnclaveHomes } from './home-snapshot.js';
 
 /** The enclave's settings (lib/config.ts `enclave`, validated there). */
 export interface EnclaveSettings {
@@ -72,10 +74,13 @@ export interface EnclaveAwsProps {
   readonly logLevel?: string;
   /** Folder of the Lambda entry points. @default lambdas/handlers/entry */
   readonly entryDir?: string;
+  /** With AWS workspaces: the homes the archive step reads. @default - none: every submission fails (no home) */
+  readonly homes?: EnclaveHomes;
 }
 
 /** The step Lambdas: entry name → the core steps it serves (its entry point refuses any other). */
 export const ENCLAVE_FUNCTIONS = {
+  'home-snapshot': ['archive-home'],
   'enclave-verify': ['verify-archive'],
   'enclave-notify': ['request-review', 'advance', 'finish'],
   'enclave-resources': ['prepare-run', 'clean-up'],
@@ -643,7 +648,19 @@ export class EnclaveAws extends Construct {
       });
     const quick = Duration.minutes(5);
     const long = Duration.minutes(15);
+    // The archive step mounts the homes and reads no table (its own construct: VPC, access point, named role).
+    const snapshot = new HomeSnapshotFunction(this, 'HomeSnapshot', {
+      deploymentId: props.deploymentId,
+      runObjectsBucketName: this.runObjects.bucketName,
+      runObjectsKeyArn: this.key.keyArn,
+      s3PrefixListId: () => this.s3PrefixListId(),
+      homes: props.homes,
+      logRetention: props.logRetention,
+      logLevel: props.logLevel,
+      entryDir: props.entryDir,
+    });
     const functions: Record<EnclaveFunctionName, CarrelFunction> = {
+      'home-snapshot': snapshot.fn,
       'enclave-verify': make('enclave-verify', quick, {}, 1024),
       'enclave-notify': make('enclave-notify', quick),
       'enclave-resources': make('enclave-resources', quick, {
@@ -663,9 +680,10 @@ export class EnclaveAws extends Construct {
 
     const object = (file: string) => this.runObjects.arnForObjects(`runs/*/*/${file}`);
     const mail = sesIdentityArns(stack, settings.mailFrom);
-    for (const fn of Object.values(functions)) {
-      fn.grantActions(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query'], [props.table.tableArn]);
+    for (const [fnName, fn] of Object.entries(functions)) {
+      if (fnName !== 'home-snapshot') fn.grantActions(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query'], [props.table.tableArn]);
     }
+
     functions['enclave-verify'].grantActions(['s3:GetObject'], [object(SUBMISSION_FILES.archive), object(SUBMISSION_FILES.manifest)]);
     // GetObjectVersion: the collected outputs are read at the version the run pinned (a retried collect pins them too).
     functions['enclave-collect'].grantActions(['s3:GetObject', 's3:GetObjectVersion', 's3:PutObject'], [object(SUBMISSION_FILES.outputs), object(SUBMISSION_FILES.outputsManifest)]);
@@ -688,6 +706,14 @@ export class EnclaveAws extends Construct {
     acknowledgeIam5(functions['enclave-collect'].role, [...objects(SUBMISSION_FILES.outputs, SUBMISSION_FILES.outputsManifest), `Resource::${nagArn(this.outputs)}/runs/*`], perRun);
     acknowledgeIam5(functions['enclave-check'].role, objects(SUBMISSION_FILES.outputs, SUBMISSION_FILES.outputsManifest), perRun);
     acknowledgeIam5(functions['enclave-release'].role, objects(SUBMISSION_FILES.outputs, SUBMISSION_FILES.outputsManifest), perRun);
+    // The archive step creates a submission's two files and nothing else: no read, no table, no other object.
+    snapshot.fn.grantActions(['s3:PutObject'], [object(SUBMISSION_FILES.archive), object(SUBMISSION_FILES.manifest)]);
+    snapshot.fn.grantActions(['kms:GenerateDataKey'], [this.key.keyArn]);
+    acknowledgeIam5(
+      snapshot.fn.role,
+      objects(SUBMISSION_FILES.archive, SUBMISSION_FILES.manifest),
+      "The archive step stores a new run's submission under runs/<analysisId>/<runId>/ (per run, unknown at deploy time): PutObject of the archive and manifest files only, which the bucket policy allows only as a create (If-None-Match), so it can neither read nor replace any object.",
+    );
     return functions;
   }
 

@@ -2,7 +2,7 @@
  * The enclave state machine, defined once: AWS deploys it, and the local runtime runs the very same
  * synthesized definition (local/enclave/). JSONPath only (local execution ignores JSONata and variables).
  *
- *   VerifyArchive → RequestCodeReview (task token) → CodeDecision
+ *   ArchiveHome → VerifyArchive → RequestCodeReview (task token) → CodeDecision
  *     approved → MarkBuilding → PrepareRun (the run's own task role) → BuildImage (CodeBuild .sync)
  *       → MarkRunning → RunInEnclave (ECS .sync) → CleanUpRun → CollectOutputs → CheckDisclosure
  *       → RequestOutputReview (task token) → OutputDecision
@@ -13,8 +13,9 @@
  *   (a clean-up's own failure is caught and the run goes on to its outcome: it never changes one)
  *
  * Every Lambda task's payload is a core `StepInput` (lambdas/core/runs/steps.ts): `step` plus the run's
- * key. The run record holds the state; the execution's JSON carries only the key, the review outcomes,
- * the run's exit code and, on failure, the error. Task timeouts come from the same `RunPolicy` the
+ * key. The run record holds the state; the execution's JSON carries only the key and the submitter (the
+ * input), what ArchiveHome archived (`$.archive`: digest, file count, bytes), the review outcomes, the run's
+ * exit code and, on failure, the error. Task timeouts come from the same `RunPolicy` the
  * record's deadlines use.
  */
 import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
@@ -41,7 +42,7 @@ export const TRANSIENT_RUN_ERRORS = ['ECS.AmazonECSException', 'ECS.ServerExcept
 
 /** Timeout of the quick Lambda steps (verify, advance, release, finish). */
 export const STEP_TIMEOUT = Duration.minutes(5);
-/** Lambda's own ceiling: collect and check get their policy deadline, capped here. */
+/** Lambda's own ceiling: archive, collect and check get their policy deadline, capped here. */
 const LAMBDA_MAX = Duration.minutes(15);
 
 export interface EnclaveStateMachineProps {
@@ -165,7 +166,16 @@ export class EnclaveStateMachine extends Construct {
         }),
       );
 
-    const verify = catchAll(lambdaStep('VerifyArchive', 'verify-archive', {}, STEP_TIMEOUT));
+    const capped = (ms: number) => (ms > LAMBDA_MAX.toMilliseconds() ? LAMBDA_MAX : seconds(ms));
+    // The home is archived by the function that mounts the homes, which reads no table: it gets the submitter
+    // from the execution's input and hands the digest on; VerifyArchive checks it and records it on the run.
+    const archive = catchAll(
+      lambdaStep('ArchiveHome', 'archive-home', { submittedBy: sfn.JsonPath.stringAt('$.submittedBy') }, capped(policy.deadlines.archiving), {
+        resultSelector: { 'digest.$': '$.Payload.digest', 'files.$': '$.Payload.files', 'totalBytes.$': '$.Payload.totalBytes' },
+        resultPath: '$.archive',
+      }),
+    );
+    const verify = catchAll(lambdaStep('VerifyArchive', 'verify-archive', { manifestDigest: sfn.JsonPath.stringAt('$.archive.digest') }, STEP_TIMEOUT));
     const codeReview = reviewStep('RequestCodeReview', 'code-review', '$.codeReview');
     const markBuilding = catchAll(lambdaStep('MarkBuilding', 'advance', { to: 'building' }, STEP_TIMEOUT));
     const prepare = catchAll(lambdaStep('PrepareRun', 'prepare-run', {}, STEP_TIMEOUT));
@@ -209,7 +219,6 @@ export class EnclaveStateMachine extends Construct {
     );
     run.addRetry({ errors: [...TRANSIENT_RUN_ERRORS], interval: Duration.seconds(30), maxAttempts: 3, backoffRate: 2, jitterStrategy: sfn.JitterType.FULL });
 
-    const capped = (ms: number) => (ms > LAMBDA_MAX.toMilliseconds() ? LAMBDA_MAX : seconds(ms));
     const collect = catchAll(lambdaStep('CollectOutputs', 'collect-outputs', { exitCode: sfn.JsonPath.numberAt('$.run.exitCode') }, capped(policy.deadlines.collecting)));
     const check = catchAll(lambdaStep('CheckDisclosure', 'check-disclosure', {}, capped(policy.deadlines.checking)));
     const outputReview = reviewStep('RequestOutputReview', 'output-review', '$.outputReview');
@@ -219,7 +228,8 @@ export class EnclaveStateMachine extends Construct {
 
     // Anything but an explicit approval is treated as a rejection: nothing runs or leaves without one.
     const approved = (path: string) => sfn.Condition.stringEquals(path, 'approved');
-    const definition = verify
+    const definition = archive
+      .next(verify)
       .next(codeReview)
       .next(
         new sfn.Choice(this, 'CodeDecision')
@@ -253,7 +263,7 @@ export class EnclaveStateMachine extends Construct {
       stateMachineName: `carrel-${props.deploymentId}-enclave`,
       stateMachineType: sfn.StateMachineType.STANDARD,
       definitionBody: sfn.DefinitionBody.fromChainable(definition),
-      comment: 'carrel enclave run: code review, build, run, collect, checks, output review, release',
+      comment: 'carrel enclave run: archive, code review, build, run, collect, checks, output review, release',
       // Every state has its own timeout; this is the backstop (the sum of every deadline, plus an hour).
       timeout: Duration.millis(total + 3_600_000),
       tracingEnabled: true,

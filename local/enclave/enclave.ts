@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DEFAULT_EXCLUDES, extractVerified, StoredArchiveReader, storeArchive, storeOutputs } from '../../lambdas/adapters/archive.js';
 import { DynamoAuditLog, DynamoRunStore } from '../../lambdas/adapters/aws/dynamo-run-store.js';
+import { MountedHomeSnapshots } from '../../lambdas/adapters/mounted-home-snapshots.js';
 import { SmallCountChecker } from '../../lambdas/adapters/disclosure.js';
 import { systemClock, type Clock, type Log } from '../../lambdas/core/ports.js';
 import { newRunId } from '../../lambdas/core/runs/lifecycle.js';
@@ -20,8 +21,9 @@ import { IntegrityError } from '../../lambdas/core/runs/manifest.js';
 import { DEFAULT_RUN_POLICY, type RunPolicy } from '../../lambdas/core/runs/policy.js';
 import { isTerminalRunState, type Run, type RunKey } from '../../lambdas/core/runs/run.js';
 import type { ReleaseLinks } from '../../lambdas/core/runs/ports.js';
+import type { HomeSnapshots } from '../../lambdas/core/runs/deps.js';
 import type { StepDeps } from '../../lambdas/core/runs/steps.js';
-import { finishRun, readStoredManifest, submitRun } from '../../lambdas/core/runs/use-cases.js';
+import { finishRun, readStoredManifest, runObjectKeys, submitRun } from '../../lambdas/core/runs/use-cases.js';
 import { NotFoundError } from '../../lambdas/core/errors.js';
 import { FolderObjectStore } from './folder-object-store.js';
 import { OutboxNotifier } from './outbox-notifier.js';
@@ -44,6 +46,10 @@ export interface LocalEnclaveOptions {
   readonly policy?: RunPolicy;
   readonly clock?: Clock;
   readonly log: Log;
+  /** Where each researcher's home is (the local runtime's home folders): the archive step reads it. */
+  readonly homes: string | { pathOf(home: { readonly analysisId: string; readonly userId: string }): string };
+  /** How homes are archived. @default MountedHomeSnapshots over `homes`, with `exclude` */
+  readonly snapshots?: HomeSnapshots;
   /** Patterns left out of a submitted home. @default DEFAULT_EXCLUDES */
   readonly exclude?: readonly string[];
   /** @default 10 */
@@ -100,6 +106,8 @@ export async function createLocalEnclave(options: LocalEnclaveOptions) {
         return existed ? [code] : [];
       },
     },
+    // The archive step (ArchiveHome) runs the same adapter as the home-snapshot Lambda, over the local home folders.
+    snapshots: options.snapshots ?? new MountedHomeSnapshots(options.homes, objects, options.exclude ?? DEFAULT_EXCLUDES),
   };
 
   const readRun = async (key: RunKey) => {
@@ -147,13 +155,10 @@ export async function createLocalEnclave(options: LocalEnclaveOptions) {
     notifier,
     tokens,
     runner,
-    /** Snapshot a home folder into an immutable submission and start its state machine. */
-    async submit(input: { readonly homeDir: string; readonly analysisId: string; readonly userId: string; readonly description: string }): Promise<Run> {
-      const runId = newRunId(clock.now());
-      const key = { analysisId: input.analysisId, runId };
-      const objectKeys = { archiveKey: `${prefixOf(key)}/home.tar.gz`, manifestKey: `${prefixOf(key)}/manifest.json` };
-      const manifest = await storeArchive(objects, input.homeDir, objectKeys, { exclude: options.exclude ?? DEFAULT_EXCLUDES });
-      return submitRun({ ...deps, executions: runner }, { ...key, submittedBy: input.userId, description: input.description, manifest, objects: objectKeys });
+    /** Record a submission of the user's home and start its state machine (whose first step archives the home). */
+    async submit(input: { readonly analysisId: string; readonly userId: string; readonly description: string }): Promise<Run> {
+      const key = { analysisId: input.analysisId, runId: newRunId(clock.now()) };
+      return submitRun({ ...deps, executions: runner }, { ...key, submittedBy: input.userId, description: input.description, objects: runObjectKeys(key) });
     },
     /**
      * Executions live in this process: after a restart, a run that was not finished has no execution any more

@@ -96,11 +96,12 @@ export class LocalEnclaveRunner implements RunExecutions {
     }
   }
 
-  async start(key: RunKey): Promise<{ readonly executionId: string }> {
+  async start(key: RunKey & { readonly submittedBy: string }): Promise<{ readonly executionId: string }> {
     const executionId = `local:${key.analysisId}:${key.runId}`;
     if (this.executions.has(executionId)) return { executionId };
     const execution = this.machine.run(
-      { analysisId: key.analysisId, runId: key.runId },
+      // The input StartExecution gets on AWS (SfnRunExecutions).
+      { analysisId: key.analysisId, runId: key.runId, submittedBy: key.submittedBy },
       {
         overrides: { taskResourceLocalHandlers: this.handlers as never },
         // `$$.Task.Token` must resolve; each waiting task replaces it with a token of its own.

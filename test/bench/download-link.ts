@@ -164,7 +164,6 @@ async function after(s3: ReturnType<typeof mockClient>): Promise<DownloadLinkFig
   const deps: RunApiDeps = {
     ...f,
     catalog: new FakeCatalog(),
-    snapshots: { snapshot: never },
     files: { file: never, load: never, fileOf: never },
     diff: () => '',
     limits: { fileViewMaxBytes: 1024, downloadMaxBytes: 5 * 1024 ** 2, smallCountThreshold: 10 },

@@ -6,7 +6,8 @@ import { makeStepHandler } from '../../lambdas/handlers/enclave-steps.js';
 import { EnclaveConfigError, enclaveStepDeps, loadEnclaveEnv } from '../../lambdas/handlers/enclave-wiring.js';
 import { ENCLAVE_FUNCTIONS } from '../../lib/constructs/enclave-aws.js';
 import { FakeLog } from '../support/fakes.js';
-import { KEY, makeRunDeps, submitted } from '../support/run-fakes.js';
+import { archiveHome, runObjectKeys, submitRun } from '../../lambdas/core/runs/use-cases.js';
+import { file, KEY, makeRunDeps, submitted } from '../support/run-fakes.js';
 
 const ENV = { TABLE_NAME: 'carrel', RUN_OBJECTS_BUCKET: 'runs-bucket', RUN_OBJECTS_KEY_ID: 'arn:aws:kms:eu-west-2:123456789012:key/k', AWS_REGION: 'eu-west-2', POWERTOOLS_LOG_LEVEL: 'SILENT' };
 
@@ -14,14 +15,18 @@ describe('enclave step handlers', () => {
   it('parse the state machine payload and run the one use case of the step', async () => {
     // Prepare
     const f = makeRunDeps();
-    await submitted(f);
+    f.snapshots.homes.set('demo/alice', [file('run.sh', 'echo 1\n')]);
+    await submitRun(f, { ...KEY, submittedBy: 'alice', description: 'x', objects: runObjectKeys(KEY) });
+    const { digest } = await archiveHome(f, KEY, 'alice');
     const handle = makeStepHandler(f, ['verify-archive']);
 
     // Act
-    const out = await handle({ step: 'verify-archive', ...KEY });
+    const out = await handle({ step: 'verify-archive', ...KEY, manifestDigest: digest });
 
     // Assess
     assert.deepEqual(out, { state: 'submitted' });
+    assert.equal(f.runs.peek(KEY).manifestDigest, digest);
+    await assert.rejects(handle({ step: 'verify-archive', ...KEY }), (e: unknown) => e instanceof ValidationError && /manifestDigest/.test(e.message));
   });
 
   it('refuse a malformed payload, naming the field, before touching anything', async () => {

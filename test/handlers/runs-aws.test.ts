@@ -1,26 +1,25 @@
 /**
- * The run routes as deployed: the real submit handler and core over the AWS adapters (Lambda invoke of the
- * real home-snapshot handler, Step Functions StartExecution), both SDK clients mocked with
- * aws-sdk-client-mock; the run entry points and their settings (runs-wiring.ts).
+ * The run routes as deployed: the real submit handler and core over the AWS adapters (Step Functions
+ * StartExecution, mocked with aws-sdk-client-mock); the home-snapshot function's handler (the state machine's
+ * ArchiveHome step) over real home folders; the run entry points and their settings (runs-wiring.ts).
  */
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { InvokeCommand, LambdaClient, TooManyRequestsException } from '@aws-sdk/client-lambda';
 import { SFNClient, SFNServiceException, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { DEFAULT_EXCLUDES } from '../../lambdas/adapters/archive.js';
 import { StoredArchiveFiles } from '../../lambdas/adapters/archive-files.js';
-import { LambdaHomeSnapshots } from '../../lambdas/adapters/aws/lambda-home-snapshots.js';
 import { SfnRunExecutions } from '../../lambdas/adapters/aws/sfn-run-executions.js';
 import { MountedHomeSnapshots } from '../../lambdas/adapters/mounted-home-snapshots.js';
 import { DeskReleaseLinks } from '../../lambdas/adapters/release-links.js';
 import { LocalKeySigner } from '../../lambdas/adapters/tokens.js';
 import { unifiedDiff } from '../../lambdas/adapters/text-diff.js';
+import { ValidationError } from '../../lambdas/core/errors.js';
 import { silentLog } from '../../lambdas/core/ports.js';
-import { parseRunRef, type RunApiDeps } from '../../lambdas/core/runs/index.js';
+import { buildManifest, parseRunRef, SubmissionRefusedError, type RunApiDeps } from '../../lambdas/core/runs/index.js';
 import { makeSubmitRunHandler } from '../../lambdas/handlers/runs.js';
 import type { AppDeps } from '../../lambdas/handlers/app.js';
 import { ConfigError } from '../../lambdas/handlers/config.js';
@@ -32,9 +31,7 @@ import { makeRunDeps } from '../support/run-fakes.js';
 import { bodyOf, httpEvent, makeAppDeps, ROUTES, sessionCookie, TEST_ENV } from './support.js';
 
 const MACHINE = 'arn:aws:states:eu-west-2:111122223333:stateMachine:carrel-test-enclave';
-const lambdaClient = new LambdaClient({ region: 'eu-west-2', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
 const sfnClient = new SFNClient({ region: 'eu-west-2', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
-const lambda = mockClient(lambdaClient);
 const sfn = mockClient(sfnClient);
 
 let homes: string;
@@ -43,25 +40,25 @@ before(async () => {
   await mkdir(join(homes, 'demo', 'alice', 'data', 'synthetic'), { recursive: true });
   await writeFile(join(homes, 'demo', 'alice', 'run.sh'), 'python3 analysis.py\n');
   await writeFile(join(homes, 'demo', 'alice', 'data', 'synthetic', 'people.csv'), 'id\n1\n');
+  // carol's home holds only what the exclusions leave out
+  await mkdir(join(homes, 'demo', 'carol', '.git'), { recursive: true });
+  await writeFile(join(homes, 'demo', 'carol', '.git', 'HEAD'), 'ref: refs/heads/main\n');
 });
 after(() => rm(homes, { recursive: true, force: true }));
 afterEach(() => {
-  lambda.reset();
   sfn.reset();
 });
 
-/** The desk as deployed, but with the SDK clients mocked: the snapshot function's handler answers the invoke. */
+/** The desk as deployed, but with the Step Functions client mocked; and the home-snapshot function's handler. */
 async function world() {
   const app = await makeAppDeps();
   const f = makeRunDeps();
-  const snapshotHandler = makeHomeSnapshotHandler(new MountedHomeSnapshots(homes, f.objects, DEFAULT_EXCLUDES), silentLog);
-  lambda.on(InvokeCommand).callsFake(async (input: { Payload: Uint8Array }) => ({ StatusCode: 200, Payload: Buffer.from(JSON.stringify(await snapshotHandler(JSON.parse(Buffer.from(input.Payload).toString('utf8'))))) }));
+  const snapshot = makeHomeSnapshotHandler(new MountedHomeSnapshots(homes, f.objects, DEFAULT_EXCLUDES), silentLog);
   const enclave: RunApiDeps = {
     ...f,
     clock: app.clock,
     links: new DeskReleaseLinks(app.signer, 'https://desk.test'),
     catalog: app.catalog,
-    snapshots: new LambdaHomeSnapshots(lambdaClient, f.objects, { functionName: 'carrel-test-home-snapshot', timeoutMs: 5_000 }),
     executions: new SfnRunExecutions(sfnClient, { stateMachineArn: MACHINE }),
     files: new StoredArchiveFiles(f.objects),
     diff: unifiedDiff,
@@ -70,11 +67,11 @@ async function world() {
   const submit = makeSubmitRunHandler({ ...app, enclave } as AppDeps);
   const as = async (user: string) =>
     (await submit(httpEvent('POST /api/analyses/{analysisId}/runs', { pathParameters: { analysisId: 'demo' }, body: { description: 'first look' }, cookies: [sessionCookie(await app.idp.session(user, { now: app.clock.now() }))] }))) as HttpResult;
-  return { f, submit: as };
+  return { f, submit: as, snapshot };
 }
 
-describe('submit on AWS (snapshot Lambda + StartExecution)', () => {
-  it('archives the home through the snapshot function, records the run and starts the execution named by the run id', async () => {
+describe('submit on AWS (StartExecution; the archive is the first step)', () => {
+  it('records the run as archiving, starts the execution named by the run id with the submitter, and answers 202 at once', async () => {
     // Prepare
     const w = await world();
     sfn.on(StartExecutionCommand).callsFake((input: { name: string }) => ({ executionArn: `${MACHINE.replace(':stateMachine:', ':execution:')}:${input.name}`, startDate: new Date() }));
@@ -82,37 +79,15 @@ describe('submit on AWS (snapshot Lambda + StartExecution)', () => {
     const result = await w.submit('alice');
     // Assess
     assert.equal(result.statusCode, 202, result.body);
+    assert.equal(bodyOf(result).state, 'archiving');
+    assert.equal(bodyOf(result).manifestDigest, undefined);
     const key = parseRunRef(bodyOf(result).id);
     const start = sfn.commandCalls(StartExecutionCommand);
     assert.equal(start.length, 1);
-    assert.deepEqual(start[0]!.args[0].input, { stateMachineArn: MACHINE, name: key.runId, input: JSON.stringify(key) });
+    assert.deepEqual(start[0]!.args[0].input, { stateMachineArn: MACHINE, name: key.runId, input: JSON.stringify({ ...key, submittedBy: 'alice' }) });
     const run = await w.f.runs.get(key);
     assert.equal(run!.executionId, `arn:aws:states:eu-west-2:111122223333:execution:carrel-test-enclave:${key.runId}`);
-    assert.deepEqual([...w.f.objects.objects.keys()].sort(), [`runs/demo/${key.runId}/home.tar.gz`, `runs/demo/${key.runId}/manifest.json`]);
-  });
-
-  it('answers 409 "open the analysis first" when the member has no home on EFS, starting nothing', async () => {
-    // Prepare
-    const w = await world();
-    // Act
-    const result = await w.submit('bob');
-    // Assess
-    assert.equal(result.statusCode, 409, result.body);
-    assert.match(bodyOf(result).error.message, /no home in "demo" yet/);
-    assert.equal(sfn.commandCalls(StartExecutionCommand).length, 0);
-    assert.equal(w.f.objects.objects.size, 0);
-  });
-
-  it('answers 503 when Lambda throttles the snapshot, recording nothing', async () => {
-    // Prepare
-    const w = await world();
-    lambda.reset();
-    lambda.on(InvokeCommand).rejects(serviceError(TooManyRequestsException as never, 'TooManyRequestsException', 429, 'Rate Exceeded'));
-    // Act
-    const result = await w.submit('alice');
-    // Assess
-    assert.equal(result.statusCode, 503, result.body);
-    assert.equal(w.f.runs.records.size, 0);
+    assert.equal(w.f.objects.objects.size, 0, 'the desk archives nothing');
   });
 
   it('answers 503 when StartExecution is throttled, and fails the run it recorded (nothing would move it)', async () => {
@@ -129,6 +104,43 @@ describe('submit on AWS (snapshot Lambda + StartExecution)', () => {
   });
 });
 
+describe('the home-snapshot function (ArchiveHome)', () => {
+  const step = (submittedBy: string, runId = 'r20261123t200000z-abcdefghij') => ({ step: 'archive-home', analysisId: 'demo', runId, submittedBy });
+
+  it("archives the submitter's home (without the exclusions) to the run's keys and returns the digest for VerifyArchive", async () => {
+    // Prepare
+    const w = await world();
+    // Act
+    const archived = await w.snapshot(step('alice'));
+    // Assess
+    const stored = JSON.parse(w.f.objects.objects.get('runs/demo/r20261123t200000z-abcdefghij/manifest.json')!.toString('utf8'));
+    assert.deepEqual(stored.files.map((f: { path: string }) => f.path), ['run.sh']);
+    assert.deepEqual(archived, { digest: stored.digest, files: 1, totalBytes: buildManifest(stored.files).totalBytes });
+    assert.deepEqual([...w.f.objects.objects.keys()].sort(), ['runs/demo/r20261123t200000z-abcdefghij/home.tar.gz', 'runs/demo/r20261123t200000z-abcdefghij/manifest.json']);
+  });
+
+  it('refuses no home, an empty home and keys that exist with a SubmissionRefusedError the researcher can read', async () => {
+    // Prepare
+    const w = await world();
+    const refused = (pattern: RegExp) => (e: unknown) => e instanceof SubmissionRefusedError && e.name === 'SubmissionRefusedError' && pattern.test(e.message);
+    // Act / Assess
+    await assert.rejects(w.snapshot(step('bob')), refused(/no home in "demo" yet: open the analysis first, then submit/));
+    await assert.rejects(w.snapshot(step('carol')), refused(/holds no files to submit/));
+    await w.snapshot(step('alice', 'r20261123t200000z-kkkkkkkkkk'));
+    await assert.rejects(w.snapshot(step('alice', 'r20261123t200000z-kkkkkkkkkk')), refused(/exist already/));
+  });
+
+  it('refuses any other step and a malformed payload (a user id that would leave the homes), reading nothing', async () => {
+    // Prepare
+    const w = await world();
+    // Act / Assess
+    await assert.rejects(w.snapshot({ step: 'verify-archive', analysisId: 'demo', runId: 'r1', manifestDigest: 'a'.repeat(64) }), (e: unknown) => e instanceof ValidationError && /does not run the verify-archive step/.test(e.message));
+    await assert.rejects(w.snapshot(step('../alice')), (e: unknown) => e instanceof ValidationError && /submittedBy/.test(e.message));
+    await assert.rejects(w.snapshot({ analysisId: 'demo', userId: 'alice', archiveKey: 'runs/demo/r1/home.tar.gz', manifestKey: 'runs/demo/r1/manifest.json' }), ValidationError);
+    assert.equal(w.f.objects.objects.size, 0);
+  });
+});
+
 describe('run entry points (runs-wiring.ts)', () => {
   before(() => {
     // Prepare: the environment CDK sets (lib/constructs/enclave-desk.ts), with a PEM key so no KMS call is needed.
@@ -141,7 +153,6 @@ describe('run entry points (runs-wiring.ts)', () => {
       RUN_OBJECTS_BUCKET: 'carrel-test-run-objects',
       RUN_OBJECTS_KEY_ID: 'arn:aws:kms:eu-west-2:111122223333:key/0000',
       STATE_MACHINE_ARN: MACHINE,
-      HOME_SNAPSHOT_FUNCTION: 'carrel-test-home-snapshot',
       HOMES_MOUNT: '/mnt/homes',
     });
   });
@@ -168,19 +179,17 @@ describe('run entry points (runs-wiring.ts)', () => {
     assert.ok(ROUTES);
   });
 
-  it('the snapshot entry answers a malformed request without reading anything', async () => {
+  it('the snapshot entry refuses a request that is not its step, without reading anything', async () => {
     // Prepare
     const { handler } = await import('../../lambdas/handlers/entry/home-snapshot.js');
-    // Act
-    const answer = await handler({ analysisId: 'demo', userId: 'alice', archiveKey: '/etc/passwd', manifestKey: 'x' });
-    // Assess
-    assert.equal(answer.ok, false);
+    // Act / Assess
+    await assert.rejects(handler({ analysisId: 'demo', userId: 'alice', archiveKey: '/etc/passwd', manifestKey: 'x' }), ValidationError);
+    await assert.rejects(handler({ step: 'release', analysisId: 'demo', runId: 'r1' }), /does not run the release step/);
   });
 
   it('refuses bad settings, naming them', () => {
     // Act / Assess
     assert.throws(() => loadRunsEnv({ RUN_OBJECTS_KEY_ID: 'k' }), (e: unknown) => e instanceof ConfigError && /RUN_OBJECTS_BUCKET/.test(e.message));
     assert.throws(() => loadRunsEnv({ RUN_OBJECTS_BUCKET: 'bbb', RUN_OBJECTS_KEY_ID: 'k', STATE_MACHINE_ARN: 'arn:aws:lambda:x' }), /STATE_MACHINE_ARN must be a state machine ARN/);
-    assert.throws(() => loadRunsEnv({ RUN_OBJECTS_BUCKET: 'bbb', RUN_OBJECTS_KEY_ID: 'k', HOME_SNAPSHOT_TIMEOUT_SECONDS: '29' }), /at most 28/);
   });
 });

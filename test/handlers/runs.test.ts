@@ -16,6 +16,7 @@ import { DeskReleaseLinks } from '../../lambdas/adapters/release-links.js';
 import { unifiedDiff } from '../../lambdas/adapters/text-diff.js';
 import {
   advanceRun,
+  archiveHome,
   checkDisclosure,
   collectOutputs,
   parseRunRef,
@@ -24,6 +25,7 @@ import {
   runRef,
   type RunApiDeps,
   type RunKey,
+  verifyArchive,
 } from '../../lambdas/core/runs/index.js';
 import { IntegrityError } from '../../lambdas/core/runs/manifest.js';
 import { HTTP_HANDLERS, type AppDeps } from '../../lambdas/handlers/app.js';
@@ -79,7 +81,8 @@ async function world(options: { fileViewMaxBytes?: number; versioned?: boolean }
     files: new StoredArchiveFiles(f.objects),
     diff: unifiedDiff,
     limits: { fileViewMaxBytes: options.fileViewMaxBytes ?? 1024, downloadMaxBytes: 1024 * 1024, smallCountThreshold: 10 },
-    // The run's outputs: a real archive of the outputs folder, read back by the real reader (release checks it).
+    // Real archives in the object store, read back by the real reader: the archive step stores the home and
+    // the verify step checks it; the run's outputs are a real archive of the outputs folder (release checks it).
     archives,
     collector: {
       collect: (run: RunKey) => storeOutputs(f.objects, archives, outputs, { archiveKey: `runs/${run.runId}/outputs.tar.gz`, manifestKey: `runs/${run.runId}/outputs.manifest.json` }),
@@ -102,11 +105,16 @@ function assertError(result: HttpResult, status: number, pattern?: RegExp) {
   if (pattern) assert.match(message, pattern);
 }
 
+/** Submit (202, archiving), then the state machine's first two steps: ArchiveHome and VerifyArchive. */
 async function submitAs(w: World, as = 'alice', description = 'first look'): Promise<{ id: string; key: RunKey; manifestDigest: string }> {
   const result = await call(w, 'submit-run', { as, pathParameters: { analysisId: 'demo' }, body: { description } });
   assert.equal(result.statusCode, 202, result.body);
   const view = bodyOf(result);
-  return { id: view.id, key: parseRunRef(view.id), manifestDigest: view.manifestDigest };
+  assert.equal(view.state, 'archiving');
+  const key = parseRunRef(view.id);
+  const archived = await archiveHome(w.enclave, key, as);
+  await verifyArchive(w.enclave, key, archived.digest);
+  return { id: view.id, key, manifestDigest: archived.digest };
 }
 
 async function atCodeReview(w: World, as = 'alice') {
@@ -140,7 +148,7 @@ async function released(w: World) {
 }
 
 describe('POST /api/analyses/{analysisId}/runs', () => {
-  it('snapshots the home (without the excluded synthetic data), records the run and starts it: 202 with the run view', async () => {
+  it('records the run as archiving and starts it at once: 202 with the run view (no manifest yet); the archive step then stores the home without the exclusions', async () => {
     // Prepare
     const w = await world();
     // Act
@@ -149,12 +157,34 @@ describe('POST /api/analyses/{analysisId}/runs', () => {
     assert.equal(result.statusCode, 202, result.body);
     const view = bodyOf(result);
     assert.equal(view.id, runRef(view));
-    assert.deepEqual([view.state, view.submittedBy, view.description, view.decisions], ['submitted', 'alice', 'regions', []]);
+    assert.deepEqual([view.state, view.submittedBy, view.description, view.decisions], ['archiving', 'alice', 'regions', []]);
+    assert.equal('manifestDigest' in view, false, 'not archived yet');
     assert.equal('taskToken' in view || 'objects' in view, false, 'no token, no object keys');
+    assert.equal(w.f.objects.objects.size, 0, 'nothing archived within the request');
+    assert.deepEqual(w.f.executions.started, [{ ...parseRunRef(view.id), submittedBy: 'alice' }]);
+    // Act: the state machine's ArchiveHome step
     const stored = w.f.runs.peek(parseRunRef(view.id));
+    await archiveHome(w.enclave, stored, stored.submittedBy);
+    // Assess
     const manifest = JSON.parse(w.f.objects.objects.get(stored.objects.manifestKey)!.toString());
     assert.deepEqual(manifest.files.map((x: { path: string }) => x.path), ['analysis.py', 'notes.txt', 'plot.png']);
-    assert.deepEqual(w.f.executions.started, [parseRunRef(view.id)]);
+  });
+
+  it('shows a run still archiving to its submitter: no manifest, no diff, and no code file yet', async () => {
+    // Prepare
+    const w = await world();
+    const view = bodyOf(await call(w, 'submit-run', { pathParameters: { analysisId: 'demo' }, body: { description: 'x' } }));
+    // Act
+    const detail = await call(w, 'get-run', { pathParameters: { runId: view.id } });
+    const file = await call(w, 'run-file', { pathParameters: { runId: view.id, path: 'analysis.py' } });
+    // Assess
+    assert.equal(detail.statusCode, 200, detail.body);
+    const body = bodyOf(detail);
+    assert.equal(body.run.state, 'archiving');
+    assert.equal(body.manifest, undefined);
+    assert.deepEqual(body.diff, { baseline: null, added: [], removed: [], changed: [] });
+    assert.deepEqual(body.audit.map((a: { action: string; manifestDigest?: string }) => [a.action, a.manifestDigest]), [['submitted', undefined]]);
+    assertError(file, 404, /no submitted files yet/);
   });
 
   const refusals: [string, number, EventOptions & { as?: string | null }, RegExp][] = [
@@ -181,17 +211,6 @@ describe('POST /api/analyses/{analysisId}/runs', () => {
       assert.equal(w.f.executions.started.length, 0);
     });
   }
-
-  it('refuses a researcher with no home yet: 409, open the analysis first', async () => {
-    // Prepare
-    const w = await world();
-    await rm(join(w.homes, 'demo', 'bob'), { recursive: true });
-    // Act
-    const result = await call(w, 'submit-run', { as: 'bob', pathParameters: { analysisId: 'demo' }, body: { description: 'x' } });
-    // Assess
-    assertError(result, 409, /open the analysis first/);
-    assert.equal(w.f.runs.records.size, 0);
-  });
 
   it('answers 404 when the deployment has no enclave', async () => {
     // Prepare
@@ -290,7 +309,7 @@ describe('GET /api/runs/{runId}', () => {
     assert.deepEqual([older.step, older.mayDecide, older.requiredApprovals, older.smallCountThreshold], ['output-review', true, 1, 10]);
     assert.deepEqual(older.outputs.files.map((x: { path: string; findings: unknown[] }) => [x.path, x.findings.length]), [['table.csv', 1]]);
     assert.equal(older.outputs.digest, approved.outputsDigest);
-    assert.deepEqual(older.audit.map((e: { action: string; actor: string }) => `${e.action}:${e.actor}`), ['submitted:alice', 'review-requested:system', 'approved:rita', 'review-requested:system']);
+    assert.deepEqual(older.audit.map((e: { action: string; actor: string }) => `${e.action}:${e.actor}`), ['submitted:alice', 'archived:system', 'review-requested:system', 'approved:rita', 'review-requested:system']);
     assert.deepEqual(newer.diff, { baseline: { id: approved.id, createdAt: older.run.createdAt }, added: [], removed: ['notes.txt'], changed: ['analysis.py'] });
     assert.deepEqual(newer.manifest.files.map((x: { path: string; change: string }) => [x.path, x.change]), [['analysis.py', 'changed'], ['plot.png', 'unchanged']]);
   });

@@ -53,14 +53,15 @@ const EXPECTED: Readonly<Record<string, { readonly sdk: readonly string[]; reado
   // Release also signs the desk's download link (KMS).
   'enclave-release': { sdk: [...RECORDS, ...SIGNING, '@aws-sdk/client-s3', '@aws-sdk/client-sesv2'], maxKb: 1200 },
   // The run routes (lib/constructs/enclave-desk.ts): the desk's records and signer, and only their route's parts.
-  'submit-run': { sdk: [...RECORDS, ...SIGNING, '@aws-sdk/client-s3', '@aws-sdk/client-lambda', '@aws-sdk/client-sfn'], maxKb: 1400 },
+  // Submit records the run and starts its execution; the archive step (home-snapshot) archives the home.
+  'submit-run': { sdk: [...RECORDS, ...SIGNING, '@aws-sdk/client-sfn'], maxKb: 1100 },
   'list-runs': { sdk: [...RECORDS, ...SIGNING], maxKb: 900 },
   'review-queue': { sdk: [...RECORDS, ...SIGNING], maxKb: 900 },
   'get-run': { sdk: [...RECORDS, ...SIGNING, '@aws-sdk/client-s3'], maxKb: 1200 },
   'run-file': { sdk: [...RECORDS, ...SIGNING, '@aws-sdk/client-s3'], maxKb: 1200 },
   'decide-run': { sdk: [...RECORDS, ...SIGNING, '@aws-sdk/client-s3', '@aws-sdk/client-sfn'], maxKb: 1300 },
   'download-run': { sdk: [...RECORDS, ...SIGNING, '@aws-sdk/client-s3'], maxKb: 1200 },
-  // The home snapshot: the mounted homes archived to S3; no records, no signing.
+  // The home snapshot (the ArchiveHome step): the mounted homes archived to S3; no records, no signing.
   'home-snapshot': { sdk: ['@aws-sdk/client-s3'], maxKb: 900 },
   'custom/provisioner-key': { sdk: ['@aws-sdk/client-secrets-manager'], maxKb: 400 },
 };

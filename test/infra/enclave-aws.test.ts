@@ -292,18 +292,27 @@ describe('enclave roles', () => {
     }
   });
 
-  it('give each step function only its own objects: verify reads submissions, release and check read collected outputs, notify no S3', () => {
+  it('give each step function only its own objects: the archive step creates submissions, verify reads them, release and check read collected outputs, notify no S3', () => {
     // Prepare
     const s3Of = (pattern: RegExp) =>
       statementsOf(logicalId('AWS::IAM::Role', pattern))
         .filter((s) => actionsOf(s).some((a) => a.startsWith('s3:')))
         .map((s) => `${actionsOf(s).sort().join('+')} ${JSON.stringify(resourcesOf(s)).match(/runs\/[^"]*/g)?.sort().join(',')}`);
     // Assess
+    assert.deepEqual(s3Of(/EnclaveHomeSnapshotFunctionRole/), ['s3:PutObject runs/*/*/home.tar.gz,runs/*/*/manifest.json']);
     assert.deepEqual(s3Of(/EnclaveVerifyRole/), ['s3:GetObject runs/*/*/home.tar.gz,runs/*/*/manifest.json']);
     // GetObjectVersion: the collected outputs are read at the version the run pinned when they were collected.
     assert.deepEqual(s3Of(/EnclaveCheckRole/), ['s3:GetObject+s3:GetObjectVersion runs/*/*/outputs.manifest.json,runs/*/*/outputs.tar.gz']);
     assert.deepEqual(s3Of(/EnclaveReleaseRole/), ['s3:GetObject+s3:GetObjectVersion runs/*/*/outputs.manifest.json,runs/*/*/outputs.tar.gz']);
     assert.deepEqual(s3Of(/EnclaveNotifyRole/), []);
+  });
+
+  it('give every step function the table but the archive step (it mounts the homes and reads no record)', () => {
+    // Prepare
+    const tableActions = (pattern: RegExp) => statementsOf(logicalId('AWS::IAM::Role', pattern)).flatMap((s) => actionsOf(s).filter((a) => a.startsWith('dynamodb:')));
+    // Assess
+    assert.deepEqual(tableActions(/EnclaveHomeSnapshotFunctionRole/), []);
+    for (const role of [/EnclaveVerifyRole/, /EnclaveNotifyRole/, /EnclaveCollectRole/, /EnclaveCheckRole/, /EnclaveReleaseRole/]) assert.ok(tableActions(role).includes('dynamodb:PutItem'), String(role));
   });
 });
 

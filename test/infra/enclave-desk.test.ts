@@ -1,7 +1,8 @@
 /**
  * The desk's side of the enclave on AWS (lib/constructs/enclave-desk.ts): the run routes' functions and their
- * least-privilege roles, the API routes, and the home snapshot's read-only mount of the homes (one access
- * point, ClientMount only), its role, its network and the homes' file-system policy. Template assertions.
+ * least-privilege roles and the API routes; and the home snapshot (lib/constructs/home-snapshot.ts, the state
+ * machine's ArchiveHome step): its read-only mount of the homes (one access point, ClientMount only), its role,
+ * its network and the homes' file-system policy. Template assertions.
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
@@ -11,6 +12,7 @@ import { RUN_ENTRIES } from '../../lambdas/handlers/routes.js';
 import { DESK_ROUTES } from '../../lib/constructs/desk-api.js';
 import { actionsOf, buildTestApp, FARGATE_CONFIG, resourcesOf, type Statement } from './support.js';
 
+const SNAPSHOT_FN = /^EnclaveHomeSnapshotFunction[0-9A-F]{8}$/;
 const ENCLAVE = { enabled: true, mailFrom: 'enclave@uni.example', dataset: { bucketArn: 'arn:aws:s3:::research-data', prefix: 'cohort/' } };
 
 type Resource = { Type: string; Properties: Record<string, any> };
@@ -63,21 +65,20 @@ describe('the run routes on AWS', () => {
     for (const entry of RUN_ENTRIES) {
       const grants = allowed(roleOf(fnId(entry)));
       assert.ok(grants.every((g) => !g.action.includes('*')), `${entry}: ${grants.map((g) => g.action).join(', ')}`);
-      assert.ok(!grants.some((g) => g.action === 's3:PutObject'), `${entry} writes no object (the snapshot does)`);
+      assert.ok(!grants.some((g) => g.action === 's3:PutObject'), `${entry} writes no object (the archive step does)`);
       for (const g of grants.filter((x) => x.action === 's3:GetObject')) assert.match(g.resource, /EnclaveRunObjects.*\/runs\/\*\/\*\//, entry);
     }
   });
 
-  it('lets only submit start executions and invoke the snapshot, only decide complete review steps, only the queue read the byReview index', () => {
+  it('lets only submit start executions, none invoke a function, only decide complete review steps, only the queue read the byReview index', () => {
     // Prepare
-    const snapshotArn = JSON.stringify({ 'Fn::GetAtt': [one('AWS::Lambda::Function', /^EnclaveDeskHomeSnapshot[0-9A-F]{8}$/)[0], 'Arn'] });
     const machine = JSON.stringify({ Ref: one('AWS::StepFunctions::StateMachine', /.*/)[0] });
     for (const entry of RUN_ENTRIES) {
       const grants = allowed(roleOf(fnId(entry)));
       const has = (action: string) => grants.filter((g) => g.action === action);
       // Assess
       assert.deepEqual(has('states:StartExecution').map((g) => g.resource), entry === 'submit-run' ? [machine] : [], entry);
-      assert.deepEqual(has('lambda:InvokeFunction').map((g) => g.resource), entry === 'submit-run' ? [snapshotArn] : [], entry);
+      assert.deepEqual(has('lambda:InvokeFunction'), [], `${entry}: the desk archives nothing (the state machine's first step does)`);
       assert.deepEqual(has('states:SendTaskSuccess').map((g) => g.resource), entry === 'decide-run' ? [machine] : [], entry);
       assert.deepEqual(has('states:SendTaskFailure').map((g) => g.resource), entry === 'decide-run' ? [machine] : [], entry);
       const indexQueries = grants.filter((g) => g.action === 'dynamodb:Query' && g.resource.includes('/index/'));
@@ -94,31 +95,32 @@ describe('the run routes on AWS', () => {
     }
   });
 
-  it('tells submit the state machine, the snapshot function and a wait below the HTTP API limit', () => {
+  it('tells submit the state machine only, and answers well within the HTTP API limit', () => {
     // Prepare
     const env = resources[fnId('submit-run')]!.Properties.Environment.Variables;
     // Assess
     assert.deepEqual(env.STATE_MACHINE_ARN, { Ref: one('AWS::StepFunctions::StateMachine', /.*/)[0] });
-    assert.deepEqual(env.HOME_SNAPSHOT_FUNCTION, { Ref: one('AWS::Lambda::Function', /^EnclaveDeskHomeSnapshot[0-9A-F]{8}$/)[0] });
-    assert.ok(Number(env.HOME_SNAPSHOT_TIMEOUT_SECONDS) < resources[fnId('submit-run')]!.Properties.Timeout);
+    assert.equal(env.HOME_SNAPSHOT_FUNCTION, undefined);
     assert.ok(resources[fnId('submit-run')]!.Properties.Timeout < 30);
   });
 
-  it('without AWS workspaces: the run routes, no snapshot function, nothing to invoke', () => {
+  it('without AWS workspaces: the archive step runs outside any VPC with no mount and no access point (every submission fails: no home)', () => {
+    // Prepare
+    const [fnLogical, fn] = one('AWS::Lambda::Function', SNAPSHOT_FN, plainResources);
     // Assess
-    assert.equal(ofType(plainResources, 'AWS::Lambda::Function').filter(([id]) => /HomeSnapshot/.test(id)).length, 0);
     assert.equal(ofType(plainResources, 'AWS::EFS::AccessPoint').length, 0);
-    const submit = fnId('submit-run', plainResources);
-    assert.equal(plainResources[submit]!.Properties.Environment.Variables.HOME_SNAPSHOT_FUNCTION, undefined);
-    assert.ok(!allowed(roleOf(submit, plainResources), plainResources).some((g) => g.action === 'lambda:InvokeFunction'));
+    assert.equal(fn.Properties.VpcConfig, undefined);
+    assert.equal(fn.Properties.FileSystemConfigs, undefined);
+    assert.equal(fn.Properties.Environment.Variables.HOMES_MOUNT, undefined);
+    assert.ok(!allowed(roleOf(fnLogical, plainResources), plainResources).some((g) => g.action.startsWith('elasticfilesystem:') || g.action.startsWith('dynamodb:')));
   });
 });
 
-describe('the home snapshot', () => {
+describe('the home snapshot (ArchiveHome)', () => {
   it('mounts the homes through exactly one access point: root /homes, as the homes owner', () => {
     // Prepare
-    const [apId, ap] = one('AWS::EFS::AccessPoint', /^EnclaveDeskHomesReader/);
-    const [, fn] = one('AWS::Lambda::Function', /^EnclaveDeskHomeSnapshot[0-9A-F]{8}$/);
+    const [apId, ap] = one('AWS::EFS::AccessPoint', /^EnclaveHomeSnapshotHomesReader/);
+    const [, fn] = one('AWS::Lambda::Function', SNAPSHOT_FN);
     // Assess
     assert.equal(ap.Properties.RootDirectory.Path, '/homes');
     assert.deepEqual(ap.Properties.PosixUser, { Uid: '1000', Gid: '1000' });
@@ -129,11 +131,23 @@ describe('the home snapshot', () => {
     assert.equal(fn.Properties.Environment.Variables.HOMES_MOUNT, '/mnt/homes');
   });
 
+  it('is invoked by the state machine only (no other principal may invoke it)', () => {
+    // Prepare
+    const [fnLogical] = one('AWS::Lambda::Function', SNAPSHOT_FN);
+    const invokers = ofType(resources, 'AWS::IAM::Policy')
+      .filter(([, p]) => (p.Properties.PolicyDocument.Statement as Statement[]).some((st) => actionsOf(st).includes('lambda:InvokeFunction') && JSON.stringify(resourcesOf(st)).includes(fnLogical)))
+      .flatMap(([, p]) => (p.Properties.Roles as { Ref: string }[]).map((r) => r.Ref));
+    const machineRole = (one('AWS::StepFunctions::StateMachine', /.*/)[1].Properties.RoleArn as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+    // Assess
+    assert.deepEqual(invokers, [machineRole]);
+    assert.equal(ofType(resources, 'AWS::Lambda::Permission').filter(([, p]) => JSON.stringify(p.Properties.FunctionName).includes(fnLogical)).length, 0);
+  });
+
   it('its role may ClientMount that access point only (no ClientWrite, no root), and create only submission archives and manifests', () => {
     // Prepare
-    const [fnLogical, fn] = one('AWS::Lambda::Function', /^EnclaveDeskHomeSnapshot[0-9A-F]{8}$/);
+    const [fnLogical, fn] = one('AWS::Lambda::Function', SNAPSHOT_FN);
     const roleId = roleOf(fnLogical);
-    const [apId] = one('AWS::EFS::AccessPoint', /^EnclaveDeskHomesReader/);
+    const [apId] = one('AWS::EFS::AccessPoint', /^EnclaveHomeSnapshotHomesReader/);
     const grants = allowed(roleId);
     // Assess
     assert.equal(resources[roleId]!.Properties.RoleName, 'carrel-test-home-snapshot');
@@ -144,14 +158,16 @@ describe('the home snapshot', () => {
     assert.deepEqual(s3.map((g) => g.action), ['s3:PutObject', 's3:PutObject']);
     assert.deepEqual(s3.map((g) => /runs\/\*\/\*\/([^"]+)"/.exec(g.resource)![1]).sort(), ['home.tar.gz', 'manifest.json']);
     assert.deepEqual(grants.filter((g) => g.action.startsWith('kms:')).map((g) => g.action), ['kms:GenerateDataKey']);
-    assert.ok(!grants.some((g) => g.action.startsWith('dynamodb:') || g.action.startsWith('states:')));
+    assert.ok(!grants.some((g) => g.action.startsWith('dynamodb:') || g.action.startsWith('states:') || g.action.startsWith('lambda:')), 'no table, no state machine');
     assert.ok(grants.every((g) => !g.action.includes('*')));
-    assert.equal(fn.Properties.Timeout < 30, true);
+    assert.equal(fn.Properties.Timeout, 900, "Lambda's ceiling: a large home takes minutes");
+    assert.ok(fn.Properties.MemorySize >= 2048);
+    assert.deepEqual(fn.Properties.EphemeralStorage, { Size: 10_240 });
   });
 
   it('reaches NFS on the homes and S3 through the gateway endpoint, nothing else', () => {
     // Prepare
-    const [sgId, sg] = one('AWS::EC2::SecurityGroup', /^EnclaveDeskSnapshotSecurityGroup/);
+    const [sgId, sg] = one('AWS::EC2::SecurityGroup', /^EnclaveHomeSnapshotSecurityGroup/);
     const egress = ofType(resources, 'AWS::EC2::SecurityGroupEgress').filter(([, r]) => JSON.stringify(r.Properties.GroupId).includes(sgId));
     // Assess
     assert.equal(sg.Properties.SecurityGroupEgress?.length ?? 0, 0);
@@ -159,7 +175,7 @@ describe('the home snapshot', () => {
       [2049, 2049, 'group'],
       [443, 443, 'prefix-list'],
     ]);
-    const [, ingress] = one('AWS::EC2::SecurityGroupIngress', /^EnclaveDeskHomesFromSnapshot/);
+    const [, ingress] = one('AWS::EC2::SecurityGroupIngress', /^EnclaveHomeSnapshotHomesFromSnapshot/);
     assert.equal(ingress.Properties.FromPort, 2049);
     assert.deepEqual(ingress.Properties.SourceSecurityGroupId, { 'Fn::GetAtt': [sgId, 'GroupId'] });
   });

@@ -60,7 +60,7 @@ describe('enclave state machine definition', () => {
     // Prepare
     const all = tasks();
     // Assess
-    assert.equal(all.length, 16);
+    assert.equal(all.length, 17);
     for (const [name, state] of all) {
       assert.ok((state.Retry ?? []).length > 0, `${name} has no Retry`);
       assert.ok((state.Catch ?? []).some((c) => c.ErrorEquals.includes('States.ALL')), `${name} does not catch States.ALL`);
@@ -164,6 +164,34 @@ describe('enclave state machine definition', () => {
     assert.equal(custom.States.RequestCodeReview!.TimeoutSeconds, 3600);
     assert.equal(custom.States.RunInEnclave!.TimeoutSeconds, 600);
     assert.equal(custom.States.BuildImage!.TimeoutSeconds, 3600);
+  });
+
+  it('starts by archiving the home (ArchiveHome, from the input\'s submitter), whose digest VerifyArchive takes and records', () => {
+    // Prepare
+    const archive = definition.States.ArchiveHome!;
+    const verify = definition.States.VerifyArchive!;
+    // Assess
+    assert.equal(definition.StartAt, 'ArchiveHome');
+    assert.equal(archive.Resource, 'arn:aws:states:::lambda:invoke');
+    assert.deepEqual(archive.Parameters!.Payload, { step: 'archive-home', 'analysisId.$': '$.analysisId', 'runId.$': '$.runId', 'submittedBy.$': '$.submittedBy' });
+    assert.deepEqual(archive.ResultSelector, { 'digest.$': '$.Payload.digest', 'files.$': '$.Payload.files', 'totalBytes.$': '$.Payload.totalBytes' });
+    assert.equal(archive.ResultPath, '$.archive');
+    assert.equal(archive.Next, 'VerifyArchive');
+    assert.deepEqual(archive.Retry!.map((r) => r.ErrorEquals).flat().sort(), ['ConcurrentUpdateError', 'Lambda.AWSLambdaException', 'Lambda.ClientExecutionTimeoutException', 'Lambda.SdkClientException', 'Lambda.ServiceException', 'TransientError'].sort());
+    // Caught into the failure path every task takes (which records the failure and tells the researcher).
+    assert.deepEqual(archive.Catch, verify.Catch);
+    assert.deepEqual(archive.Catch!.map((c) => c.ErrorEquals), [['States.ALL']]);
+    assert.equal(archive.TimeoutSeconds, DEFAULT_RUN_POLICY.deadlines.archiving / 1000);
+    assert.deepEqual(verify.Parameters!.Payload, { step: 'verify-archive', 'analysisId.$': '$.analysisId', 'runId.$': '$.runId', 'manifestDigest.$': '$.archive.digest' });
+  });
+
+  it("caps the archive step's timeout at Lambda's 15 minutes", () => {
+    // Act
+    const custom = resolvedDefinition(Template.fromStack(enclaveStack({ ...DEFAULT_RUN_POLICY, deadlines: { ...DEFAULT_RUN_POLICY.deadlines, archiving: 3_600_000 } }).stack)) as Definition;
+    const short = resolvedDefinition(Template.fromStack(enclaveStack({ ...DEFAULT_RUN_POLICY, deadlines: { ...DEFAULT_RUN_POLICY.deadlines, archiving: 120_000 } }).stack)) as Definition;
+    // Assess
+    assert.equal(custom.States.ArchiveHome!.TimeoutSeconds, 900);
+    assert.equal(short.States.ArchiveHome!.TimeoutSeconds, 120);
   });
 
   it('builds with CodeBuild and runs on Fargate without a public IP, both as .sync jobs', () => {

@@ -78,17 +78,21 @@ describe('enclave runs through the desk API (local runtime)', { skip: ENCLAVE_SK
     await t?.close();
   });
 
-  it('refuses a submission without a home, and bad input, changing nothing', async () => {
+  it('accepts a submission without a home at once (202, archiving), which then fails with "open the analysis first" and alice is told; bad input changes nothing', async () => {
     // Act
-    const noHome = await call(t.port, t.desk, 'POST', '/api/analyses/demo/runs', { jar: alice, body: { description: 'too early' } });
+    const noHome = await submit(t, alice, 'too early');
+    const failed = await waitForState(t, alice, noHome.id, ['failed']);
     await t.runtime.homes.ensure({ analysisId: 'demo', userId: 'alice' });
     const noDescription = await call(t.port, t.desk, 'POST', '/api/analyses/demo/runs', { jar: alice, body: {} });
     const extra = await call(t.port, t.desk, 'POST', '/api/analyses/demo/runs', { jar: alice, body: { description: 'x', shell: 'rm -rf /' } });
     const notMember = await call(t.port, t.desk, 'POST', '/api/analyses/census-2021/runs', { jar: alice, body: { description: 'x' } });
     const anonymous = await call(t.port, t.desk, 'POST', '/api/analyses/demo/runs', { body: { description: 'x' } });
     // Assess
-    assert.equal(noHome.status, 409);
-    assert.match(noHome.json().error.message, /open the analysis first/);
+    assert.deepEqual([noHome.state, noHome.manifestDigest], ['archiving', undefined]);
+    assert.deepEqual(failed.run.failure, { kind: 'error', message: 'You have no home in "demo" yet: open the analysis first, then submit' });
+    assert.equal(failed.manifest, undefined, 'nothing was archived');
+    const mail = (await call(t.port, t.desk, 'GET', '/api/outbox', { jar: alice })).json().messages.filter((m: { runId: string }) => m.runId === noHome.runId);
+    assert.deepEqual(mail.map((m: { notice: string; message: string }) => [m.notice, m.message]), [['failed', `Run ${noHome.runId} failed: You have no home in "demo" yet: open the analysis first, then submit`]]);
     assert.equal(noDescription.status, 400);
     assert.match(noDescription.json().error.message, /body\.description is required/);
     assert.equal(extra.status, 400);
@@ -96,7 +100,7 @@ describe('enclave runs through the desk API (local runtime)', { skip: ENCLAVE_SK
     assert.equal(notMember.status, 403);
     assert.equal(anonymous.status, 401);
     const list = await call(t.port, t.desk, 'GET', '/api/analyses/demo/runs', { jar: alice });
-    assert.deepEqual(list.json().runs, [], 'nothing was submitted');
+    assert.deepEqual(list.json().runs.map((r: { id: string; state: string }) => [r.id, r.state]), [[noHome.id, 'failed']], 'only the failed submission was recorded');
   });
 
   it('alice submits, rita approves the code, the run uses the real data, rita approves the outputs, alice downloads what rita saw, and the link expires', async () => {

@@ -21,11 +21,11 @@ let dynamo: TestDynamo;
 let root: string;
 let enclave: LocalEnclave;
 
-async function home(name: string): Promise<string> {
-  const dir = join(root, 'homes', name);
+/** alice's home (`<root>/homes/demo/alice`), as the archive step finds it. */
+async function home(): Promise<void> {
+  const dir = join(root, 'homes', 'demo', 'alice');
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'run.sh'), 'wc -l < /data/people.csv > /outputs/rows.txt\n');
-  return dir;
 }
 
 
@@ -43,6 +43,7 @@ before(async () => {
     reviewers: ['rita', 'rob'],
     links: new DeskReleaseLinks(new LocalKeySigner(LocalKeySigner.generatePem()), 'http://app.localhost:8080'),
     log: new FakeLog(),
+    homes: join(root, 'homes'),
     policy: { ...DEFAULT_RUN_POLICY, requiredApprovals: 2, deadlines: { ...DEFAULT_RUN_POLICY.deadlines, 'code-review': 2_000 } },
   });
 });
@@ -56,9 +57,10 @@ after(async () => {
 describe('local enclave, two approvals and review timeouts', { skip: ENCLAVE_SKIP }, () => {
   it('one approval is not enough; a second from another reviewer moves the run on, at both steps', async () => {
     // Prepare
-    const run = await enclave.submit({ homeDir: await home('two'), analysisId: 'demo', userId: 'alice', description: 'two approvals' });
-    await waitForRunState(enclave, run, ['code-review']);
-    const code = { step: 'code-review' as const, verdict: 'approve' as const, comment: '', manifestDigest: run.manifestDigest };
+    await home();
+    const run = await enclave.submit({ analysisId: 'demo', userId: 'alice', description: 'two approvals' });
+    const waiting = await waitForRunState(enclave, run, ['code-review']);
+    const code = { step: 'code-review' as const, verdict: 'approve' as const, comment: '', manifestDigest: waiting.manifestDigest! };
 
     // Act: rita approves, twice
     await decide(enclave.deps, users.rita, run, code);
@@ -85,8 +87,9 @@ describe('local enclave, two approvals and review timeouts', { skip: ENCLAVE_SKI
 
   it('a code review nobody decides times out: failed (timed-out), alice is told, a late decision is refused', async () => {
     // Prepare
-    const run = await enclave.submit({ homeDir: await home('late'), analysisId: 'demo', userId: 'alice', description: 'nobody looks' });
-    await waitForRunState(enclave, run, ['code-review']);
+    await home();
+    const run = await enclave.submit({ analysisId: 'demo', userId: 'alice', description: 'nobody looks' });
+    const waiting = await waitForRunState(enclave, run, ['code-review']);
     // Act
     const result = await enclave.runner.settled(run.executionId!);
     // Assess
@@ -96,7 +99,7 @@ describe('local enclave, two approvals and review timeouts', { skip: ENCLAVE_SKI
     const mail = (await enclave.notifier.list()).filter((m) => m.runId === run.runId).at(-1)!;
     assert.deepEqual([mail.notice, mail.to], ['failed', ['alice']]);
     await assert.rejects(
-      decide(enclave.deps, users.rita, run, { step: 'code-review', verdict: 'approve', comment: '', manifestDigest: run.manifestDigest }),
+      decide(enclave.deps, users.rita, run, { step: 'code-review', verdict: 'approve', comment: '', manifestDigest: waiting.manifestDigest! }),
       ConflictError,
     );
   });

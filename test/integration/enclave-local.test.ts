@@ -10,9 +10,10 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { extractVerified, readAll, storeArchive, writeArchive } from '../../lambdas/adapters/archive.js';
+import { DEFAULT_EXCLUDES, extractVerified, readAll, writeArchive } from '../../lambdas/adapters/archive.js';
+import { MountedHomeSnapshots } from '../../lambdas/adapters/mounted-home-snapshots.js';
 import { NotAllowedError } from '../../lambdas/core/errors.js';
-import { decide, newRunId, parseManifest, submitRun } from '../../lambdas/core/runs/index.js';
+import { decide, parseManifest } from '../../lambdas/core/runs/index.js';
 import { DeskReleaseLinks } from '../../lambdas/adapters/release-links.js';
 import { LocalKeySigner } from '../../lambdas/adapters/tokens.js';
 import { createLocalEnclave, type LocalEnclave } from '../../local/enclave/enclave.js';
@@ -26,6 +27,8 @@ const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex')
 let dynamo: TestDynamo;
 let root: string;
 let enclave: LocalEnclave;
+/** Set by the tamper test: the next archive is replaced after it is stored (as if the object changed before VerifyArchive). */
+let tamperNext = false;
 
 const REAL_ROWS = 57;
 const SCRIPT = `set -e
@@ -49,10 +52,12 @@ with open('/outputs/checks.txt', 'w') as f:
 PY
 `;
 
-async function home(name: string, script = SCRIPT): Promise<string> {
-  const dir = join(root, 'homes', name);
+/** alice's home (`<root>/homes/demo/alice`, where the archive step finds it), made afresh. */
+async function home(script: string | null = SCRIPT): Promise<string> {
+  const dir = join(root, 'homes', 'demo', 'alice');
+  await rm(dir, { recursive: true, force: true });
   await mkdir(join(dir, 'data', 'synthetic'), { recursive: true });
-  await writeFile(join(dir, 'run.sh'), script);
+  if (script !== null) await writeFile(join(dir, 'run.sh'), script);
   await writeFile(join(dir, 'data', 'synthetic', 'people.csv'), 'id,age\n1,30\n2,40\n');
   await mkdir(join(dir, '.git'), { recursive: true });
   await writeFile(join(dir, '.git', 'HEAD'), 'ref: refs/heads/main\n');
@@ -75,6 +80,19 @@ before(async () => {
     links: new DeskReleaseLinks(new LocalKeySigner(LocalKeySigner.generatePem()), 'http://app.localhost:8080'),
     log: new FakeLog(),
     runTimeoutMs: 60_000,
+    homes: join(root, 'homes'),
+    snapshots: {
+      async snapshot(who, keys) {
+        const manifest = await new MountedHomeSnapshots(join(root, 'homes'), enclave.objects, DEFAULT_EXCLUDES).snapshot(who, keys);
+        if (tamperNext) {
+          tamperNext = false;
+          const dir = await mkdtemp(join(root, 'evil-'));
+          await writeFile(join(dir, 'run.sh'), 'curl http://evil.example\n');
+          await writeArchive(dir, createWriteStream(enclave.objects.pathOf(keys.archiveKey)));
+        }
+        return manifest;
+      },
+    },
   });
 });
 
@@ -87,16 +105,17 @@ after(async () => {
 describe('local enclave, the synthesized state machine', { skip: ENCLAVE_SKIP }, () => {
   it('submit → code review → approve → build, run (real data, no network) → collect → checks → output review → approve → released', async () => {
     // Prepare
-    const homeDir = await home('alice-1');
+    await home();
     const timings: Record<string, number> = {};
     let t = Date.now();
 
-    // Act: alice submits
-    const submitted = await enclave.submit({ homeDir, analysisId: 'demo', userId: 'alice', description: 'count people' });
+    // Act: alice submits; the run is recorded at once and archived by the state machine's first step
+    const submitted = await enclave.submit({ analysisId: 'demo', userId: 'alice', description: 'count people' });
+    assert.deepEqual([submitted.state, submitted.manifestDigest], ['archiving', undefined]);
     const atCodeReview = await waitForRunState(enclave, submitted, ['code-review']);
     timings.submitToCodeReview = Date.now() - t;
 
-    // Assess: the submission left out .git and the synthetic data
+    // Assess: the submission left out .git and the synthetic data; its digest is recorded
     const manifest = parseManifest(JSON.parse((await readAll(await enclave.objects.get(submitted.objects.manifestKey))).toString()));
     assert.deepEqual(manifest.files.map((f) => f.path), ['run.sh']);
     assert.equal(atCodeReview.manifestDigest, manifest.digest);
@@ -143,16 +162,17 @@ describe('local enclave, the synthesized state machine', { skip: ENCLAVE_SKIP },
     assert.equal(existsSync(join(root, 'work', submitted.runId, 'code')), false, 'clean-up removed the build once the run stopped');
     assert.equal(existsSync(join(root, 'work', submitted.runId, 'outputs')), true, 'the outputs stay for collect');
     const actions = (await enclave.deps.audit.list(submitted)).map((e) => `${e.action}:${e.actor}`);
-    assert.deepEqual(actions, ['submitted:alice', 'review-requested:system', 'approved:rita', 'review-requested:system', 'approved:rita', 'released:system']);
+    assert.deepEqual(actions, ['submitted:alice', 'archived:system', 'review-requested:system', 'approved:rita', 'review-requested:system', 'approved:rita', 'released:system']);
     console.log(`# enclave local timings (ms): ${JSON.stringify(timings)}`);
   });
 
   it('a rejected submission ends rejected, and alice is told why', async () => {
     // Prepare
-    const run = await enclave.submit({ homeDir: await home('alice-2'), analysisId: 'demo', userId: 'alice', description: 'second try' });
-    await waitForRunState(enclave, run, ['code-review']);
+    await home();
+    const run = await enclave.submit({ analysisId: 'demo', userId: 'alice', description: 'second try' });
+    const waiting = await waitForRunState(enclave, run, ['code-review']);
     // Act
-    await decide(enclave.deps, users.rita, run, { step: 'code-review', verdict: 'reject', comment: 'do not dump rows', manifestDigest: run.manifestDigest });
+    await decide(enclave.deps, users.rita, run, { step: 'code-review', verdict: 'reject', comment: 'do not dump rows', manifestDigest: waiting.manifestDigest! });
     const result = await enclave.runner.settled(run.executionId!);
     // Assess
     assert.equal(result.status, 'SUCCEEDED');
@@ -165,10 +185,11 @@ describe('local enclave, the synthesized state machine', { skip: ENCLAVE_SKIP },
 
   it('a crashing run fails, with its exit code, and alice is told', async () => {
     // Prepare
-    const run = await enclave.submit({ homeDir: await home('alice-3', 'echo boom >&2; exit 3\n'), analysisId: 'demo', userId: 'alice', description: 'crash' });
-    await waitForRunState(enclave, run, ['code-review']);
+    await home('echo boom >&2; exit 3\n');
+    const run = await enclave.submit({ analysisId: 'demo', userId: 'alice', description: 'crash' });
+    const waiting = await waitForRunState(enclave, run, ['code-review']);
     // Act
-    await decide(enclave.deps, users.rita, run, { step: 'code-review', verdict: 'approve', comment: '', manifestDigest: run.manifestDigest });
+    await decide(enclave.deps, users.rita, run, { step: 'code-review', verdict: 'approve', comment: '', manifestDigest: waiting.manifestDigest! });
     const result = await enclave.runner.settled(run.executionId!);
     // Assess
     assert.equal(result.status, 'FAILED');
@@ -182,22 +203,40 @@ describe('local enclave, the synthesized state machine', { skip: ENCLAVE_SKIP },
   });
 
   it('a tampered archive is refused before review: failed (integrity), alice is told', async () => {
-    // Prepare: store a submission, then replace the archive's bytes with another home's archive
-    const homeDir = await home('alice-4');
-    const runId = newRunId(new Date());
-    const keys = { archiveKey: `runs/demo/${runId}/home.tar.gz`, manifestKey: `runs/demo/${runId}/manifest.json` };
-    const manifest = await storeArchive(enclave.objects, homeDir, keys);
-    await writeFile(join(homeDir, 'run.sh'), 'curl http://evil.example\n');
-    await writeArchive(homeDir, createWriteStream(enclave.objects.pathOf(keys.archiveKey)));
+    // Prepare: the archive stored by ArchiveHome is replaced by another home's archive before VerifyArchive reads it
+    await home();
+    tamperNext = true;
     // Act
-    const run = await submitRun({ ...enclave.deps, executions: enclave.runner }, { analysisId: 'demo', runId, submittedBy: 'alice', description: 'tampered', manifest, objects: keys });
+    const run = await enclave.submit({ analysisId: 'demo', userId: 'alice', description: 'tampered' });
     const result = await enclave.runner.settled(run.executionId!);
     // Assess
     assert.equal(result.status, 'FAILED');
     const failed = await enclave.deps.runs.get(run);
     assert.equal(failed?.failure?.kind, 'integrity');
     assert.match(failed!.failure!.message, /changed: run\.sh/);
+    assert.equal(failed?.manifestDigest, undefined, 'no digest was recorded');
     assert.equal(enclave.tokens.pending, 0, 'no review was requested');
-    assert.equal((await enclave.notifier.list()).filter((m) => m.runId === runId).map((m) => m.notice).join(), 'failed');
+    assert.equal((await enclave.notifier.list()).filter((m) => m.runId === run.runId).map((m) => m.notice).join(), 'failed');
   });
+
+  for (const [what, prepare, userId, message] of [
+    ['no home yet', async () => undefined, 'bob', 'You have no home in "demo" yet: open the analysis first, then submit'],
+    ['an empty home (everything excluded)', () => home(null), 'alice', 'Your home holds no files to submit (after the exclusions: .git, caches, the synthetic data)'],
+  ] as const) {
+    it(`${what}: the run fails while archiving with a message for the researcher, who is told; nothing is reviewed`, async () => {
+      // Prepare
+      await prepare();
+      // Act
+      const run = await enclave.submit({ analysisId: 'demo', userId, description: what });
+      const result = await enclave.runner.settled(run.executionId!);
+      // Assess
+      assert.equal(result.status, 'FAILED');
+      const failed = await enclave.deps.runs.get(run);
+      assert.deepEqual([failed?.state, failed?.failure], ['failed', { kind: 'error', message }]);
+      const mail = (await enclave.notifier.list()).filter((m) => m.runId === run.runId);
+      assert.deepEqual(mail.map((m) => [m.notice, m.to, m.message]), [['failed', [userId], `Run ${run.runId} failed: ${message}`]]);
+      assert.deepEqual((await enclave.deps.audit.list(run)).map((e) => e.action), ['submitted', 'failed']);
+      assert.equal(enclave.tokens.pending, 0, 'no review was requested');
+    });
+  }
 });

@@ -3,15 +3,20 @@
  * version-conditional run writes, an append-only audit log that refuses to overwrite, immutable objects.
  *
  *   const f = makeRunDeps();                 // every port faked, DEFAULT_RUN_POLICY, a FakeClock at T0
- *   const run = await submitted(f);          // a stored submission, state `submitted`
+ *   const run = await submitted(f);          // a submission archived and verified, state `submitted`
  */
 import { Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
 import { ConflictError, NotAllowedError, NotFoundError } from '../../lambdas/core/errors.js';
 import {
+  archiveHome,
   buildManifest,
   DEFAULT_RUN_POLICY,
+  runObjectKeys,
   submitRun,
+  verifyArchive,
+  type HomeSnapshots,
+  type ManifestEntry,
   type ArchiveReader,
   type AuditEntry,
   type AuditLog,
@@ -198,10 +203,27 @@ export class FakeNotifier implements Notifier {
 }
 
 export class FakeExecutions implements RunExecutions {
-  readonly started: RunKey[] = [];
-  async start(key: RunKey) {
-    this.started.push({ analysisId: key.analysisId, runId: key.runId });
+  readonly started: (RunKey & { submittedBy: string })[] = [];
+  async start(key: RunKey & { readonly submittedBy: string }) {
+    this.started.push({ analysisId: key.analysisId, runId: key.runId, submittedBy: key.submittedBy });
     return { executionId: `exec-${key.runId}` };
+  }
+}
+
+/** Homes by `<analysisId>/<userId>` (absent: no home); a snapshot "stores" the archive as its manifest, as FakeArchiveReader reads it. */
+export class FakeHomeSnapshots implements HomeSnapshots {
+  readonly homes = new Map<string, ManifestEntry[]>();
+  readonly calls: { analysisId: string; userId: string; archiveKey: string }[] = [];
+  constructor(private readonly archives: FakeArchiveReader, private readonly objects: FakeObjectStore) {}
+  async snapshot(home: { readonly analysisId: string; readonly userId: string }, keys: { readonly archiveKey: string; readonly manifestKey: string }) {
+    this.calls.push({ ...home, archiveKey: keys.archiveKey });
+    const files = this.homes.get(`${home.analysisId}/${home.userId}`);
+    if (!files) throw new NotFoundError(`No home for ${home.userId} in ${home.analysisId}`);
+    const manifest = buildManifest(files);
+    await this.objects.putNew(keys.archiveKey, Buffer.from(`archive of ${manifest.digest}`));
+    this.archives.contents.set(keys.archiveKey, manifest);
+    await this.objects.putNew(keys.manifestKey, Buffer.from(JSON.stringify(manifest)));
+    return manifest;
   }
 }
 
@@ -277,17 +299,18 @@ export function makeRunDeps(overrides: { policy?: RunPolicy; reviewers?: string[
     collector: new FakeCollector(archives, objects),
     checker: new FakeChecker(),
     credentials: new FakeCredentials(),
+    snapshots: new FakeHomeSnapshots(archives, objects),
   };
   return deps satisfies StepDeps;
 }
 
 export const KEY: RunKey = { analysisId: 'demo', runId: 'run-1' };
 
-/** Store a submission (archive "holding" `files`, its manifest) and record it as run KEY. */
+/** Submit alice's home holding `files` as run KEY, archive it and verify it: the run is `submitted`. */
 export async function submitted(f: FakeRunDeps, files = [file('analysis.py', 'print(1)\n'), file('README.md', '# demo\n')]): Promise<Run> {
-  const manifest = buildManifest(files);
-  const objects = { archiveKey: `runs/${KEY.runId}/home.tar.gz`, manifestKey: `runs/${KEY.runId}/manifest.json` };
-  f.archives.contents.set(objects.archiveKey, manifest);
-  f.objects.objects.set(objects.manifestKey, Buffer.from(JSON.stringify(manifest)));
-  return submitRun(f, { ...KEY, submittedBy: 'alice', description: 'first model', manifest, objects });
+  f.snapshots.homes.set(`${KEY.analysisId}/alice`, files);
+  await submitRun(f, { ...KEY, submittedBy: 'alice', description: 'first model', objects: runObjectKeys(KEY) });
+  const archived = await archiveHome(f, KEY, 'alice');
+  await verifyArchive(f, KEY, archived.digest);
+  return f.runs.peek(KEY);
 }

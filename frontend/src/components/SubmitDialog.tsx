@@ -47,8 +47,9 @@ export function SubmitDialog({ analysisId, onClose, onSubmitted }: { analysisId:
       {submitted ? (
         <div data-testid="submit-result">
           <p role="status">
-            Submitted. Run <code>{submitted.runId}</code> is <strong>{runStateLabel(submitted.state).toLowerCase()}</strong>; a reviewer checks the
-            code before it runs with the real data.
+            Submitted. Run <code>{submitted.runId}</code> is <strong>{runStateLabel(submitted.state).toLowerCase()}</strong>
+            {submitted.state === 'archiving' ? ' (the runs list shows when it is done)' : ''}; a reviewer checks the code before it runs with the real
+            data.
           </p>
           <div className="dialog-actions">
             <button type="button" className="button button-primary" onClick={onClose} data-testid="submit-done" autoFocus>

@@ -11,7 +11,7 @@ export function commentError(verdict: Verdict, comment: string): string | undefi
 /** The digest the decision is bound to: the code's at code review, the outputs' at output review. */
 export function decisionDigest(detail: Pick<RunDetailJson, 'step' | 'manifest' | 'outputs' | 'run'>): string {
   if (detail.step === 'output-review') return detail.outputs?.digest ?? detail.run.outputsDigest ?? '';
-  return detail.manifest.digest ?? detail.run.manifestDigest;
+  return detail.manifest?.digest ?? detail.run.manifestDigest ?? '';
 }
 
 /** The disclosure findings of one output file (its own list; the run's list by path if the file has none). */

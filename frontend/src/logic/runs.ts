@@ -12,6 +12,7 @@ export const QUEUE_POLL_MS = 10_000;
 const TERMINAL: readonly RunState[] = ['released', 'withheld', 'rejected', 'failed'];
 
 const STATE_LABELS: Record<RunState, string> = {
+  archiving: 'Archiving your files',
   submitted: 'Submitted',
   'code-review': 'Waiting for code review',
   building: 'Building',
@@ -121,6 +122,8 @@ export function fileDownloadUrl(downloadUrl: string, path: string): string {
 /** What the researcher should read about where the run is now. */
 export function runExplanation(run: Pick<RunViewJson, 'state' | 'failure'>): string {
   switch (run.state) {
+    case 'archiving':
+      return 'Your files are being archived for review; a large home takes a few minutes. Leave them as they are until it is done.';
     case 'submitted':
       return 'Your files were archived; the run is starting.';
     case 'code-review':
@@ -144,7 +147,8 @@ export function runExplanation(run: Pick<RunViewJson, 'state' | 'failure'>): str
 }
 
 /** A short form of a sha256 for tables; the whole digest stays in the title. */
-export function shortDigest(digest: string): string {
+export function shortDigest(digest: string | undefined): string {
+  if (!digest) return '';
   const hex = digest.replace(/^sha256:/, '');
   return hex.length > 12 ? `${hex.slice(0, 12)}…` : hex;
 }

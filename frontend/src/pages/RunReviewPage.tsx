@@ -108,7 +108,7 @@ function RunReview({ detail, onDecided }: { detail: RunDetailJson; onDecided: ()
 
       <div className="tabs" role="tablist" aria-label="What to review">
         <button type="button" role="tab" aria-selected={tab === 'code'} className="tab" onClick={() => setTab('code')} data-testid="tab-code">
-          Code ({detail.manifest.files.length} files)
+          Code ({detail.manifest ? `${detail.manifest.files.length} files` : 'not archived'})
         </button>
         {detail.outputs ? (
           <button type="button" role="tab" aria-selected={tab === 'outputs'} className="tab" onClick={() => setTab('outputs')} data-testid="tab-outputs">
@@ -116,15 +116,25 @@ function RunReview({ detail, onDecided }: { detail: RunDetailJson; onDecided: ()
           </button>
         ) : null}
       </div>
-      <div role="tabpanel">{tab === 'outputs' && detail.outputs ? <OutputsTab detail={detail} /> : <CodeTab detail={detail} />}</div>
+      <div role="tabpanel">
+        {tab === 'outputs' && detail.outputs ? (
+          <OutputsTab detail={detail} />
+        ) : detail.manifest ? (
+          <CodeTab detail={detail} manifest={detail.manifest} />
+        ) : (
+          <p className="muted" data-testid="not-archived">
+            {run.state === 'archiving' ? 'The home is being archived; its files show here once they are stored and checked.' : 'No files were archived for this run.'}
+          </p>
+        )}
+      </div>
 
       <History detail={detail} />
     </article>
   );
 }
 
-function CodeTab({ detail }: { detail: RunDetailJson }) {
-  const files = detail.manifest.files;
+function CodeTab({ detail, manifest }: { detail: RunDetailJson; manifest: NonNullable<RunDetailJson['manifest']> }) {
+  const files = manifest.files;
   const [selected, setSelected] = useState(files.find((f) => f.change !== 'unchanged')?.path ?? files[0]?.path);
   const selectedFile = files.find((f) => f.path === selected);
   const { diff } = detail;
@@ -141,7 +151,7 @@ function CodeTab({ detail }: { detail: RunDetailJson }) {
           <>No earlier approved submission of this analysis: every file is new.</>
         )}{' '}
         <span className="muted">
-          {files.length} files, {formatBytes(detail.manifest.totalBytes)}, manifest <code title={detail.manifest.digest}>{shortDigest(detail.manifest.digest)}</code>
+          {files.length} files, {formatBytes(manifest.totalBytes)}, manifest <code title={manifest.digest}>{shortDigest(manifest.digest)}</code>
         </span>
       </p>
       <div className="review-split">
@@ -332,7 +342,7 @@ function History({ detail }: { detail: RunDetailJson }) {
                 <time dateTime={entry.at}>{new Date(entry.at).toLocaleString()}</time> · {entry.actor} · {entry.action}
                 {entry.step ? ` (${entry.step})` : ''}
                 {entry.comment ? <q className="decision-comment">{entry.comment}</q> : null}
-                <span className="muted small"> · {shortDigest(entry.manifestDigest)}</span>
+                {entry.manifestDigest ? <span className="muted small"> · {shortDigest(entry.manifestDigest)}</span> : null}
               </li>
             ))
           : detail.run.decisions.map((decision, index) => (

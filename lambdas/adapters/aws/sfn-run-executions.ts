@@ -1,5 +1,7 @@
 /**
- * RunExecutions over Step Functions: StartExecution of the enclave state machine, named by the run id.
+ * RunExecutions over Step Functions: StartExecution of the enclave state machine, named by the run id, with the
+ * input `{analysisId, runId, submittedBy}` (the archive step needs the submitter to find the home; a user id is
+ * no secret, and execution data is logged).
  * The name makes the start idempotent: a retried submit (or a retried Lambda) that starts the same run again
  * gets the execution that exists (Standard workflows answer a same-name, same-input start with it, and
  * ExecutionAlreadyExists once it has finished or when the input differs: either way the run's execution is
@@ -26,12 +28,12 @@ export class SfnRunExecutions implements RunExecutions {
     private readonly options: SfnRunExecutionsOptions,
   ) {}
 
-  async start(key: RunKey): Promise<{ readonly executionId: string }> {
+  async start(key: RunKey & { readonly submittedBy: string }): Promise<{ readonly executionId: string }> {
     const name = key.runId;
     if (!EXECUTION_NAME.test(name)) throw new ValidationError(`Run id "${name}" cannot name a Step Functions execution (1-80 letters, digits, - or _)`);
     try {
       const out = await this.sfn.send(
-        new StartExecutionCommand({ stateMachineArn: this.options.stateMachineArn, name, input: JSON.stringify({ analysisId: key.analysisId, runId: key.runId }) }),
+        new StartExecutionCommand({ stateMachineArn: this.options.stateMachineArn, name, input: JSON.stringify({ analysisId: key.analysisId, runId: key.runId, submittedBy: key.submittedBy }) }),
       );
       return { executionId: out.executionArn ?? executionArnOf(this.options.stateMachineArn, name) };
     } catch (error) {

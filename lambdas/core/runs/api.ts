@@ -12,14 +12,10 @@ import type { RunDeps, RunExecutions } from './deps.js';
 import { newRunId } from './lifecycle.js';
 import { assertRelativePath, IntegrityError, type Manifest, type ManifestEntry } from './manifest.js';
 import { assertMayReview, decisionsAt, digestUnderReview, reviewOutcome, type ReviewOutcome } from './policy.js';
-import { isReviewState, REVIEW_STATES, type ReviewStep, type Run, type RunKey, type RunObjects } from './run.js';
-import { decide, readStoredManifest, submitRun } from './use-cases.js';
+import { isReviewState, REVIEW_STATES, type ReviewStep, type Run, type RunKey } from './run.js';
+import { decide, readStoredManifest, runObjectKeys, submitRun } from './use-cases.js';
 
-/** Snapshots a researcher's home into new objects (archive + manifest); locally a folder, on AWS the EFS home. */
-export interface HomeSnapshots {
-  /** Archive the home of (analysis, user) to `keys`; NotFoundError when there is no home yet. */
-  snapshot(home: { readonly analysisId: string; readonly userId: string }, keys: Pick<RunObjects, 'archiveKey' | 'manifestKey'>): Promise<Manifest>;
-}
+export type { HomeSnapshots } from './deps.js';
 
 /** Reads files out of stored archives (exactly `revision` of the archive when given). */
 export interface ArchiveFiles {
@@ -62,7 +58,6 @@ export const CHECKED_LINK_TTL_MS = 5 * 60 * 1000;
 export interface RunApiDeps extends RunDeps {
   readonly catalog: Pick<AnalysisCatalog, 'get'>;
   readonly executions: RunExecutions;
-  readonly snapshots: HomeSnapshots;
   readonly files: ArchiveFiles;
   readonly diff: TextDiffer;
   readonly limits: RunApiLimits;
@@ -81,12 +76,6 @@ export function parseRunRef(ref: string): RunKey {
   const m = RUN_REF.exec(ref);
   if (!m) throw new ValidationError(`Not a run id: ${JSON.stringify(ref.slice(0, 80))} (expected <analysisId>.<runId>, as run views give it)`, ['path.runId must be <analysisId>.<runId>']);
   return { analysisId: m[1]!, runId: m[2]! };
-}
-
-/** Where a run's objects live: one prefix per run. */
-export function runObjectKeys(key: RunKey): Pick<RunObjects, 'archiveKey' | 'manifestKey'> {
-  const prefix = `runs/${key.analysisId}/${key.runId}`;
-  return { archiveKey: `${prefix}/home.tar.gz`, manifestKey: `${prefix}/manifest.json` };
 }
 
 async function member(deps: Pick<RunApiDeps, 'catalog'>, user: User, analysisId: string): Promise<Analysis> {
@@ -115,22 +104,18 @@ export async function runForViewer(deps: Pick<RunDeps, 'runs' | 'policy'>, user:
   return run;
 }
 
-/** `POST /api/analyses/{analysisId}/runs`: snapshot the caller's home as a new, immutable run and start it. */
+/**
+ * `POST /api/analyses/{analysisId}/runs`: record a new run of the caller's home and start its state machine,
+ * whose first step archives the home (asynchronously: a large home takes minutes). The answer is the run,
+ * `archiving`; a home that cannot be submitted (none yet, empty, too large) ends in a failed run the caller is
+ * told about.
+ */
 export async function submitHome(deps: RunApiDeps, user: User, analysisId: string, description: string): Promise<Run> {
   await member(deps, user, analysisId);
   const trimmed = description.trim();
   if (!trimmed || trimmed.length > 500) throw new ValidationError('A submission needs a short description (1 to 500 characters)', ['body.description must be 1 to 500 characters']);
   const key = { analysisId, runId: newRunId(deps.clock.now()) };
-  const objects = runObjectKeys(key);
-  let manifest: Manifest;
-  try {
-    manifest = await deps.snapshots.snapshot({ analysisId, userId: user.userId }, objects);
-  } catch (error) {
-    if (error instanceof NotFoundError) throw new ConflictError(`You have no home in "${analysisId}" yet: open the analysis first, then submit`, { cause: error });
-    throw error;
-  }
-  if (manifest.files.length === 0) throw new ConflictError('Your home holds no files to submit (after the exclusions)');
-  return submitRun(deps, { ...key, submittedBy: user.userId, description: trimmed, manifest, objects });
+  return submitRun(deps, { ...key, submittedBy: user.userId, description: trimmed, objects: runObjectKeys(key) });
 }
 
 export const RUN_LIST_LIMIT = 50;
@@ -185,7 +170,8 @@ export interface ManifestDiff {
 
 export interface RunDetail {
   readonly run: Run;
-  readonly manifest: Manifest;
+  /** The submitted manifest; absent while the home is being archived (or when archiving failed). */
+  readonly manifest?: Manifest;
   readonly changes: Readonly<Record<string, FileChange>>;
   readonly diff: ManifestDiff;
   readonly outputs?: Manifest;
@@ -221,12 +207,16 @@ export function diffManifests(baseline: Manifest | undefined, current: Manifest)
 /** `GET /api/runs/{id}`: the manifest, the diff against the baseline, the outputs and the audit log. */
 export async function runDetail(deps: RunApiDeps, user: User, key: RunKey): Promise<RunDetail> {
   const run = await runForViewer(deps, user, key);
+  const audit = await deps.audit.list(key);
+  const standing = reviewStanding(deps, user, run);
+  // Not archived (yet): no manifest to show or compare (a failed archive may have left a partial one: never read it).
+  if (run.manifestDigest === undefined) return { run, changes: {}, diff: { added: [], removed: [], changed: [] }, audit, standing };
   const manifest = await readStoredManifest(deps.objects, run.objects.manifestKey);
   const baseline = await baselineOf(deps, run);
   const base = baseline ? await readStoredManifest(deps.objects, baseline.objects.manifestKey) : undefined;
   const { changes, ...diff } = diffManifests(base, manifest);
   const outputs = run.objects.outputsManifestKey ? await readStoredManifest(deps.objects, run.objects.outputsManifestKey, run.objects.outputsManifestRevision) : undefined;
-  return { run, manifest, changes, diff: { ...(baseline ? { baseline } : {}), ...diff }, ...(outputs ? { outputs } : {}), audit: await deps.audit.list(key), standing: reviewStanding(deps, user, run) };
+  return { run, manifest, changes, diff: { ...(baseline ? { baseline } : {}), ...diff }, ...(outputs ? { outputs } : {}), audit, standing };
 }
 
 export interface FileView {
@@ -250,6 +240,7 @@ function isText(bytes: Buffer): boolean {
 export async function runFile(deps: RunApiDeps, user: User, key: RunKey, request: { readonly path: string; readonly from: 'code' | 'outputs'; readonly diff?: boolean }): Promise<FileView> {
   assertRelativePath(request.path);
   const run = await runForViewer(deps, user, key);
+  if (request.from === 'code' && run.manifestDigest === undefined) throw new NotFoundError(`Run ${runRef(key)} has no submitted files yet (it is ${run.state})`);
   const manifestKey = request.from === 'code' ? run.objects.manifestKey : run.objects.outputsManifestKey;
   const archiveKey = request.from === 'code' ? run.objects.archiveKey : run.objects.outputsKey;
   // The outputs are read at the revisions the collect step stored (the code has one version: create-only keys).

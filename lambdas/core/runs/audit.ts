@@ -3,6 +3,7 @@ import type { RunKey, ReviewStep } from './run.js';
 /** What an audit entry records. */
 export type AuditAction =
   | 'submitted'
+  | 'archived'
   | 'review-requested'
   | 'approved'
   | 'rejected'
@@ -22,8 +23,8 @@ export interface AuditEntry extends RunKey {
   /** User id, or `system` for the state machine's own steps. */
   readonly actor: string;
   readonly action: AuditAction;
-  /** The manifest the action concerned (the code's or the outputs'). */
-  readonly manifestDigest: string;
+  /** The manifest the action concerned (the code's or the outputs'); absent before the home was archived. */
+  readonly manifestDigest?: string;
   readonly step?: ReviewStep;
   readonly comment?: string;
 }

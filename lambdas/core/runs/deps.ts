@@ -2,7 +2,7 @@ import type { Clock, Log } from '../ports.js';
 import type { Manifest } from './manifest.js';
 import type { RunPolicy } from './policy.js';
 import type { AuditLog, Notifier, ObjectStore, ReleaseLinks, RunStore, TaskTokens } from './ports.js';
-import type { DisclosureFinding, Run, RunKey } from './run.js';
+import type { DisclosureFinding, Run, RunKey, RunObjects } from './run.js';
 
 /** What one full read of a stored archive found: the manifest of what it holds, and the sha256 and size of its bytes. */
 export interface ArchiveCheck {
@@ -18,9 +18,21 @@ export interface ArchiveReader {
   inspect(archiveKey: string, revision?: string): Promise<ArchiveCheck>;
 }
 
-/** Starts the state machine for a submitted run (Step Functions, or the local runner). */
+/**
+ * Starts the state machine for a new run (Step Functions, or the local runner). The execution's input is the
+ * run's key and its submitter: the first step archives the submitter's home knowing no more than that.
+ */
 export interface RunExecutions {
-  start(key: RunKey): Promise<{ readonly executionId: string }>;
+  start(run: RunKey & { readonly submittedBy: string }): Promise<{ readonly executionId: string }>;
+}
+
+/** Archives a researcher's home into new objects (archive + manifest); locally a folder, on AWS the EFS home. */
+export interface HomeSnapshots {
+  /**
+   * Archive the home of (analysis, user) to `keys`. NotFoundError when there is no home yet, ConflictError when
+   * a key exists, ValidationError (with a message for the researcher) when the home cannot be archived as it is.
+   */
+  snapshot(home: { readonly analysisId: string; readonly userId: string }, keys: Pick<RunObjects, 'archiveKey' | 'manifestKey'>): Promise<Manifest>;
 }
 
 /** What a collect stored: the outputs archive and its manifest, with the store's revisions of both (where it keeps versions). */

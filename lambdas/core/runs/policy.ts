@@ -23,6 +23,8 @@ const HOUR = 3_600_000;
 
 export const DEFAULT_RUN_POLICY: RunPolicy = {
   deadlines: {
+    // Archiving a large home runs in a Lambda, whose ceiling is 15 minutes (the step's timeout is capped there).
+    archiving: 15 * 60_000,
     submitted: 15 * 60_000,
     'code-review': 7 * 24 * HOUR,
     building: 1 * HOUR,

@@ -7,7 +7,8 @@
  * the run record with `transitionRun` so the record always says where the run is, and why it stopped.
  */
 export const RUN_STATES = [
-  'submitted', // archive and manifest stored; the state machine started
+  'archiving', // recorded and the state machine started; its first step archives the home (asynchronously)
+  'submitted', // archive and manifest stored and checked; the digest is fixed
   'code-review', // waiting for reviewers to approve the submitted code
   'building', // the run image is being built from the approved archive
   'running', // the run executes with the real data, no network
@@ -30,6 +31,7 @@ export type ReviewStep = (typeof REVIEW_STATES)[number];
 export const TERMINAL_RUN_STATES: readonly RunState[] = ['released', 'withheld', 'rejected', 'failed'];
 
 const TRANSITIONS: Readonly<Record<RunState, readonly RunState[]>> = {
+  archiving: ['submitted', 'failed'],
   submitted: ['code-review', 'failed'],
   'code-review': ['building', 'rejected', 'failed'],
   building: ['running', 'failed'],
@@ -117,8 +119,11 @@ export interface Run extends RunKey {
   /** The researcher who submitted; never one of the run's reviewers. */
   readonly submittedBy: string;
   readonly description: string;
-  /** Digest of the submitted manifest (see manifest.ts); fixed at submission. */
-  readonly manifestDigest: string;
+  /**
+   * Digest of the submitted manifest (see manifest.ts): absent while `archiving`, recorded once with the move
+   * to `submitted` (the archive checked against it) and fixed from then on.
+   */
+  readonly manifestDigest?: string;
   /** Digest of the outputs' manifest, once collected; fixed from then on. */
   readonly outputsDigest?: string;
   readonly objects: RunObjects;

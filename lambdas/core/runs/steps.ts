@@ -4,10 +4,11 @@
  * CDK construct builds the payloads from these names; the step Lambda (AWS) and the local runner
  * (local/enclave/) both call `runStep`, so the two never disagree on what a step does.
  */
-import type { DisclosureChecker, OutputsCollector, RunCredentials, RunDeps } from './deps.js';
+import type { DisclosureChecker, HomeSnapshots, OutputsCollector, RunCredentials, RunDeps } from './deps.js';
 import type { ReviewStep, RunKey } from './run.js';
 import {
   advanceRun,
+  archiveHome,
   checkDisclosure,
   cleanUpRun,
   collectOutputs,
@@ -16,10 +17,12 @@ import {
   releaseRun,
   requestReview,
   verifyArchive,
+  type HomeArchived,
   type StepError,
 } from './use-cases.js';
 
 export const ENCLAVE_STEPS = [
+  'archive-home',
   'verify-archive',
   'request-review',
   'advance',
@@ -34,7 +37,9 @@ export type EnclaveStep = (typeof ENCLAVE_STEPS)[number];
 
 export type StepInput = RunKey &
   (
-    | { readonly step: 'verify-archive' }
+    // The submitter comes with the step: archiving needs no run record (on AWS, no table access).
+    | { readonly step: 'archive-home'; readonly submittedBy: string }
+    | { readonly step: 'verify-archive'; readonly manifestDigest: string }
     | { readonly step: 'request-review'; readonly review: ReviewStep; readonly taskToken: string }
     | { readonly step: 'advance'; readonly to: 'building' | 'running' }
     | { readonly step: 'prepare-run' }
@@ -45,18 +50,26 @@ export type StepInput = RunKey &
     | { readonly step: 'finish'; readonly outcome: 'rejected' | 'withheld' | 'failed'; readonly error?: StepError }
   );
 
-/** What a step returns to the state machine: small, since the run record holds the state. */
-export interface StepOutput {
-  readonly state: string;
-}
+/**
+ * What a step returns to the state machine: small, since the run record holds the state. The archive step
+ * returns what it archived (the verify step takes the digest from there).
+ */
+export type StepOutput = { readonly state: string } | HomeArchived;
 
-export type StepDeps = RunDeps & { readonly collector: OutputsCollector; readonly checker: DisclosureChecker; readonly credentials: RunCredentials };
+export type StepDeps = RunDeps & {
+  readonly collector: OutputsCollector;
+  readonly checker: DisclosureChecker;
+  readonly credentials: RunCredentials;
+  readonly snapshots: HomeSnapshots;
+};
 
 export async function runStep(deps: StepDeps, input: StepInput): Promise<StepOutput> {
   const key: RunKey = { analysisId: input.analysisId, runId: input.runId };
   switch (input.step) {
+    case 'archive-home':
+      return archiveHome(deps, key, input.submittedBy);
     case 'verify-archive':
-      await verifyArchive(deps, key);
+      await verifyArchive(deps, key, input.manifestDigest);
       return { state: 'submitted' };
     case 'request-review':
       return { state: (await requestReview(deps, key, input.review, input.taskToken)).state };

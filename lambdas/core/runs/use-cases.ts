@@ -6,7 +6,7 @@
 import { CarrelError, NotFoundError, ValidationError, ConflictError } from '../errors.js';
 import type { User } from '../ports.js';
 import { SYSTEM_ACTOR, type AuditAction } from './audit.js';
-import type { DisclosureChecker, OutputsCollector, RunCredentials, RunDeps, RunExecutions } from './deps.js';
+import type { DisclosureChecker, HomeSnapshots, OutputsCollector, RunCredentials, RunDeps, RunExecutions } from './deps.js';
 import type { ObjectStore } from './ports.js';
 import { amendRun, transitionRun, updateRun } from './lifecycle.js';
 import { assertMatches, IntegrityError, parseManifest, type Manifest } from './manifest.js';
@@ -23,6 +23,8 @@ async function readRun(deps: Pick<RunDeps, 'runs'>, key: RunKey): Promise<Run> {
 }
 
 async function audit(deps: RunDeps, run: Run, action: AuditAction, extra: { actor?: string; step?: ReviewStep; comment?: string; manifestDigest?: string } = {}) {
+  // None before the home is archived (the submission and a failure while archiving).
+  const digest = extra.manifestDigest ?? run.outputsDigest ?? run.manifestDigest;
   await deps.audit.append({
     analysisId: run.analysisId,
     runId: run.runId,
@@ -30,7 +32,7 @@ async function audit(deps: RunDeps, run: Run, action: AuditAction, extra: { acto
     at: deps.clock.now().toISOString(),
     actor: extra.actor ?? SYSTEM_ACTOR,
     action,
-    manifestDigest: extra.manifestDigest ?? run.outputsDigest ?? run.manifestDigest,
+    ...(digest ? { manifestDigest: digest } : {}),
     ...(extra.step ? { step: extra.step } : {}),
     ...(extra.comment ? { comment: extra.comment } : {}),
   });
@@ -49,15 +51,24 @@ export async function readStoredManifest(objects: ObjectStore, key: string, revi
   return parseManifest(json);
 }
 
+/** Where a run's submission lives: one prefix per run, known before anything is archived. */
+export function runObjectKeys(key: RunKey): Pick<RunObjects, 'archiveKey' | 'manifestKey'> {
+  const prefix = `runs/${key.analysisId}/${key.runId}`;
+  return { archiveKey: `${prefix}/home.tar.gz`, manifestKey: `${prefix}/manifest.json` };
+}
+
 export interface SubmissionInput extends RunKey {
   readonly submittedBy: string;
   readonly description: string;
-  /** The manifest of the archive already stored at `objects.archiveKey` (and itself at `objects.manifestKey`). */
-  readonly manifest: Manifest;
+  /** Where the state machine's first step archives the home (see runObjectKeys). */
   readonly objects: RunObjects;
 }
 
-/** Record a stored submission as a new run (immutable from now on) and start its state machine. */
+/**
+ * Record a new run, `archiving` (no manifest yet), and start its state machine, whose first step archives the
+ * submitter's home to `objects` (archiveHome) and whose second records the digest (verifyArchive). Answers at
+ * once: archiving a large home takes minutes, longer than an HTTP request may.
+ */
 export async function submitRun(deps: RunDeps & { readonly executions: RunExecutions }, input: SubmissionInput): Promise<Run> {
   const description = input.description.trim();
   if (!description || description.length > 500) throw new ValidationError('A submission needs a short description (1 to 500 characters)');
@@ -66,16 +77,15 @@ export async function submitRun(deps: RunDeps & { readonly executions: RunExecut
   const run: Run = {
     analysisId: input.analysisId,
     runId: input.runId,
-    state: 'submitted',
+    state: 'archiving',
     version: 1,
     submittedBy: input.submittedBy,
     description,
-    manifestDigest: input.manifest.digest,
     objects: input.objects,
     decisions: [],
     createdAt: at,
     stateEnteredAt: at,
-    deadlineAt: new Date(now.getTime() + deps.policy.deadlines.submitted).toISOString(),
+    deadlineAt: new Date(now.getTime() + deps.policy.deadlines.archiving).toISOString(),
   };
   if (!(await deps.runs.put(run, null))) throw new ConflictError(`Run ${input.runId} already exists`);
   await audit(deps, run, 'submitted', { actor: input.submittedBy });
@@ -99,7 +109,7 @@ async function failUnstarted(deps: RunDeps, run: Run, error: unknown): Promise<v
   const why = error instanceof Error ? error.message : String(error);
   try {
     const result = await updateRun(deps.runs, run, (current) =>
-      current.state === 'submitted' && !current.executionId
+      current.state === 'archiving' && !current.executionId
         ? transitionRun(current, 'failed', deps.clock.now(), deps.policy, { failure: { kind: 'error', message: `The run could not be started: ${why}`.slice(0, 500) } })
         : undefined,
     );
@@ -109,14 +119,59 @@ async function failUnstarted(deps: RunDeps, run: Run, error: unknown): Promise<v
   }
 }
 
-/** Step: the stored archive is exactly what the submitted manifest says (refuses a tampered one). */
-export async function verifyArchive(deps: RunDeps, key: RunKey): Promise<{ readonly digest: string }> {
+/**
+ * A home that cannot be submitted as it is: none yet, nothing left after the exclusions, too large, or the
+ * run's files exist already. Its message is for the researcher (the run fails with it, and they are told).
+ */
+export class SubmissionRefusedError extends CarrelError {}
+
+/** What the archive step hands the next one (the state machine keeps it in the execution's data). */
+export interface HomeArchived {
+  readonly digest: string;
+  readonly files: number;
+  readonly totalBytes: number;
+}
+
+/**
+ * Step: archive the submitter's home to the run's keys. Needs no run store (on AWS it runs in the function that
+ * mounts the homes, which has no table access): the run's key and submitter come with the step. Expected
+ * refusals are SubmissionRefusedError; transient failures stay TransientError (the state machine retries them).
+ */
+export async function archiveHome(deps: { readonly snapshots: HomeSnapshots }, key: RunKey, submittedBy: string): Promise<HomeArchived> {
+  let manifest: Manifest;
+  try {
+    manifest = await deps.snapshots.snapshot({ analysisId: key.analysisId, userId: submittedBy }, runObjectKeys(key));
+  } catch (error) {
+    if (error instanceof NotFoundError) throw new SubmissionRefusedError(`You have no home in "${key.analysisId}" yet: open the analysis first, then submit`, { cause: error });
+    if (error instanceof ConflictError) throw new SubmissionRefusedError('The files of this submission exist already (an earlier attempt stored them): submit again', { cause: error });
+    if (error instanceof ValidationError) throw new SubmissionRefusedError(error.message, { cause: error });
+    throw error;
+  }
+  if (manifest.files.length === 0) throw new SubmissionRefusedError('Your home holds no files to submit (after the exclusions: .git, caches, the synthetic data)');
+  return { digest: manifest.digest, files: manifest.files.length, totalBytes: manifest.totalBytes };
+}
+
+/**
+ * Step: the stored manifest is the one the archive step made (`manifestDigest`) and the stored archive is exactly
+ * what it says (refuses a tampered one); then the digest is recorded on the run, which moves archiving →
+ * submitted. Idempotent: a retry finds the same digest recorded; a different one is an IntegrityError.
+ */
+export async function verifyArchive(deps: RunDeps, key: RunKey, manifestDigest: string): Promise<{ readonly digest: string }> {
   const run = await readRun(deps, key);
+  if (run.manifestDigest !== undefined && run.manifestDigest !== manifestDigest) {
+    throw new IntegrityError(`The run's recorded manifest (${run.manifestDigest}) is not the one archived (${manifestDigest})`);
+  }
   const manifest = await readStoredManifest(deps.objects, run.objects.manifestKey);
-  if (manifest.digest !== run.manifestDigest) {
-    throw new IntegrityError(`The stored manifest (digest ${manifest.digest}) is not the one submitted (${run.manifestDigest})`);
+  if (manifest.digest !== manifestDigest) {
+    throw new IntegrityError(`The stored manifest (digest ${manifest.digest}) is not the one archived (${manifestDigest})`);
   }
   assertMatches(manifest, await deps.archives.manifestOf(run.objects.archiveKey), 'The submitted archive');
+  const result = await updateRun(deps.runs, key, (current) => {
+    if (current.manifestDigest === manifestDigest) return undefined;
+    if (current.manifestDigest !== undefined) throw new IntegrityError(`The run's recorded manifest (${current.manifestDigest}) is not the one archived (${manifestDigest})`);
+    return { ...transitionRun(current, 'submitted', deps.clock.now(), deps.policy), manifestDigest };
+  });
+  if (result) await audit(deps, result.after, 'archived');
   return { digest: manifest.digest };
 }
 
@@ -294,7 +349,8 @@ export interface StepError {
   readonly Cause?: string;
 }
 
-const TIMEOUT_ERRORS = new Set(['States.Timeout', 'States.HeartbeatTimeout']);
+// Sandbox.Timedout: a Lambda stopped at its own timeout (Step Functions reports it so, not as States.Timeout).
+const TIMEOUT_ERRORS = new Set(['States.Timeout', 'States.HeartbeatTimeout', 'Sandbox.Timedout']);
 
 /** Turn a step error into what the researcher is told: a kind and a message without internals. */
 export function failureOf(error: StepError | undefined, state: string): RunFailure {

@@ -1,16 +1,13 @@
 /**
  * The desk's run parts on AWS (runs-wiring.ts RunsKit): the run objects (S3), starting executions and
- * completing review steps (Step Functions), and the home snapshot (the home-snapshot Lambda).
+ * completing review steps (Step Functions). The desk archives no home: the state machine's first step does.
  */
-import { lambdaClient } from '../../adapters/aws/clients/lambda.js';
 import { s3Client } from '../../adapters/aws/clients/s3.js';
 import { sfnClient } from '../../adapters/aws/clients/sfn.js';
-import { LambdaHomeSnapshots } from '../../adapters/aws/lambda-home-snapshots.js';
 import { S3CheckedLinks } from '../../adapters/aws/s3-checked-links.js';
 import { S3ObjectStore } from '../../adapters/aws/s3-object-store.js';
 import { SfnRunExecutions } from '../../adapters/aws/sfn-run-executions.js';
 import { SfnTaskTokens } from '../../adapters/aws/sfn-task-tokens.js';
-import { NotFoundError } from '../../core/errors.js';
 import type { RunsKit } from '../runs-wiring.js';
 
 export const runObjectsOnS3 = (): NonNullable<RunsKit['objects']> => (env) => new S3ObjectStore(s3Client(), { bucket: env.RUN_OBJECTS_BUCKET, kmsKeyId: env.RUN_OBJECTS_KEY_ID });
@@ -21,16 +18,6 @@ export const sfnExecutions = (): NonNullable<RunsKit['executions']> => (env) => 
 };
 
 export const sfnTokens = (): NonNullable<RunsKit['tokens']> => () => new SfnTaskTokens(sfnClient());
-
-/** Without AWS homes (no HOME_SNAPSHOT_FUNCTION) there is no home to submit: core answers 409 "no home yet". */
-export const lambdaSnapshots = (): NonNullable<RunsKit['snapshots']> => (env, objects) =>
-  env.HOME_SNAPSHOT_FUNCTION
-    ? new LambdaHomeSnapshots(lambdaClient(), objects, { functionName: env.HOME_SNAPSHOT_FUNCTION, timeoutMs: env.HOME_SNAPSHOT_TIMEOUT_SECONDS * 1000 })
-    : {
-        snapshot: async (home) => {
-          throw new NotFoundError(`This deployment keeps no homes on AWS (no workspaces), so ${home.userId} has no home in ${home.analysisId} to submit`);
-        },
-      };
 
 /** The download route: the whole outputs archive is checked, then served by S3 from a presigned link to that version. */
 export const s3CheckedLinks = (): NonNullable<RunsKit['checkedLinks']> => (env) => new S3CheckedLinks(s3Client(), { bucket: env.RUN_OBJECTS_BUCKET });

@@ -9,13 +9,13 @@ import { connectionReset, serviceError, throttling, timeoutError } from './sdk-e
 const client = new SFNClient({ region: 'eu-west-2', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
 const sfn = mockClient(client);
 const MACHINE = 'arn:aws:states:eu-west-2:111122223333:stateMachine:carrel-test-enclave';
-const KEY = { analysisId: 'demo', runId: 'r20261123t180000z-k3j9x0a1b2' };
+const KEY = { analysisId: 'demo', runId: 'r20261123t180000z-k3j9x0a1b2', submittedBy: 'alice' };
 const EXECUTION = `arn:aws:states:eu-west-2:111122223333:execution:carrel-test-enclave:${KEY.runId}`;
 
 describe('SfnRunExecutions', () => {
   afterEach(() => sfn.reset());
 
-  it('starts the state machine named by the run id, with the run key as input', async () => {
+  it('starts the state machine named by the run id, with the run key and the submitter as input (the archive step finds the home by them)', async () => {
     // Prepare
     sfn.on(StartExecutionCommand).resolves({ executionArn: EXECUTION, startDate: new Date() });
     // Act
@@ -24,7 +24,7 @@ describe('SfnRunExecutions', () => {
     assert.deepEqual(started, { executionId: EXECUTION });
     const calls = sfn.commandCalls(StartExecutionCommand);
     assert.equal(calls.length, 1);
-    assert.deepEqual(calls[0]!.args[0].input, { stateMachineArn: MACHINE, name: KEY.runId, input: JSON.stringify(KEY) });
+    assert.deepEqual(calls[0]!.args[0].input, { stateMachineArn: MACHINE, name: KEY.runId, input: JSON.stringify({ analysisId: 'demo', runId: KEY.runId, submittedBy: 'alice' }) });
   });
 
   it('treats ExecutionAlreadyExists as already started (a retried submit), answering the execution ARN', async () => {
@@ -41,8 +41,8 @@ describe('SfnRunExecutions', () => {
     // Prepare
     const executions = new SfnRunExecutions(client, { stateMachineArn: MACHINE });
     // Act / Assess
-    await assert.rejects(executions.start({ analysisId: 'demo', runId: 'r'.repeat(81) }), ValidationError);
-    await assert.rejects(executions.start({ analysisId: 'demo', runId: 'has.dot' }), ValidationError);
+    await assert.rejects(executions.start({ analysisId: 'demo', runId: 'r'.repeat(81), submittedBy: 'alice' }), ValidationError);
+    await assert.rejects(executions.start({ analysisId: 'demo', runId: 'has.dot', submittedBy: 'alice' }), ValidationError);
     assert.equal(sfn.commandCalls(StartExecutionCommand).length, 0);
   });
 

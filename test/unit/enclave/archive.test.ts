@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import * as tar from 'tar';
-import { excluder, extractVerified, manifestOfArchive, manifestOfFolder, writeArchive } from '../../../lambdas/adapters/archive.js';
+import { excluder, extractVerified, MAX_ARCHIVE_BYTES, manifestOfArchive, manifestOfFolder, storeArchive, writeArchive } from '../../../lambdas/adapters/archive.js';
+import { NotFoundError, ValidationError } from '../../../lambdas/core/errors.js';
+import { FolderObjectStore } from '../../../local/enclave/folder-object-store.js';
 import { IntegrityError } from '../../../lambdas/core/runs/manifest.js';
 
 let dir: string;
@@ -114,6 +116,26 @@ describe('archive adapter', () => {
     // Act / Assess
     await assert.rejects(manifestOfArchive(Readable.from([corrupt])), IntegrityError);
     await assert.rejects(manifestOfArchive(createReadStream(withLink)), (e: unknown) => e instanceof IntegrityError && /SymbolicLink at passwd-link/.test(e.message));
+  });
+});
+
+describe('archive size limit', () => {
+  it('refuses a home whose archive passes the limit with a message for the researcher, and stores nothing', async () => {
+    // Prepare: model.bin is 5 MiB of random bytes (incompressible)
+    const root = await home('too-large');
+    const objects = new FolderObjectStore(join(dir, 'objects-too-large'), 'http://localhost/objects');
+    const keys = { archiveKey: 'runs/demo/r1/home.tar.gz', manifestKey: 'runs/demo/r1/manifest.json' };
+    // Act / Assess
+    await assert.rejects(
+      storeArchive(objects, root, keys, { maxBytes: 1024 * 1024 }),
+      (e: unknown) => e instanceof ValidationError && /Your home is too large to submit: its archive passes 1 MiB/.test(e.message),
+    );
+    await assert.rejects(objects.get(keys.archiveKey), NotFoundError);
+    await assert.rejects(objects.get(keys.manifestKey), NotFoundError);
+    // ... and the same home under the default limit (5 GiB) is stored
+    const manifest = await storeArchive(objects, root, keys);
+    assert.equal(manifest.files.length, 5);
+    assert.equal(MAX_ARCHIVE_BYTES, 5 * 1024 ** 3);
   });
 });
 

@@ -16,7 +16,6 @@ import {
   IntegrityError,
   releaseRun,
   requestReview,
-  verifyArchive,
   type CheckedLinks,
   type RunApiDeps,
 } from '../../../../lambdas/core/runs/index.js';
@@ -25,9 +24,8 @@ import { file, KEY, makeRunDeps, submitted, type FakeRunDeps } from '../../../su
 
 async function approvedOutputs(f: FakeRunDeps) {
   const run = await submitted(f);
-  await verifyArchive(f, KEY);
   await requestReview(f, KEY, 'code-review', 'token-code');
-  await decide(f, users.rita, KEY, { step: 'code-review', verdict: 'approve', comment: '', manifestDigest: run.manifestDigest });
+  await decide(f, users.rita, KEY, { step: 'code-review', verdict: 'approve', comment: '', manifestDigest: run.manifestDigest! });
   await advanceRun(f, KEY, 'building');
   await advanceRun(f, KEY, 'running');
   await collectOutputs(f, KEY, 0);
@@ -64,7 +62,6 @@ function apiDeps(f: FakeRunDeps, checkedLinks: CheckedLinks): RunApiDeps {
   return {
     ...f,
     catalog: new FakeCatalog(),
-    snapshots: { snapshot: never },
     files: { file: never, load: never, fileOf: never },
     diff: () => '',
     limits: { fileViewMaxBytes: 1024, downloadMaxBytes: 1024, smallCountThreshold: 10 },

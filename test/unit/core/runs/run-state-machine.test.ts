@@ -17,6 +17,7 @@ import { FakeRunStore, KEY } from '../../../support/run-fakes.js';
 
 /** The run lifecycle as the product defines it, written out independently of the implementation. */
 const EXPECTED: Record<RunState, readonly RunState[]> = {
+  archiving: ['submitted', 'failed'],
   submitted: ['code-review', 'failed'],
   'code-review': ['building', 'rejected', 'failed'],
   building: ['running', 'failed'],
@@ -34,6 +35,7 @@ const MIN = 60_000;
 const HOUR = 60 * MIN;
 /** Deadline of each state under DEFAULT_RUN_POLICY, entered at T0. */
 const EXPECTED_DEADLINE: Record<RunState, number | undefined> = {
+  archiving: 15 * MIN,
   submitted: 15 * MIN,
   'code-review': 7 * 24 * HOUR,
   building: HOUR,
@@ -66,7 +68,7 @@ function run(state: RunState, extra: Partial<Run> = {}): Run {
 }
 
 describe('run state machine', () => {
-  it('knows exactly the eleven run states', () => {
+  it('knows exactly the twelve run states', () => {
     // Prepare
     const expected = Object.keys(EXPECTED).sort();
     // Act
