@@ -9,11 +9,14 @@ import {
   formatDuration,
   liveDownload,
   reviewers,
+  runExplanation,
   runStateLabel,
   runsPollDelay,
+  shortDigest,
   waitingSeconds,
 } from '../../../frontend/src/logic/runs.js';
-import type { DecisionJson } from '../../../frontend/src/runs-types.js';
+import { decisionDigest } from '../../../frontend/src/logic/review.js';
+import type { DecisionJson, RunDetailJson } from '../../../frontend/src/runs-types.js';
 
 const decision = (over: Partial<DecisionJson>): DecisionJson => ({
   step: 'code-review',
@@ -26,6 +29,16 @@ const decision = (over: Partial<DecisionJson>): DecisionJson => ({
 });
 
 describe('runs list logic', () => {
+  it('shows a run being archived (the 202 of a submit) as in progress, polled, and explains it; no digest yet is no crash', () => {
+    // Act / Assess
+    assert.equal(runStateLabel('archiving'), 'Archiving your files');
+    assert.match(runExplanation({ state: 'archiving' }), /being archived/);
+    assert.equal(runsPollDelay([{ state: 'archiving' }]), 3_000);
+    assert.equal(shortDigest(undefined), '');
+    const detail = { step: undefined, run: { state: 'archiving' } } as unknown as RunDetailJson;
+    assert.equal(decisionDigest(detail), '');
+  });
+
   it('polls while any run can still change, and stops once every run is finished', () => {
     // Act
     const inProgress = runsPollDelay([{ state: 'released' }, { state: 'code-review' }]);
