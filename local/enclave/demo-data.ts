@@ -4,6 +4,7 @@
  * submission leaves out). They differ visibly: the real one has 57 people in four regions, the synthetic
  * one 8 people in two made-up regions, so a run's outputs show which one it read.
  */
+import { existsSync } from 'node:fs';
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { HomeRef, HomesPort, WorkspaceKey } from '../../lambdas/core/index.js';
@@ -86,8 +87,12 @@ export class HomesWithDemoData implements HomesPort {
     const ref = await this.homes.ensure(key);
     if (ref.created) {
       const home = this.homes.pathOf(key);
-      await mkdir(join(home, 'data', 'synthetic'), { recursive: true });
-      await copyFile(join(this.datasets.syntheticOf(key.analysisId), 'people.csv'), join(home, 'data', 'synthetic', 'people.csv'));
+      const synthetic = join(this.datasets.syntheticOf(key.analysisId), 'people.csv');
+      // Only the demo analyses have datasets; another analysis's home (the benchmark's) starts without synthetic data.
+      if (existsSync(synthetic)) {
+        await mkdir(join(home, 'data', 'synthetic'), { recursive: true });
+        await copyFile(synthetic, join(home, 'data', 'synthetic', 'people.csv'));
+      }
       await writeFile(join(home, 'run.sh'), STARTER_RUN_SH, { flag: 'wx' }).catch(() => undefined);
       await writeFile(join(home, 'analysis.py'), STARTER_ANALYSIS_PY, { flag: 'wx' }).catch(() => undefined);
     }

@@ -12,6 +12,9 @@ import { FolderObjectStore } from '../../../local/enclave/folder-object-store.js
 import { bwrapArgs } from '../../../local/enclave/sandbox.js';
 import { LocalTaskTokens, TaskFailure } from '../../../local/enclave/task-tokens.js';
 import { readAll, storeArchiveObjects } from '../../../lambdas/adapters/archive.js';
+import { existsSync } from 'node:fs';
+import { HomesWithDemoData, seedDemoDatasets } from '../../../local/enclave/demo-data.js';
+import { LocalHomes } from '../../../local/homes.js';
 
 let dir: string;
 before(async () => {
@@ -137,5 +140,21 @@ describe('bubblewrap arguments', () => {
     const ro = args.flatMap((a, i) => (a === '--ro-bind' ? [`${args[i + 1]}:${args[i + 2]}`] : []));
     assert.ok(ro.includes('/real:/data') && ro.includes('/w/code:/code'));
     assert.deepEqual(args.slice(-3), ['--', 'sh', 'run.sh']);
+  });
+});
+
+describe('local homes with the demo data', () => {
+  it('give a demo analysis home its synthetic data and the starter project; another analysis home the starter project only', async () => {
+    // Prepare
+    const datasets = await seedDemoDatasets(join(dir, 'datasets'), ['demo']);
+    const homes = new HomesWithDemoData(new LocalHomes(join(dir, 'homes')), datasets);
+    // Act
+    await homes.ensure({ analysisId: 'demo', userId: 'alice' });
+    await homes.ensure({ analysisId: 'bench', userId: 'bench0' });
+    // Assess
+    assert.equal(existsSync(join(homes.pathOf({ analysisId: 'demo', userId: 'alice' }), 'data', 'synthetic', 'people.csv')), true);
+    const other = homes.pathOf({ analysisId: 'bench', userId: 'bench0' });
+    assert.equal(existsSync(join(other, 'data', 'synthetic')), false);
+    assert.equal(existsSync(join(other, 'run.sh')), true);
   });
 });
