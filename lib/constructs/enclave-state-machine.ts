@@ -267,7 +267,8 @@ export class EnclaveStateMachine extends Construct {
       // Every state has its own timeout; this is the backstop (the sum of every deadline, plus an hour).
       timeout: Duration.millis(total + 3_600_000),
       tracingEnabled: true,
-      // Execution data holds only run keys, outcomes and error messages, never secrets or file contents.
+      // Execution data holds only run keys, the submitter's user id, the archive's digest and size, outcomes and error
+      // messages: never secrets or file contents.
       logs: { destination: this.logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
     });
   }
