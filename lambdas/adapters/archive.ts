@@ -13,7 +13,7 @@ import { join, relative, sep } from 'node:path';
 import { PassThrough, Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
-import { ConflictError, ValidationError } from '../core/errors.js';
+import { ConflictError, NotFoundError, ValidationError } from '../core/errors.js';
 import { assertMatches, buildManifest, IntegrityError, type Manifest, type ManifestEntry } from '../core/runs/manifest.js';
 import type { ArchiveCheck, ArchiveReader, CollectedOutputs } from '../core/runs/deps.js';
 import type { ObjectStore, StoredObject } from '../core/runs/ports.js';
@@ -332,14 +332,40 @@ export async function storeOutputs(
     ...(archive.revision ? { outputsRevision: archive.revision } : {}),
     ...(manifest.revision ? { outputsManifestRevision: manifest.revision } : {}),
   });
+  const stored = await storeOrAdoptArchive(objects, root, keys, { exclude: [] }, 'The outputs collected earlier');
+  return { manifest: stored.manifest, ...done, ...pinned(stored.archive, stored.manifestObject) };
+}
+
+/**
+ * storeArchiveObjects, for a step that may be retried: when the store refuses because an earlier attempt stored
+ * the objects already (it never replaces one), those objects are adopted, pinned at the revisions read, and only
+ * if the archive read back is whole and matches its manifest (`what` names them in the IntegrityError otherwise).
+ * An attempt that died between its two writes left the archive without its manifest: the manifest is then made
+ * from the archive's own bytes.
+ */
+export async function storeOrAdoptArchive(
+  objects: ObjectStore,
+  root: string,
+  keys: { readonly archiveKey: string; readonly manifestKey: string },
+  options: ArchiveOptions,
+  what: string,
+): Promise<{ readonly manifest: Manifest; readonly archive: StoredObject; readonly manifestObject: StoredObject }> {
   try {
-    const stored = await storeArchiveObjects(objects, root, keys, { exclude: [] });
-    return { manifest: stored.manifest, ...done, ...pinned(stored.archive, stored.manifestObject) };
+    return await storeArchiveObjects(objects, root, keys, options);
   } catch (error) {
     if (!(error instanceof ConflictError)) throw error;
-    const [archive, manifestObject] = await Promise.all([objects.head(keys.archiveKey), objects.head(keys.manifestKey)]);
-    const manifest = await readStoredManifest(objects, keys.manifestKey, manifestObject.revision);
-    assertMatches(manifest, await archives.manifestOf(keys.archiveKey, archive.revision), 'The outputs collected earlier');
-    return { manifest, ...done, ...pinned(archive, manifestObject) };
   }
+  const archive = await objects.head(keys.archiveKey);
+  const fromArchive = await manifestOfArchive(await objects.get(keys.archiveKey, archive.revision));
+  let manifestObject: StoredObject;
+  try {
+    manifestObject = await objects.head(keys.manifestKey);
+  } catch (error) {
+    if (!(error instanceof NotFoundError)) throw error;
+    manifestObject = await objects.putNew(keys.manifestKey, Buffer.from(JSON.stringify(fromArchive, null, 1)));
+    return { manifest: fromArchive, archive, manifestObject };
+  }
+  const manifest = await readStoredManifest(objects, keys.manifestKey, manifestObject.revision);
+  assertMatches(manifest, fromArchive, what);
+  return { manifest, archive, manifestObject };
 }

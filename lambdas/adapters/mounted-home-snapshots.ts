@@ -10,7 +10,7 @@ import { NotFoundError } from '../core/errors.js';
 import type { HomeSnapshots } from '../core/runs/api.js';
 import type { Manifest } from '../core/runs/manifest.js';
 import type { ObjectStore } from '../core/runs/ports.js';
-import { storeArchive } from './archive.js';
+import { storeOrAdoptArchive } from './archive.js';
 import { homePath } from './aws/efs-homes.js';
 
 type HomeKey = { readonly analysisId: string; readonly userId: string };
@@ -32,7 +32,9 @@ export class MountedHomeSnapshots implements HomeSnapshots {
       () => false,
     );
     if (!isDir) throw new NotFoundError(`No home for ${home.userId} in ${home.analysisId}`);
-    return storeArchive(this.objects, path, keys, { exclude: this.exclude, ...(this.maxBytes ? { maxBytes: this.maxBytes } : {}) });
+    // A retried ArchiveHome finds what its earlier attempt stored, and answers that (checked) snapshot.
+    const options = { exclude: this.exclude, ...(this.maxBytes ? { maxBytes: this.maxBytes } : {}) };
+    return (await storeOrAdoptArchive(this.objects, path, keys, options, 'The home archived by an earlier attempt')).manifest;
   }
 
   private underRoot(root: string, home: HomeKey): string {

@@ -4,7 +4,7 @@
  * run's key and the submitter (a core StepInput `archive-home`, parsed with zod; any other step is refused). It
  * archives that one home to the run's keys and returns `{ digest, files, totalBytes }` into the execution.
  * Errors are thrown with their name: TransientError is retried by the state machine, SubmissionRefusedError
- * (no home, nothing to submit, too large, keys exist) fails the run with its message, told to the researcher.
+ * (no home, nothing to submit, too large) fails the run with its message, told to the researcher.
  */
 import * as z from 'zod';
 import { ValidationError } from '../core/errors.js';

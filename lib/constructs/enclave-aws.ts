@@ -706,13 +706,14 @@ export class EnclaveAws extends Construct {
     acknowledgeIam5(functions['enclave-collect'].role, [...objects(SUBMISSION_FILES.outputs, SUBMISSION_FILES.outputsManifest), `Resource::${nagArn(this.outputs)}/runs/*`], perRun);
     acknowledgeIam5(functions['enclave-check'].role, objects(SUBMISSION_FILES.outputs, SUBMISSION_FILES.outputsManifest), perRun);
     acknowledgeIam5(functions['enclave-release'].role, objects(SUBMISSION_FILES.outputs, SUBMISSION_FILES.outputsManifest), perRun);
-    // The archive step creates a submission's two files and nothing else: no read, no table, no other object.
-    snapshot.fn.grantActions(['s3:PutObject'], [object(SUBMISSION_FILES.archive), object(SUBMISSION_FILES.manifest)]);
-    snapshot.fn.grantActions(['kms:GenerateDataKey'], [this.key.keyArn]);
+    // The archive step creates a submission's two files and nothing else: no table, no other object. It reads
+    // them back only when retried, to adopt what its earlier attempt stored (never replacing it).
+    snapshot.fn.grantActions(['s3:PutObject', 's3:GetObject', 's3:GetObjectVersion'], [object(SUBMISSION_FILES.archive), object(SUBMISSION_FILES.manifest)]);
+    snapshot.fn.grantActions(['kms:GenerateDataKey', 'kms:Decrypt'], [this.key.keyArn]);
     acknowledgeIam5(
       snapshot.fn.role,
       objects(SUBMISSION_FILES.archive, SUBMISSION_FILES.manifest),
-      "The archive step stores a new run's submission under runs/<analysisId>/<runId>/ (per run, unknown at deploy time): PutObject of the archive and manifest files only, which the bucket policy allows only as a create (If-None-Match), so it can neither read nor replace any object.",
+      "The archive step stores a new run's submission under runs/<analysisId>/<runId>/ (per run, unknown at deploy time): the archive and manifest files only. PutObject is allowed by the bucket policy only as a create (If-None-Match), so it cannot replace any object; it reads these two files back only to adopt what an earlier attempt of the same step stored.",
     );
     return functions;
   }

@@ -19,7 +19,7 @@ import { LocalKeySigner } from '../../lambdas/adapters/tokens.js';
 import { unifiedDiff } from '../../lambdas/adapters/text-diff.js';
 import { ValidationError } from '../../lambdas/core/errors.js';
 import { silentLog } from '../../lambdas/core/ports.js';
-import { buildManifest, parseRunRef, SubmissionRefusedError, type RunApiDeps } from '../../lambdas/core/runs/index.js';
+import { buildManifest, IntegrityError, parseRunRef, SubmissionRefusedError, type RunApiDeps } from '../../lambdas/core/runs/index.js';
 import { makeSubmitRunHandler } from '../../lambdas/handlers/runs.js';
 import type { AppDeps } from '../../lambdas/handlers/app.js';
 import { ConfigError } from '../../lambdas/handlers/config.js';
@@ -119,15 +119,57 @@ describe('the home-snapshot function (ArchiveHome)', () => {
     assert.deepEqual([...w.f.objects.objects.keys()].sort(), ['runs/demo/r20261123t200000z-abcdefghij/home.tar.gz', 'runs/demo/r20261123t200000z-abcdefghij/manifest.json']);
   });
 
-  it('refuses no home, an empty home and keys that exist with a SubmissionRefusedError the researcher can read', async () => {
+  it('refuses no home and an empty home with a SubmissionRefusedError the researcher can read', async () => {
     // Prepare
     const w = await world();
     const refused = (pattern: RegExp) => (e: unknown) => e instanceof SubmissionRefusedError && e.name === 'SubmissionRefusedError' && pattern.test(e.message);
     // Act / Assess
     await assert.rejects(w.snapshot(step('bob')), refused(/no home in "demo" yet: open the analysis first, then submit/));
     await assert.rejects(w.snapshot(step('carol')), refused(/holds no files to submit/));
-    await w.snapshot(step('alice', 'r20261123t200000z-kkkkkkkkkk'));
-    await assert.rejects(w.snapshot(step('alice', 'r20261123t200000z-kkkkkkkkkk')), refused(/exist already/));
+  });
+
+  it('a retried step answers the snapshot its earlier attempt stored, even after the home changed', async () => {
+    // Prepare: the first attempt stored both objects, then (say) its answer was lost; alice edits on
+    const w = await world();
+    const runId = 'r20261123t200000z-kkkkkkkkkk';
+    const first = await w.snapshot(step('alice', runId));
+    await writeFile(join(homes, 'demo', 'alice', 'later.txt'), 'written after the submission\n');
+    try {
+      // Act
+      const retried = await w.snapshot(step('alice', runId));
+      // Assess: the same snapshot, nothing replaced
+      assert.deepEqual(retried, first);
+      assert.equal(w.f.objects.objects.size, 2);
+    } finally {
+      await rm(join(homes, 'demo', 'alice', 'later.txt'));
+    }
+  });
+
+  it('a retried step completes an attempt that died between its two writes: the manifest is made from the stored archive', async () => {
+    // Prepare: only the archive made it
+    const w = await world();
+    const runId = 'r20261123t200000z-hhhhhhhhhh';
+    const whole = await w.snapshot(step('alice', runId));
+    const manifestKey = `runs/demo/${runId}/manifest.json`;
+    w.f.objects.objects.delete(manifestKey);
+    // Act
+    const retried = await w.snapshot(step('alice', runId));
+    // Assess
+    assert.deepEqual(retried, whole);
+    assert.equal(JSON.parse(w.f.objects.objects.get(manifestKey)!.toString('utf8')).digest, whole.digest);
+  });
+
+  it('a retried step refuses stored objects that do not match each other (IntegrityError), replacing nothing', async () => {
+    // Prepare: a stored manifest that is not the archive's
+    const w = await world();
+    const runId = 'r20261123t200000z-tttttttttt';
+    await w.snapshot(step('alice', runId));
+    const manifestKey = `runs/demo/${runId}/manifest.json`;
+    const forged = buildManifest([{ path: 'run.sh', size: 3, sha256: 'f'.repeat(64) }]);
+    w.f.objects.objects.set(manifestKey, Buffer.from(JSON.stringify(forged)));
+    // Act / Assess
+    await assert.rejects(w.snapshot(step('alice', runId)), (e: unknown) => e instanceof IntegrityError && /earlier attempt/.test(e.message));
+    assert.equal(JSON.parse(w.f.objects.objects.get(manifestKey)!.toString('utf8')).digest, forged.digest);
   });
 
   it('refuses any other step and a malformed payload (a user id that would leave the homes), reading nothing', async () => {

@@ -120,8 +120,8 @@ async function failUnstarted(deps: RunDeps, run: Run, error: unknown): Promise<v
 }
 
 /**
- * A home that cannot be submitted as it is: none yet, nothing left after the exclusions, too large, or the
- * run's files exist already. Its message is for the researcher (the run fails with it, and they are told).
+ * A home that cannot be submitted as it is: none yet, nothing left after the exclusions, too large, or (with a
+ * store adapter that does not adopt an earlier attempt's objects) the run's files exist already. Its message is for the researcher (the run fails with it, and they are told).
  */
 export class SubmissionRefusedError extends CarrelError {}
 
