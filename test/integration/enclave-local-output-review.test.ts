@@ -4,53 +4,32 @@
  * end the run as timed out (the task's TimeoutSeconds, from the policy's `output-review` deadline).
  */
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ConflictError } from '../../lambdas/core/errors.js';
 import { decide, DEFAULT_RUN_POLICY, type Run } from '../../lambdas/core/runs/index.js';
-import { DeskReleaseLinks } from '../../lambdas/adapters/release-links.js';
-import { LocalKeySigner } from '../../lambdas/adapters/tokens.js';
-import { createLocalEnclave, type LocalEnclave } from '../../local/enclave/enclave.js';
-import { FakeLog, users } from '../support/fakes.js';
-import { startDynalite, type TestDynamo } from '../support/dynalite.js';
-import { ENCLAVE_SKIP, waitForRunState } from '../support/enclave.js';
+import type { LocalEnclave } from '../../local/enclave/enclave.js';
+import { users } from '../support/fakes.js';
+import { ENCLAVE_SKIP, startTestEnclave, waitForRunState, type TestEnclave } from '../support/enclave.js';
 
 /** Long enough for a reviewer who decides at once on a loaded machine; short enough to wait out in a test. */
 const OUTPUT_REVIEW_MS = 4_000;
 
-let dynamo: TestDynamo;
-let root: string;
+let t: TestEnclave;
 let enclave: LocalEnclave;
 
 before(async () => {
-  dynamo = await startDynalite();
-  root = await mkdtemp(join(tmpdir(), 'carrel-enclave-output-review-'));
-  const dataset = join(root, 'dataset');
-  await mkdir(dataset, { recursive: true });
-  await writeFile(join(dataset, 'people.csv'), 'id,region\n1,north\n2,north\n3,south\n');
-  const home = join(root, 'homes', 'demo', 'alice');
-  await mkdir(home, { recursive: true });
-  await writeFile(join(home, 'run.sh'), 'cut -d, -f2 /data/people.csv | tail -n +2 | sort | uniq -c > /outputs/regions.txt\n');
-  enclave = await createLocalEnclave({
-    root,
-    doc: dynamo.doc,
-    tableName: dynamo.tableName,
-    datasetOf: () => dataset,
-    reviewers: ['rita'],
-    links: new DeskReleaseLinks(new LocalKeySigner(LocalKeySigner.generatePem()), 'http://app.localhost:8080'),
-    log: new FakeLog(),
-    homes: join(root, 'homes'),
+  t = await startTestEnclave('enclave-output-review', 'id,region\n1,north\n2,north\n3,south\n', {
     policy: { ...DEFAULT_RUN_POLICY, deadlines: { ...DEFAULT_RUN_POLICY.deadlines, 'output-review': OUTPUT_REVIEW_MS } },
   });
+  enclave = t.enclave;
+  const home = join(t.root, 'homes', 'demo', 'alice');
+  await mkdir(home, { recursive: true });
+  await writeFile(join(home, 'run.sh'), 'cut -d, -f2 /data/people.csv | tail -n +2 | sort | uniq -c > /outputs/regions.txt\n');
 });
 
-after(async () => {
-  enclave?.stop();
-  await dynamo?.close();
-  await rm(root, { recursive: true, force: true });
-});
+after(async () => t?.close());
 
 /** Submit alice's home, have rita approve the code, and wait until the outputs wait for review. */
 async function toOutputReview(description: string): Promise<Run> {

@@ -3,21 +3,17 @@
  * code review that times out after two seconds (the task's TimeoutSeconds, from the same policy).
  */
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ConflictError } from '../../lambdas/core/errors.js';
 import { decide, DEFAULT_RUN_POLICY } from '../../lambdas/core/runs/index.js';
-import { DeskReleaseLinks } from '../../lambdas/adapters/release-links.js';
-import { LocalKeySigner } from '../../lambdas/adapters/tokens.js';
-import { createLocalEnclave, type LocalEnclave } from '../../local/enclave/enclave.js';
-import { FakeLog, users } from '../support/fakes.js';
-import { startDynalite, type TestDynamo } from '../support/dynalite.js';
-import { ENCLAVE_SKIP, waitForRunState } from '../support/enclave.js';
+import type { LocalEnclave } from '../../local/enclave/enclave.js';
+import { users } from '../support/fakes.js';
+import { ENCLAVE_SKIP, startTestEnclave, waitForRunState, type TestEnclave } from '../support/enclave.js';
 
 const rob = { userId: 'rob', roles: ['reviewer'] };
-let dynamo: TestDynamo;
+let t: TestEnclave;
 let root: string;
 let enclave: LocalEnclave;
 
@@ -28,31 +24,15 @@ async function home(): Promise<void> {
   await writeFile(join(dir, 'run.sh'), 'wc -l < /data/people.csv > /outputs/rows.txt\n');
 }
 
-
 before(async () => {
-  dynamo = await startDynalite();
-  root = await mkdtemp(join(tmpdir(), 'carrel-enclave-policy-'));
-  const dataset = join(root, 'dataset');
-  await mkdir(dataset, { recursive: true });
-  await writeFile(join(dataset, 'people.csv'), 'id\n1\n2\n3\n');
-  enclave = await createLocalEnclave({
-    root,
-    doc: dynamo.doc,
-    tableName: dynamo.tableName,
-    datasetOf: () => dataset,
+  t = await startTestEnclave('enclave-policy', 'id\n1\n2\n3\n', {
     reviewers: ['rita', 'rob'],
-    links: new DeskReleaseLinks(new LocalKeySigner(LocalKeySigner.generatePem()), 'http://app.localhost:8080'),
-    log: new FakeLog(),
-    homes: join(root, 'homes'),
     policy: { ...DEFAULT_RUN_POLICY, requiredApprovals: 2, deadlines: { ...DEFAULT_RUN_POLICY.deadlines, 'code-review': 2_000 } },
   });
+  ({ enclave, root } = t);
 });
 
-after(async () => {
-  enclave?.stop();
-  await dynamo?.close();
-  await rm(root, { recursive: true, force: true });
-});
+after(async () => t?.close());
 
 describe('local enclave, two approvals and review timeouts', { skip: ENCLAVE_SKIP }, () => {
   it('one approval is not enough; a second from another reviewer moves the run on, at both steps', async () => {

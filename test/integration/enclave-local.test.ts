@@ -7,24 +7,20 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_EXCLUDES, extractVerified, readAll, writeArchive } from '../../lambdas/adapters/archive.js';
 import { MountedHomeSnapshots } from '../../lambdas/adapters/mounted-home-snapshots.js';
 import { NotAllowedError } from '../../lambdas/core/errors.js';
 import { decide, parseManifest } from '../../lambdas/core/runs/index.js';
-import { DeskReleaseLinks } from '../../lambdas/adapters/release-links.js';
-import { LocalKeySigner } from '../../lambdas/adapters/tokens.js';
-import { createLocalEnclave, type LocalEnclave } from '../../local/enclave/enclave.js';
-import { FakeLog, users } from '../support/fakes.js';
-import { startDynalite, type TestDynamo } from '../support/dynalite.js';
-import { ENCLAVE_SKIP, waitForRunState } from '../support/enclave.js';
+import type { LocalEnclave } from '../../local/enclave/enclave.js';
+import { users } from '../support/fakes.js';
+import { ENCLAVE_SKIP, startTestEnclave, waitForRunState, type TestEnclave } from '../support/enclave.js';
 import { createWriteStream } from 'node:fs';
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
-let dynamo: TestDynamo;
+let t: TestEnclave;
 let root: string;
 let enclave: LocalEnclave;
 /** Set by the tamper test: the next archive is replaced after it is stored (as if the object changed before VerifyArchive). */
@@ -66,21 +62,8 @@ async function home(script: string | null = SCRIPT): Promise<string> {
 
 
 before(async () => {
-  dynamo = await startDynalite();
-  root = await mkdtemp(join(tmpdir(), 'carrel-enclave-'));
-  const dataset = join(root, 'datasets', 'demo');
-  await mkdir(dataset, { recursive: true });
-  await writeFile(join(dataset, 'people.csv'), ['id,age', ...Array.from({ length: REAL_ROWS }, (_, i) => `${i},${20 + (i % 50)}`)].join('\n') + '\n');
-  enclave = await createLocalEnclave({
-    root,
-    doc: dynamo.doc,
-    tableName: dynamo.tableName,
-    datasetOf: () => dataset,
-    reviewers: ['rita'],
-    links: new DeskReleaseLinks(new LocalKeySigner(LocalKeySigner.generatePem()), 'http://app.localhost:8080'),
-    log: new FakeLog(),
+  t = await startTestEnclave('enclave', ['id,age', ...Array.from({ length: REAL_ROWS }, (_, i) => `${i},${20 + (i % 50)}`)].join('\n') + '\n', {
     runTimeoutMs: 60_000,
-    homes: join(root, 'homes'),
     snapshots: {
       async snapshot(who, keys) {
         const manifest = await new MountedHomeSnapshots(join(root, 'homes'), enclave.objects, DEFAULT_EXCLUDES).snapshot(who, keys);
@@ -94,13 +77,10 @@ before(async () => {
       },
     },
   });
+  ({ enclave, root } = t);
 });
 
-after(async () => {
-  enclave?.stop();
-  await dynamo?.close();
-  await rm(root, { recursive: true, force: true });
-});
+after(async () => t?.close());
 
 describe('local enclave, the synthesized state machine', { skip: ENCLAVE_SKIP }, () => {
   it('submit → code review → approve → build, run (real data, no network) → collect → checks → output review → approve → released', async () => {
