@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
+import { formatBytes } from '../core/bytes.js';
 import { ConflictError } from '../core/errors.js';
 import type { ArchiveFiles } from '../core/runs/api.js';
 import type { ObjectStore } from '../core/runs/ports.js';
@@ -53,15 +54,11 @@ export class StoredArchiveFiles implements ArchiveFiles {
     let size = 0;
     for await (const chunk of await this.objects.get(archiveKey, revision)) {
       size += (chunk as Buffer).length;
-      if (size > maxBytes) throw new ConflictError(`The outputs are larger than the ${Math.floor(maxBytes / 1048576)} MiB the desk serves`);
+      if (size > maxBytes) throw new ConflictError(`The outputs are larger than the ${formatBytes(maxBytes)} the desk serves whole: download their files one by one`);
       chunks.push(Buffer.from(chunk as Buffer));
     }
     const bytes = Buffer.concat(chunks);
     // The manifest of exactly these bytes: what is served is what is checked.
     return { bytes, manifest: await manifestOfArchive(Readable.from([bytes])) };
-  }
-
-  async fileOf(archive: Buffer, path: string) {
-    return (await readArchiveFile(Readable.from([archive]), path, Number.MAX_SAFE_INTEGER))?.bytes;
   }
 }

@@ -164,7 +164,7 @@ async function after(s3: ReturnType<typeof mockClient>): Promise<DownloadLinkFig
   const deps: RunApiDeps = {
     ...f,
     catalog: new FakeCatalog(),
-    files: { file: never, load: never, fileOf: never },
+    files: { file: never, load: never },
     diff: () => '',
     limits: { fileViewMaxBytes: 1024, downloadMaxBytes: 5 * 1024 ** 2, smallCountThreshold: 10 },
     checkedLinks: new S3CheckedLinks(client, { bucket: BUCKET, now: () => f.clock.now() }),

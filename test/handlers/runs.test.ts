@@ -4,7 +4,7 @@
  * log, task tokens and state machine are the run fakes (the integration test drives the real ones).
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -55,7 +55,7 @@ interface World {
 }
 
 /** App deps with the enclave over run fakes; alice's home holds a script, a PNG, a large file and synthetic data. */
-async function world(options: { fileViewMaxBytes?: number; versioned?: boolean } = {}): Promise<World> {
+async function world(options: { fileViewMaxBytes?: number; downloadMaxBytes?: number; versioned?: boolean } = {}): Promise<World> {
   const app = await makeAppDeps();
   const f = makeRunDeps({ reviewers: ['rita'], versioned: options.versioned ?? false });
   const archives = new StoredArchiveReader(f.objects);
@@ -80,7 +80,7 @@ async function world(options: { fileViewMaxBytes?: number; versioned?: boolean }
     snapshots: new MountedHomeSnapshots({ pathOf: (k) => join(homes, k.analysisId, k.userId) }, f.objects, DEFAULT_EXCLUDES),
     files: new StoredArchiveFiles(f.objects),
     diff: unifiedDiff,
-    limits: { fileViewMaxBytes: options.fileViewMaxBytes ?? 1024, downloadMaxBytes: 1024 * 1024, smallCountThreshold: 10 },
+    limits: { fileViewMaxBytes: options.fileViewMaxBytes ?? 1024, downloadMaxBytes: options.downloadMaxBytes ?? 1024 * 1024, smallCountThreshold: 10 },
     // Real archives in the object store, read back by the real reader: the archive step stores the home and
     // the verify step checks it; the run's outputs are a real archive of the outputs folder (release checks it).
     archives,
@@ -508,9 +508,30 @@ describe('GET /api/runs/{runId}/download', () => {
     await storeArchive(w.f.objects, w.outputs, { archiveKey: outputsKey, manifestKey: 'x.json' }, { exclude: [] });
     // Act
     const result = await call(w, 'download-run', { pathParameters: { runId: run.id }, query: { token: run.token } });
+    const file = await call(w, 'download-run', { pathParameters: { runId: run.id }, query: { token: run.token, path: 'table.csv' } });
     // Assess
     assertError(result, 409, /not the ones reviewers approved .*; nothing was sent/);
     assert.equal(result.isBase64Encoded, undefined);
+    assertError(file, 409, /table\.csv does not match the approved manifest; nothing was sent/);
+    assert.equal(w.f.audit.entries.filter((e) => e.action === 'downloaded').length, 0);
+  });
+
+  it('serves one file of an outputs archive too large to serve whole; a file over the cap is a 409 that points to the whole archive', async () => {
+    // Prepare: outputs of 64 KiB that do not compress, the desk serving 16 KiB
+    const w = await world({ downloadMaxBytes: 16 * 1024 });
+    await writeFile(join(w.outputs, 'big.bin'), randomBytes(64 * 1024));
+    const run = await released(w);
+    // Act
+    const whole = await call(w, 'download-run', { pathParameters: { runId: run.id }, query: { token: run.token } });
+    const small = await call(w, 'download-run', { pathParameters: { runId: run.id }, query: { token: run.token, path: 'table.csv' } });
+    const big = await call(w, 'download-run', { pathParameters: { runId: run.id }, query: { token: run.token, path: 'big.bin' } });
+    // Assess
+    assertError(whole, 409, /The outputs are larger than the 16 KiB the desk serves whole: download their files one by one/);
+    assert.equal(small.statusCode, 200, small.body);
+    assert.equal(Buffer.from(small.body!, 'base64').toString(), 'group,count\nall,57\nrare,3\n');
+    assert.equal(small.headers!['x-carrel-sha256'], sha(Buffer.from('group,count\nall,57\nrare,3\n')));
+    assertError(big, 409, /big\.bin is 64 KiB, more than the 16 KiB the desk serves for one file: download the whole outputs archive/);
+    assert.deepEqual(w.f.audit.entries.filter((e) => e.action === 'downloaded').map((e) => e.comment), ['table.csv']);
   });
 
   it('refuses a run that is not released (409)', async () => {

@@ -153,14 +153,5 @@ export function shortDigest(digest: string | undefined): string {
   return hex.length > 12 ? `${hex.slice(0, 12)}…` : hex;
 }
 
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ['KiB', 'MiB', 'GiB'];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
-}
+/** Shared with the desk's messages (one formatter, so pages and errors say sizes alike). */
+export { formatBytes } from '../../../lambdas/core/bytes.js';

@@ -5,6 +5,7 @@
  * their own run); members download a released run with its link.
  */
 import { createHash } from 'node:crypto';
+import { formatBytes } from '../bytes.js';
 import { ConflictError, NotAllowedError, NotFoundError, ValidationError } from '../errors.js';
 import type { Analysis, AnalysisCatalog, User } from '../ports.js';
 import type { AuditEntry } from './audit.js';
@@ -23,8 +24,6 @@ export interface ArchiveFiles {
   file(archiveKey: string, path: string, maxBytes: number, revision?: string): Promise<{ readonly bytes: Buffer; readonly size: number; readonly sha256: string } | undefined>;
   /** The whole stored archive (ConflictError over `maxBytes`) and the manifest of exactly those bytes. */
   load(archiveKey: string, maxBytes: number, revision?: string): Promise<{ readonly bytes: Buffer; readonly manifest: Manifest }>;
-  /** One file out of archive bytes already loaded. */
-  fileOf(archive: Buffer, path: string): Promise<Buffer | undefined>;
 }
 
 /** A unified diff of one text file (an adapter: the `diff` library). */
@@ -337,21 +336,8 @@ export async function downloadOutputsLink(deps: RunApiDeps, user: User, key: Run
 }
 
 export async function downloadOutputs(deps: RunApiDeps, user: User, key: RunKey, token: string, path?: string): Promise<Download> {
-  const { run, outputsKey } = await releasedRun(deps, user, key, token);
-  const loaded = await deps.files.load(outputsKey, deps.limits.downloadMaxBytes, run.objects.outputsRevision);
-  if (loaded.manifest.digest !== run.outputsDigest) {
-    throw new IntegrityError(`The stored outputs (digest ${loaded.manifest.digest}) are not the ones reviewers approved (${run.outputsDigest}); nothing was sent`);
-  }
-  let bytes = loaded.bytes;
-  if (path !== undefined) {
-    assertRelativePath(path);
-    const entry = loaded.manifest.files.find((f) => f.path === path);
-    const file = entry && (await deps.files.fileOf(loaded.bytes, path));
-    if (!entry || !file) throw new NotFoundError(`No output ${path} in run ${runRef(key)}`);
-    bytes = file;
-  }
-  const sha256 = createHash('sha256').update(bytes).digest('hex');
-  if (path !== undefined && sha256 !== loaded.manifest.files.find((f) => f.path === path)!.sha256) throw new IntegrityError(`${path} does not match the approved manifest`);
+  const { run, outputsKey, outputsDigest } = await releasedRun(deps, user, key, token);
+  const served = path === undefined ? await wholeOutputs(deps, run, outputsKey, outputsDigest) : await oneOutput(deps, run, outputsKey, outputsDigest, path);
   await deps.audit.append({
     analysisId: key.analysisId,
     runId: key.runId,
@@ -359,8 +345,37 @@ export async function downloadOutputs(deps: RunApiDeps, user: User, key: RunKey,
     at: deps.clock.now().toISOString(),
     actor: user.userId,
     action: 'downloaded',
-    manifestDigest: run.outputsDigest,
+    manifestDigest: outputsDigest,
     ...(path ? { comment: path } : {}),
   });
-  return { run, bytes, sha256, ...(path !== undefined ? { path } : {}) };
+  return { run, ...served, ...(path !== undefined ? { path } : {}) };
+}
+
+/** The whole outputs archive through the desk (up to `downloadMaxBytes`), its manifest checked against the approved one. */
+async function wholeOutputs(deps: RunApiDeps, run: Run, outputsKey: string, outputsDigest: string): Promise<{ bytes: Buffer; sha256: string }> {
+  const loaded = await deps.files.load(outputsKey, deps.limits.downloadMaxBytes, run.objects.outputsRevision);
+  if (loaded.manifest.digest !== outputsDigest) {
+    throw new IntegrityError(`The stored outputs (digest ${loaded.manifest.digest}) are not the ones reviewers approved (${outputsDigest}); nothing was sent`);
+  }
+  return { bytes: loaded.bytes, sha256: createHash('sha256').update(loaded.bytes).digest('hex') };
+}
+
+/**
+ * One output file (up to `downloadMaxBytes`), read out of the pinned archive without loading the rest, and sent only
+ * if its size and sha256 are the approved manifest's entry: so a small file of a large archive can be downloaded too.
+ */
+async function oneOutput(deps: RunApiDeps, run: Run, outputsKey: string, outputsDigest: string, path: string): Promise<{ bytes: Buffer; sha256: string }> {
+  assertRelativePath(path);
+  if (!run.objects.outputsManifestKey) throw new IntegrityError('The released run has no outputs manifest');
+  const approved = await readStoredManifest(deps.objects, run.objects.outputsManifestKey, run.objects.outputsManifestRevision);
+  if (approved.digest !== outputsDigest) throw new IntegrityError(`The stored outputs manifest (${approved.digest}) is not the one reviewers approved (${outputsDigest}); nothing was sent`);
+  const entry = approved.files.find((f) => f.path === path);
+  if (!entry) throw new NotFoundError(`No output ${path} in run ${runRef(run)}`);
+  const max = deps.limits.downloadMaxBytes;
+  if (entry.size > max) {
+    throw new ConflictError(`${path} is ${formatBytes(entry.size)}, more than the ${formatBytes(max)} the desk serves for one file: download the whole outputs archive`);
+  }
+  const read = await deps.files.file(outputsKey, path, max, run.objects.outputsRevision);
+  if (!read || read.size !== entry.size || read.sha256 !== entry.sha256 || read.bytes.length !== read.size) throw new IntegrityError(`${path} does not match the approved manifest; nothing was sent`);
+  return { bytes: read.bytes, sha256: read.sha256 };
 }

@@ -62,7 +62,7 @@ function apiDeps(f: FakeRunDeps, checkedLinks: CheckedLinks): RunApiDeps {
   return {
     ...f,
     catalog: new FakeCatalog(),
-    files: { file: never, load: never, fileOf: never },
+    files: { file: never, load: never },
     diff: () => '',
     limits: { fileViewMaxBytes: 1024, downloadMaxBytes: 1024, smallCountThreshold: 10 },
     checkedLinks,
