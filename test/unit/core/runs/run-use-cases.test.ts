@@ -232,7 +232,7 @@ describe('review request', () => {
     // Assess
     assert.equal(run.state, 'code-review');
     assert.equal(run.taskToken, 'token-1');
-    assert.deepEqual(f.notifier.sent.map((s) => [s.notice, s.to]), [['review-needed', ['rita']]]);
+    assert.deepEqual(f.notifier.sent.map((s) => [s.notice, s.to, s.message]), [['review-needed', ['rita'], 'Run run-1 of demo waits for code review']]);
     assert.deepEqual(f.audit.entries.map((e) => e.action), ['submitted', 'archived', 'review-requested']);
   });
 
