@@ -274,6 +274,34 @@ describe('browser: enclave runs, submit and review', { timeout: 300_000, skip: E
     assert.match(await ownRun.getByTestId('run-decisions').innerText(), /Code rejected by rex/);
     await own.close();
   });
+
+  it('a description that is one long word wraps: the queue and the run page stay as wide as the window', async () => {
+    // Prepare: alice submits with the longest description allowed, without a space
+    const jar = await signInOverHttp(t, 'alice');
+    const submitted = await call(t.port, t.desk, 'POST', '/api/analyses/demo/runs', { jar, body: { description: 'x'.repeat(500) } });
+    assert.equal(submitted.status, 202, submitted.body);
+    const id: string = submitted.json().id;
+    const overflow = () => ritaPage.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+
+    // Act: rita opens the queue, then the run
+    const row = await openFromQueue(ritaPage, id, 'code-review');
+    const queueOverflow = await overflow();
+    await row.getByTestId('queue-open').click();
+    await ritaPage.getByTestId('run-review').waitFor();
+    const pageOverflow = await overflow();
+
+    // Assess: nothing wider than the window
+    assert.deepEqual({ queueOverflow, pageOverflow }, { queueOverflow: 0, pageOverflow: 0 });
+
+    // Clean up: rejected, so nothing is left waiting when the platform stops
+    const rita = await signInOverHttp(t, 'rita');
+    const detail = (await call(t.port, t.desk, 'GET', `/api/runs/${encodeURIComponent(id)}`, { jar: rita })).json();
+    const decided = await call(t.port, t.desk, 'POST', `/api/runs/${encodeURIComponent(id)}/decisions`, {
+      jar: rita,
+      body: { verdict: 'reject', comment: 'A shorter description, please.', manifestDigest: detail.manifest.digest },
+    });
+    assert.equal(decided.status, 200, decided.body);
+  });
 });
 
 describe('browser: two-approval mode', { timeout: 240_000, skip: ENCLAVE_SKIP }, () => {
