@@ -127,6 +127,8 @@ describe('browser: enclave runs, submit and review', { timeout: 300_000, skip: E
     await signIn(ritaPage, 'rita', '/review');
     const row = await openFromQueue(ritaPage, id, 'code-review');
     assert.match(await row.getByTestId('queue-waiting').innerText(), /^\d+ s$/);
+    // local mode: the queue links to rita's mail, which says the run waits for code review
+    assert.match(await ritaPage.getByTestId('outbox-link').innerText(), /Your mail \([1-9]\d*\)/);
     await ritaPage.screenshot({ path: `${SHOTS}/review-queue.png` });
     await row.getByTestId('queue-open').click();
     await ritaPage.getByTestId('run-review').waitFor();

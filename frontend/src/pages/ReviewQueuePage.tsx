@@ -1,6 +1,7 @@
 import { useEffect } from 'react';
 import { runsApi } from '../api.js';
 import { Layout, MessagePanel } from '../components/Layout.js';
+import { OutboxLink } from '../components/RunsPanel.js';
 import { usePolled } from '../hooks.js';
 import { formatDuration, QUEUE_POLL_MS, stepLabel } from '../logic/runs.js';
 import { reviewRunPath } from '../logic/routes.js';
@@ -93,7 +94,16 @@ export function ReviewQueuePage() {
     );
   }
   return (
-    <Layout wide actions={<SignOutLink />}>
+    <Layout
+      wide
+      actions={
+        <>
+          {/* Local mode: the "review needed" mail reviewers would get */}
+          <OutboxLink />
+          <SignOutLink />
+        </>
+      }
+    >
       {body}
     </Layout>
   );
