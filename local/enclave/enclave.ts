@@ -179,7 +179,9 @@ export async function createLocalEnclave(options: LocalEnclaveOptions) {
           const id = `${run.analysisId}.${run.runId}`;
           if (seen.has(id) || isTerminalRunState(run.state) || runner.isRunning(run)) continue;
           seen.add(id);
-          const cause = `The local runtime restarted while the run was ${run.state}; nothing was released. Submit again.`;
+          // In words a researcher reads: "waiting for code review", not the state's id
+          const where = run.state === 'code-review' || run.state === 'output-review' ? `waiting for ${run.state.replace('-', ' ')}` : run.state;
+          const cause = `The local runtime restarted while the run was ${where}; nothing was released. Submit again.`;
           failed.push(await finishRun(deps, run, 'failed', { Error: 'States.Runtime', Cause: cause }));
         }
       }

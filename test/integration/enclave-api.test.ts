@@ -280,7 +280,7 @@ describe('enclave runs through the desk API, a restart', { skip: ENCLAVE_SKIP },
         const mail = (await call(t.port, t.desk, 'GET', '/api/outbox', { jar: alice })).json().messages.at(-1);
         // Assess
         assert.deepEqual([detail.run.state, detail.run.failure.kind], ['failed', 'error']);
-        assert.match(detail.run.failure.message, /restarted while the run was code-review/);
+        assert.match(detail.run.failure.message, /restarted while the run was waiting for code review; nothing was released/);
         assert.deepEqual([mail.notice, mail.runId], ['failed', run.runId]);
       } finally {
         await t.close();
