@@ -19,7 +19,7 @@ import { systemClock, type Clock, type Log } from '../../lambdas/core/ports.js';
 import { newRunId } from '../../lambdas/core/runs/lifecycle.js';
 import { IntegrityError } from '../../lambdas/core/runs/manifest.js';
 import { DEFAULT_RUN_POLICY, type RunPolicy } from '../../lambdas/core/runs/policy.js';
-import { isTerminalRunState, type Run, type RunKey } from '../../lambdas/core/runs/run.js';
+import { isTerminalRunState, runStateInWords, type Run, type RunKey } from '../../lambdas/core/runs/run.js';
 import type { ReleaseLinks } from '../../lambdas/core/runs/ports.js';
 import type { HomeSnapshots } from '../../lambdas/core/runs/deps.js';
 import type { StepDeps } from '../../lambdas/core/runs/steps.js';
@@ -179,9 +179,7 @@ export async function createLocalEnclave(options: LocalEnclaveOptions) {
           const id = `${run.analysisId}.${run.runId}`;
           if (seen.has(id) || isTerminalRunState(run.state) || runner.isRunning(run)) continue;
           seen.add(id);
-          // In words a researcher reads: "waiting for code review", not the state's id
-          const where = run.state === 'code-review' || run.state === 'output-review' ? `waiting for ${run.state.replace('-', ' ')}` : run.state;
-          const cause = `The local runtime restarted while the run was ${where}; nothing was released. Submit again.`;
+          const cause = `The local runtime restarted while the run was ${runStateInWords(run.state)}; nothing was released. Submit again.`;
           failed.push(await finishRun(deps, run, 'failed', { Error: 'States.Runtime', Cause: cause }));
         }
       }

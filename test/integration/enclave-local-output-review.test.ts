@@ -79,7 +79,7 @@ describe('local enclave: output review end to end', { skip: ENCLAVE_SKIP, timeou
     // Assess
     assert.equal(result.status, 'FAILED');
     const failed = (await enclave.deps.runs.get(outputs))!;
-    assert.deepEqual(failed.failure, { kind: 'timed-out', message: 'The run timed out while output-review' });
+    assert.deepEqual(failed.failure, { kind: 'timed-out', message: 'The run timed out while waiting for output review' });
     const last = (await mailsFor(outputs)).at(-1)!;
     assert.deepEqual([last.notice, last.to], ['failed', ['alice']]);
     await assert.rejects(

@@ -75,7 +75,7 @@ describe('local enclave, two approvals and review timeouts', { skip: ENCLAVE_SKI
     // Assess
     assert.equal(result.status, 'FAILED');
     const failed = await enclave.deps.runs.get(run);
-    assert.deepEqual(failed?.failure, { kind: 'timed-out', message: 'The run timed out while code-review' });
+    assert.deepEqual(failed?.failure, { kind: 'timed-out', message: 'The run timed out while waiting for code review' });
     const mail = (await enclave.notifier.list()).filter((m) => m.runId === run.runId).at(-1)!;
     assert.deepEqual([mail.notice, mail.to], ['failed', ['alice']]);
     await assert.rejects(

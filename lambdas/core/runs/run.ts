@@ -61,6 +61,11 @@ export function isReviewState(state: RunState): state is ReviewStep {
   return (REVIEW_STATES as readonly RunState[]).includes(state);
 }
 
+/** A state as a researcher reads it in a message: "waiting for code review", "building". */
+export function runStateInWords(state: RunState): string {
+  return isReviewState(state) ? `waiting for ${state.replace('-', ' ')}` : state;
+}
+
 /**
  * Why a run failed: `timed-out` (a state passed its deadline or a task its timeout), `integrity`
  * (an archive or output did not match its manifest), `error` (anything else: a crashed run, a build error).

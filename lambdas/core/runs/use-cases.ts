@@ -11,7 +11,7 @@ import type { ObjectStore } from './ports.js';
 import { amendRun, transitionRun, updateRun } from './lifecycle.js';
 import { assertMatches, IntegrityError, parseManifest, type Manifest } from './manifest.js';
 import { assertMayReview, decisionsAt, reviewOutcome, type ReviewOutcome } from './policy.js';
-import { isTerminalRunState, type ReviewStep, type Run, type RunFailure, type RunKey, type RunObjects, type Verdict } from './run.js';
+import { isTerminalRunState, runStateInWords, type ReviewStep, type Run, type RunState, type RunFailure, type RunKey, type RunObjects, type Verdict } from './run.js';
 
 /** The run's program exited with a failure; its outputs are not collected. */
 export class RunExitError extends CarrelError {}
@@ -353,9 +353,9 @@ export interface StepError {
 const TIMEOUT_ERRORS = new Set(['States.Timeout', 'States.HeartbeatTimeout', 'Sandbox.Timedout']);
 
 /** Turn a step error into what the researcher is told: a kind and a message without internals. */
-export function failureOf(error: StepError | undefined, state: string): RunFailure {
+export function failureOf(error: StepError | undefined, state: RunState): RunFailure {
   const name = error?.Error ?? 'Error';
-  if (TIMEOUT_ERRORS.has(name)) return { kind: 'timed-out', message: `The run timed out while ${state}` };
+  if (TIMEOUT_ERRORS.has(name)) return { kind: 'timed-out', message: `The run timed out while ${runStateInWords(state)}` };
   let message = error?.Cause ?? '';
   // Lambda reports `{"errorType","errorMessage","trace"}` as Cause: keep only the message.
   try {
@@ -364,7 +364,7 @@ export function failureOf(error: StepError | undefined, state: string): RunFailu
   } catch {
     // plain text cause
   }
-  message = message.split('\n')[0]!.slice(0, 500) || `${name} while ${state}`;
+  message = message.split('\n')[0]!.slice(0, 500) || `${name} while ${runStateInWords(state)}`;
   return { kind: name === IntegrityError.name ? 'integrity' : 'error', message };
 }
 

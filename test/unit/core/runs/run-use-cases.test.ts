@@ -456,7 +456,7 @@ describe('finish', () => {
     const failed = await finishRun(f, KEY, 'failed', { Error: 'States.Timeout', Cause: '' });
     await finishRun(f, KEY, 'failed', { Error: 'States.Timeout' });
     // Assess
-    assert.deepEqual(failed.failure, { kind: 'timed-out', message: 'The run timed out while code-review' });
+    assert.deepEqual(failed.failure, { kind: 'timed-out', message: 'The run timed out while waiting for code review' });
     assert.equal(f.notifier.sent.filter((s) => s.notice === 'failed').length, 1);
   });
 
