@@ -25,11 +25,14 @@ import type { AppDeps } from './app.js';
 import { header, json, parseCookies, readJsonBody, route, validate, type HttpEvent, type HttpHandler, type HttpResult } from './http.js';
 import { analysisId, emptyBody } from './schemas.js';
 
+// "is required" only when the field is absent: a number where a string belongs is a wrong type, not a missing field.
+const requiredString = (what: string) => (issue: { input?: unknown }) => (issue.input === undefined ? `is required (${what})` : 'must be a string');
+
 const unexpected = (issue: { code: string; keys?: readonly string[] }, shape: string) =>
   issue.code === 'unrecognized_keys' ? `has unexpected field(s): ${issue.keys!.join(', ')}` : `must be a JSON object ${shape}`;
 
 export const submitBody = z.strictObject(
-  { description: z.string({ error: 'is required (a short description of the run)' }).trim().min(1, { error: 'must not be empty' }).max(500, { error: 'must be at most 500 characters' }) },
+  { description: z.string({ error: requiredString('a short description of the run') }).trim().min(1, { error: 'must not be empty' }).max(500, { error: 'must be at most 500 characters' }) },
   { error: (issue) => unexpected(issue as never, '{"description": string}') },
 );
 
@@ -37,7 +40,7 @@ export const decisionBody = z.strictObject(
   {
     verdict: z.enum(['approve', 'reject'], { error: 'must be "approve" or "reject"' }),
     comment: z.string({ error: 'must be a string' }).max(2000, { error: 'must be at most 2000 characters' }).default(''),
-    manifestDigest: z.string({ error: 'is required (the digest of the manifest the page showed)' }).regex(/^[0-9a-f]{64}$/, { error: 'must be a SHA-256 hex digest' }),
+    manifestDigest: z.string({ error: requiredString('the digest of the manifest the page showed') }).regex(/^[0-9a-f]{64}$/, { error: 'must be a SHA-256 hex digest' }),
   },
   { error: (issue) => unexpected(issue as never, '{"verdict": "approve"|"reject", "comment": string, "manifestDigest": string}') },
 );

@@ -191,6 +191,7 @@ describe('POST /api/analyses/{analysisId}/runs', () => {
     ['no session', 401, { as: null, pathParameters: { analysisId: 'demo' }, body: { description: 'x' } }, /./],
     ['a body that is not JSON', 400, { pathParameters: { analysisId: 'demo' }, rawBody: '{description' }, /not valid JSON/],
     ['no description', 400, { pathParameters: { analysisId: 'demo' }, body: {} }, /body\.description is required/],
+    ['a description that is not a string', 400, { pathParameters: { analysisId: 'demo' }, body: { description: 5 } }, /body\.description must be a string$/],
     ['a blank description', 400, { pathParameters: { analysisId: 'demo' }, body: { description: '   ' } }, /body\.description must not be empty/],
     ['a description over 500 characters', 400, { pathParameters: { analysisId: 'demo' }, body: { description: 'x'.repeat(501) } }, /at most 500/],
     ['an unexpected field', 400, { pathParameters: { analysisId: 'demo' }, body: { description: 'x', files: ['a'] } }, /unexpected field\(s\): files/],
@@ -427,6 +428,8 @@ describe('POST /api/runs/{runId}/decisions', () => {
     ['a rejection without a comment', 400, (r) => ({ as: 'rita', body: { verdict: 'reject', comment: '  ', manifestDigest: r.manifestDigest } }), /needs a comment/],
     ['an unknown verdict', 400, (r) => ({ as: 'rita', body: { verdict: 'maybe', comment: '', manifestDigest: r.manifestDigest } }), /body\.verdict must be "approve" or "reject"/],
     ['a digest that is not one', 400, () => ({ as: 'rita', body: { verdict: 'approve', comment: '', manifestDigest: 'abc' } }), /body\.manifestDigest must be a SHA-256 hex digest/],
+    ['no digest', 400, () => ({ as: 'rita', body: { verdict: 'approve', comment: '' } }), /body\.manifestDigest is required \(the digest of the manifest the page showed\)/],
+    ['a digest that is not a string', 400, () => ({ as: 'rita', body: { verdict: 'approve', comment: '', manifestDigest: 7 } }), /body\.manifestDigest must be a string$/],
     ['no session', 401, (r) => ({ as: null as never, body: { verdict: 'approve', comment: '', manifestDigest: r.manifestDigest } }), /./],
   ];
   for (const [what, status, make, pattern] of refusals) {
