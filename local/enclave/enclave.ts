@@ -61,6 +61,17 @@ export interface LocalEnclaveOptions {
   readonly definition?: Record<string, unknown>;
 }
 
+/**
+ * The sandbox stopped a run at its time limit. Named as Step Functions names a task past its TimeoutSeconds
+ * (the deployed RunInEnclave's), so the run fails as `timed-out` locally too rather than with the kill's exit code.
+ */
+export class RunTimedOutError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'States.Timeout';
+  }
+}
+
 export type LocalEnclave = Awaited<ReturnType<typeof createLocalEnclave>>;
 
 export async function createLocalEnclave(options: LocalEnclaveOptions) {
@@ -143,6 +154,7 @@ export async function createLocalEnclave(options: LocalEnclaveOptions) {
           logFile: join(workOf(key), 'run.log'),
           timeoutMs: options.runTimeoutMs,
         });
+        if (result.timedOut) throw new RunTimedOutError(`The run was stopped after ${Math.round((options.runTimeoutMs ?? 600_000) / 1000)} s`);
         return { exitCode: result.exitCode };
       },
     },

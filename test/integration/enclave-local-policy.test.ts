@@ -1,6 +1,7 @@
 /**
  * The local enclave under a stricter policy: two approvals from different reviewers at each step, and a
- * code review that times out after two seconds (the task's TimeoutSeconds, from the same policy).
+ * code review that times out after two seconds (the task's TimeoutSeconds, from the same policy), and runs
+ * stopped after two seconds in the sandbox.
  */
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -18,15 +19,16 @@ let root: string;
 let enclave: LocalEnclave;
 
 /** alice's home (`<root>/homes/demo/alice`), as the archive step finds it. */
-async function home(): Promise<void> {
+async function home(script = 'wc -l < /data/people.csv > /outputs/rows.txt\n'): Promise<void> {
   const dir = join(root, 'homes', 'demo', 'alice');
   await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, 'run.sh'), 'wc -l < /data/people.csv > /outputs/rows.txt\n');
+  await writeFile(join(dir, 'run.sh'), script);
 }
 
 before(async () => {
   t = await startTestEnclave('enclave-policy', 'id\n1\n2\n3\n', {
     reviewers: ['rita', 'rob'],
+    runTimeoutMs: 2_000,
     policy: { ...DEFAULT_RUN_POLICY, requiredApprovals: 2, deadlines: { ...DEFAULT_RUN_POLICY.deadlines, 'code-review': 2_000 } },
   });
   ({ enclave, root } = t);
@@ -82,5 +84,23 @@ describe('local enclave, two approvals and review timeouts', { skip: ENCLAVE_SKI
       decide(enclave.deps, users.rita, run, { step: 'code-review', verdict: 'approve', comment: '', manifestDigest: waiting.manifestDigest! }),
       ConflictError,
     );
+  });
+
+  it('a run that takes longer than the sandbox allows is stopped: failed (timed-out, not an exit code), alice is told', async () => {
+    // Prepare
+    await home('sleep 30\n');
+    const run = await enclave.submit({ analysisId: 'demo', userId: 'alice', description: 'too slow' });
+    const waiting = await waitForRunState(enclave, run, ['code-review']);
+    const code = { step: 'code-review' as const, verdict: 'approve' as const, comment: '', manifestDigest: waiting.manifestDigest! };
+    // Act
+    await decide(enclave.deps, users.rita, run, code);
+    await decide(enclave.deps, rob, run, code);
+    const result = await enclave.runner.settled(run.executionId!);
+    // Assess
+    assert.equal(result.status, 'FAILED');
+    const failed = await enclave.deps.runs.get(run);
+    assert.deepEqual(failed?.failure, { kind: 'timed-out', message: 'The run timed out while running' });
+    const mail = (await enclave.notifier.list()).filter((m) => m.runId === run.runId).at(-1)!;
+    assert.deepEqual([mail.notice, mail.to, mail.message], ['failed', ['alice'], `Run ${run.runId} failed: The run timed out while running`]);
   });
 });
