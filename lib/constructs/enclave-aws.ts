@@ -37,6 +37,7 @@ import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import { DEFAULT_RUN_POLICY, type RunPolicy } from '../../lambdas/core/runs/policy.js';
 import type { EnclaveStep } from '../../lambdas/core/runs/steps.js';
+import { RUN_SCRIPT } from '../../lambdas/core/runs/run.js';
 import { enclaveRunTaskFamily, runRoleBoundaryName, runRoleNamePrefix, runRolePath } from '../../lambdas/adapters/aws/run-resources.js';
 import { CarrelFunction } from '../lambda-function.js';
 import { EnclaveStateMachine } from './enclave-state-machine.js';
@@ -887,7 +888,7 @@ export function runBuildSpec(): Record<string, unknown> {
     'set -u',
     '/opt/aws-cli/aws s3 cp --recursive --only-show-errors "s3://$DATASET_BUCKET/$DATASET_PREFIX" "$DATA_DIR" || exit 90',
     'cd /code',
-    'sh run.sh',
+    `sh ${RUN_SCRIPT}`,
     'code=$?',
     '/opt/aws-cli/aws s3 cp --recursive --only-show-errors "$OUTPUTS_DIR" "s3://$OUTPUTS_BUCKET/runs/$ANALYSIS_ID/$RUN_ID/" --sse aws:kms --sse-kms-key-id "$OUTPUTS_KEY_ARN" || exit 91',
     'exit $code',

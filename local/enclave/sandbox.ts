@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, lstatSync, readlinkSync } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { RUN_SCRIPT } from '../../lambdas/core/runs/run.js';
 
 export interface SandboxRun {
   /** Approved, verified code (extracted archive), mounted read-only at /code; the working directory. */
@@ -17,7 +18,7 @@ export interface SandboxRun {
   readonly outputsDir: string;
   /** Where the run's stdout and stderr go (on the host, for the reviewers). */
   readonly logFile: string;
-  /** @default ['sh', 'run.sh'] */
+  /** @default ['sh', RUN_SCRIPT] */
   readonly command?: readonly string[];
   /** Killed after this long. @default 10 minutes */
   readonly timeoutMs?: number;
@@ -43,7 +44,7 @@ export function bwrapArgs(run: SandboxRun): string[] {
   for (const etc of ['/etc/alternatives', '/etc/ld.so.cache', '/etc/ssl/certs']) if (existsSync(etc)) args.push('--ro-bind', etc, etc);
   args.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp');
   args.push('--ro-bind', run.codeDir, '/code', '--ro-bind', run.datasetDir, '/data', '--bind', run.outputsDir, '/outputs');
-  args.push('--chdir', '/code', '--', ...(run.command ?? ['sh', 'run.sh']));
+  args.push('--chdir', '/code', '--', ...(run.command ?? ['sh', RUN_SCRIPT]));
   return args;
 }
 

@@ -65,6 +65,7 @@ async function world(options: { fileViewMaxBytes?: number; downloadMaxBytes?: nu
   const alice = join(homes, 'demo', 'alice');
   await mkdir(join(alice, 'data', 'synthetic'), { recursive: true });
   await writeFile(join(alice, 'analysis.py'), 'print("hello")\n');
+  await writeFile(join(alice, 'run.sh'), 'python3 analysis.py\n');
   await writeFile(join(alice, 'plot.png'), Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 1, 2, 3]));
   await writeFile(join(alice, 'notes.txt'), 'x'.repeat(200));
   await writeFile(join(alice, 'data', 'synthetic', 'people.csv'), 'id\n1\n');
@@ -167,7 +168,7 @@ describe('POST /api/analyses/{analysisId}/runs', () => {
     await archiveHome(w.enclave, stored, stored.submittedBy);
     // Assess
     const manifest = JSON.parse(w.f.objects.objects.get(stored.objects.manifestKey)!.toString());
-    assert.deepEqual(manifest.files.map((x: { path: string }) => x.path), ['analysis.py', 'notes.txt', 'plot.png']);
+    assert.deepEqual(manifest.files.map((x: { path: string }) => x.path), ['analysis.py', 'notes.txt', 'plot.png', 'run.sh']);
   });
 
   it('shows a run still archiving to its submitter: no manifest, no diff, and no code file yet', async () => {
@@ -312,7 +313,7 @@ describe('GET /api/runs/{runId}', () => {
     assert.equal(older.outputs.digest, approved.outputsDigest);
     assert.deepEqual(older.audit.map((e: { action: string; actor: string }) => `${e.action}:${e.actor}`), ['submitted:alice', 'archived:system', 'review-requested:system', 'approved:rita', 'review-requested:system']);
     assert.deepEqual(newer.diff, { baseline: { id: approved.id, createdAt: older.run.createdAt }, added: [], removed: ['notes.txt'], changed: ['analysis.py'] });
-    assert.deepEqual(newer.manifest.files.map((x: { path: string; change: string }) => [x.path, x.change]), [['analysis.py', 'changed'], ['plot.png', 'unchanged']]);
+    assert.deepEqual(newer.manifest.files.map((x: { path: string; change: string }) => [x.path, x.change]), [['analysis.py', 'changed'], ['plot.png', 'unchanged'], ['run.sh', 'unchanged']]);
   });
 
   it('shows the submitter their own run, and refuses other researchers (403), bad ids (400) and unknown runs (404)', async () => {

@@ -307,7 +307,7 @@ export function makeRunDeps(overrides: { policy?: RunPolicy; reviewers?: string[
 export const KEY: RunKey = { analysisId: 'demo', runId: 'run-1' };
 
 /** Submit alice's home holding `files` as run KEY, archive it and verify it: the run is `submitted`. */
-export async function submitted(f: FakeRunDeps, files = [file('analysis.py', 'print(1)\n'), file('README.md', '# demo\n')]): Promise<Run> {
+export async function submitted(f: FakeRunDeps, files = [file('analysis.py', 'print(1)\n'), file('README.md', '# demo\n'), file('run.sh', 'python3 analysis.py\n')]): Promise<Run> {
   f.snapshots.homes.set(`${KEY.analysisId}/alice`, files);
   await submitRun(f, { ...KEY, submittedBy: 'alice', description: 'first model', objects: runObjectKeys(KEY) });
   const archived = await archiveHome(f, KEY, 'alice');

@@ -23,6 +23,12 @@ export const RUN_STATES = [
 
 export type RunState = (typeof RUN_STATES)[number];
 
+/**
+ * What the enclave runs: `sh run.sh` in the submitted project's top folder (the local sandbox and the run image's
+ * entry script alike). A submission without it could only fail after review and build, so it is refused at once.
+ */
+export const RUN_SCRIPT = 'run.sh';
+
 /** States in which a run waits for reviewers. */
 export const REVIEW_STATES = ['code-review', 'output-review'] as const;
 export type ReviewStep = (typeof REVIEW_STATES)[number];

@@ -11,7 +11,7 @@ import type { ObjectStore } from './ports.js';
 import { amendRun, transitionRun, updateRun } from './lifecycle.js';
 import { assertMatches, IntegrityError, parseManifest, type Manifest } from './manifest.js';
 import { assertMayReview, decisionsAt, reviewOutcome, type ReviewOutcome } from './policy.js';
-import { isTerminalRunState, runStateInWords, type ReviewStep, type Run, type RunState, type RunFailure, type RunKey, type RunObjects, type Verdict } from './run.js';
+import { isTerminalRunState, RUN_SCRIPT, runStateInWords, type ReviewStep, type Run, type RunState, type RunFailure, type RunKey, type RunObjects, type Verdict } from './run.js';
 
 /** The run's program exited with a failure; its outputs are not collected. */
 export class RunExitError extends CarrelError {}
@@ -148,6 +148,9 @@ export async function archiveHome(deps: { readonly snapshots: HomeSnapshots }, k
     throw error;
   }
   if (manifest.files.length === 0) throw new SubmissionRefusedError('Your home holds no files to submit (after the exclusions: .git, caches, the synthetic data)');
+  if (!manifest.files.some((f) => f.path === RUN_SCRIPT)) {
+    throw new SubmissionRefusedError(`Your home has no ${RUN_SCRIPT} in its top folder: the enclave runs \`sh ${RUN_SCRIPT}\` there, so add one that runs your analysis (the starter project has one), then submit again`);
+  }
   return { digest: manifest.digest, files: manifest.files.length, totalBytes: manifest.totalBytes };
 }
 

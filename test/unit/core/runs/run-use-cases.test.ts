@@ -44,7 +44,7 @@ async function atOutputReview(f: FakeRunDeps) {
   return requestReview(f, KEY, 'output-review', 'token-output');
 }
 
-const HOME = [file('analysis.py', 'print(1)\n'), file('README.md', '# demo\n')];
+const HOME = [file('analysis.py', 'print(1)\n'), file('README.md', '# demo\n'), file('run.sh', 'python3 analysis.py\n')];
 
 describe('submit', () => {
   it('records the run as archiving (its keys known, no manifest yet), audits it and starts the state machine with the submitter', async () => {
@@ -101,7 +101,7 @@ describe('archive home (step)', () => {
     // Act
     const archived = await archiveHome(f, KEY, 'alice');
     // Assess
-    assert.deepEqual(archived, { digest: buildManifest(HOME).digest, files: 2, totalBytes: buildManifest(HOME).totalBytes });
+    assert.deepEqual(archived, { digest: buildManifest(HOME).digest, files: 3, totalBytes: buildManifest(HOME).totalBytes });
     assert.deepEqual(f.snapshots.calls, [{ analysisId: 'demo', userId: 'alice', archiveKey: 'runs/demo/run-1/home.tar.gz' }]);
     assert.ok(f.objects.objects.has('runs/demo/run-1/manifest.json'));
   });
@@ -115,6 +115,10 @@ describe('archive home (step)', () => {
     // an empty home (everything excluded)
     f.snapshots.homes.set('demo/alice', []);
     await assert.rejects(archiveHome(f, KEY, 'alice'), refused(/holds no files to submit/));
+    // files, but nothing the enclave would run
+    const n = makeRunDeps();
+    n.snapshots.homes.set('demo/alice', [file('analysis.py', 'print(1)\n'), file('scripts/run.sh', 'python3 analysis.py\n')]);
+    await assert.rejects(archiveHome(n, KEY, 'alice'), refused(/no run\.sh in its top folder: the enclave runs `sh run\.sh` there/));
     // too large (the adapter's ValidationError keeps its message)
     const g = makeRunDeps();
     g.snapshots.snapshot = async () => {
@@ -206,7 +210,7 @@ describe('verify archive (step)', () => {
     // Prepare
     const f = makeRunDeps();
     const { digest } = await archived(f);
-    f.archives.contents.set(runObjectKeys(KEY).archiveKey, buildManifest([file('analysis.py', 'steal()\n'), file('README.md', '# demo\n')]));
+    f.archives.contents.set(runObjectKeys(KEY).archiveKey, buildManifest([file('analysis.py', 'steal()\n'), file('README.md', '# demo\n'), file('run.sh', 'python3 analysis.py\n')]));
     // Act / Assess
     await assert.rejects(verifyArchive(f, KEY, digest), (e: unknown) => e instanceof IntegrityError && /changed: analysis\.py/.test(e.message));
     assert.deepEqual([f.runs.peek(KEY).state, f.runs.peek(KEY).manifestDigest], ['archiving', undefined]);
@@ -483,7 +487,7 @@ describe('runStep dispatch', () => {
     const failed = await runStep(f, { ...KEY, step: 'finish', outcome: 'failed', error: { Error: 'States.Timeout' } });
     // Assess
     assert.deepEqual([archived, verified, waiting, failed], [
-      { digest: buildManifest(HOME).digest, files: 2, totalBytes: buildManifest(HOME).totalBytes },
+      { digest: buildManifest(HOME).digest, files: 3, totalBytes: buildManifest(HOME).totalBytes },
       { state: 'submitted' },
       { state: 'code-review' },
       { state: 'failed' },
