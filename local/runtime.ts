@@ -133,12 +133,20 @@ export async function startLocalRuntime(config: LocalConfig, assets: RuntimeAsse
     RELEASE_LINK_TTL_SECONDS: String(config.CARREL_RELEASE_LINK_TTL_SECONDS),
     SUBMISSION_EXCLUDES: config.CARREL_SUBMISSION_EXCLUDES,
   });
+  const reviewers = DEMO_USERS.filter((u) => (u.roles as readonly string[]).includes(runsConfig.policy.reviewerRole)).map((u) => u.userId);
+  if (reviewers.length < runsConfig.policy.requiredApprovals) {
+    // Not refused: users can be added while it runs (the tests do). Said at start, so nobody waits a week to learn it.
+    log.warn('fewer reviewers than approvals needed: every run will wait at code review until its deadline unless a reviewer is added (DEMO_USERS in local/seed.ts)', {
+      requiredApprovals: runsConfig.policy.requiredApprovals,
+      reviewers,
+    });
+  }
   const enclave = await createLocalEnclave({
     root: join(dataDir, 'enclave'),
     doc,
     tableName: TABLE_NAME,
     datasetOf: (analysisId) => datasets.realOf(analysisId),
-    reviewers: DEMO_USERS.filter((u) => (u.roles as readonly string[]).includes(runsConfig.policy.reviewerRole)).map((u) => u.userId),
+    reviewers,
     links: new DeskReleaseLinks(signer, deskOrigin),
     policy: runsConfig.policy,
     log,

@@ -15,6 +15,7 @@ import { manifestOfArchive } from '../../lambdas/adapters/archive.js';
 import type { DynamoAnalysisCatalog } from '../../lambdas/adapters/aws/dynamo-catalog.js';
 import { REAL_ROWS } from '../../local/enclave/demo-data.js';
 import { ENCLAVE_SKIP } from '../support/enclave.js';
+import { FakeLog } from '../support/fakes.js';
 import { call, waitFor, type CookieJar } from '../support/http.js';
 import { signIn, startTestRuntime, type TestRuntime } from '../support/local-runtime.js';
 
@@ -228,12 +229,19 @@ describe('enclave runs through the desk API (local runtime)', { skip: ENCLAVE_SK
 
 describe('enclave runs through the desk API, two approvals', { skip: ENCLAVE_SKIP }, () => {
   let t: TestRuntime;
+  const log = new FakeLog();
   before(async () => {
-    t = await startTestRuntime({ CARREL_REQUIRED_APPROVALS: '2' });
+    t = await startTestRuntime({ CARREL_REQUIRED_APPROVALS: '2' }, undefined, log);
     await addReviewerResearcher(t, 'rob');
   });
   after(async () => {
     await t?.close();
+  });
+
+  it('warns at start that the local users hold fewer reviewers than approvals needed', () => {
+    // Assess: rita is the only seeded reviewer (rob is added once the runtime runs)
+    const [warning] = log.find('fewer reviewers than approvals needed', 'warn');
+    assert.deepEqual(warning?.data, { requiredApprovals: 2, reviewers: ['rita'] });
   });
 
   it('needs two different reviewers at code review: the first approval is pending, the same reviewer twice is refused', async () => {

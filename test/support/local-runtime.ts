@@ -7,7 +7,7 @@ import { buildGate } from '../../assets/gate/build.js';
 import { loadLocalConfig } from '../../local/config.js';
 import { freePort } from '../../local/processes.js';
 import { startLocalRuntime, type LocalRuntime } from '../../local/runtime.js';
-import { silentLog } from '../../lambdas/core/index.js';
+import { silentLog, type Log } from '../../lambdas/core/index.js';
 import { call, type CookieJar, waitFor } from './http.js';
 import { signInThroughIdp } from './sign-in.js';
 
@@ -33,7 +33,7 @@ export interface TestRuntime {
   close(): Promise<void>;
 }
 
-export async function startTestRuntime(env: Record<string, string> = {}, dataDir?: string): Promise<TestRuntime> {
+export async function startTestRuntime(env: Record<string, string> = {}, dataDir?: string, log?: Log): Promise<TestRuntime> {
   const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'carrel-data-')));
   const port = await freePort();
   const config = loadLocalConfig(
@@ -46,7 +46,7 @@ export async function startTestRuntime(env: Record<string, string> = {}, dataDir
       ...env,
     },
   );
-  const runtime = await startLocalRuntime(config, await testAssets(), process.env.CARREL_TEST_LOG ? undefined : silentLog);
+  const runtime = await startLocalRuntime(config, await testAssets(), log ?? (process.env.CARREL_TEST_LOG ? undefined : silentLog));
   return {
     runtime,
     port,
