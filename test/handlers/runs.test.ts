@@ -319,7 +319,7 @@ describe('GET /api/runs/{runId}', () => {
   it('shows the submitter their own run, and refuses other researchers (403), bad ids (400) and unknown runs (404)', async () => {
     // Prepare
     const w = await world();
-    const run = await submitAs(w);
+    const run = await atCodeReview(w);
     // Act
     const own = await call(w, 'get-run', { pathParameters: { runId: run.id } });
     const other = await call(w, 'get-run', { as: 'pat', pathParameters: { runId: run.id } });
@@ -327,6 +327,7 @@ describe('GET /api/runs/{runId}', () => {
     const unknown = await call(w, 'get-run', { as: 'rita', pathParameters: { runId: 'demo.r20300101t090000z-nothere000' } });
     // Assess
     assert.equal(own.statusCode, 200);
+    assert.deepEqual([bodyOf(own).mayDecide, bodyOf(own).why], [false, 'This is your run: reviewers decide on it, and you are told when they have']);
     assertError(other, 403, /Only reviewers and the researcher who submitted it/);
     assertError(bad, 400, /Not a run id/);
     assertError(unknown, 404, /No run demo\.r20300101t090000z-nothere000/);

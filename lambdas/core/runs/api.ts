@@ -135,6 +135,7 @@ export interface ReviewStanding {
 /** Whether `user` may decide on `run` now (the same rules `decide` enforces). */
 export function reviewStanding(deps: Pick<RunDeps, 'policy'>, user: User, run: Run): ReviewStanding {
   if (!isReviewState(run.state)) return { mayDecide: false, why: `The run is ${run.state}, not waiting for review` };
+  if (run.submittedBy === user.userId && !isReviewer(deps, user)) return { mayDecide: false, why: 'This is your run: reviewers decide on it, and you are told when they have' };
   try {
     assertMayReview(run, user, { step: run.state, manifestDigest: digestUnderReview(run, run.state) ?? '' }, deps.policy);
     if (reviewOutcome(decisionsAt(run, run.state), deps.policy) !== 'pending') return { mayDecide: false, why: 'This review step is already decided' };
