@@ -147,6 +147,7 @@ export async function startLocalRuntime(config: LocalConfig, assets: RuntimeAsse
     tableName: TABLE_NAME,
     datasetOf: (analysisId) => datasets.realOf(analysisId),
     reviewers,
+    deskOrigin,
     links: new DeskReleaseLinks(signer, deskOrigin),
     policy: runsConfig.policy,
     log,

@@ -13,6 +13,7 @@ import { systemClock, type Log } from '../core/ports.js';
 import type { ArchiveReader, DisclosureChecker, HomeSnapshots, OutputsCollector, RunCredentials } from '../core/runs/deps.js';
 import { DEFAULT_RUN_POLICY, type RunPolicy } from '../core/runs/policy.js';
 import type { Notifier, ObjectStore, ReleaseLinks, TaskTokens } from '../core/runs/ports.js';
+import { reviewPages } from '../core/runs/review-page.js';
 import type { EnclaveStep, StepDeps, StepOutput } from '../core/runs/steps.js';
 import { StoredArchiveReader } from '../adapters/archive.js';
 import { dynamoDocumentClient } from '../adapters/aws/clients/dynamodb.js';
@@ -36,7 +37,10 @@ export const enclaveEnvSchema = z.object({
   OUTPUTS_BUCKET: z.string().min(3, { error: 'OUTPUTS_BUCKET must be a bucket name' }).optional(),
   MAIL_FROM: z.string().min(3, { error: 'MAIL_FROM must be an address' }).optional(),
   MAIL_CONFIGURATION_SET: z.string().min(1).optional(),
-  /** The desk's signing key (KMS) and origin: release links are the desk's download route, signed like its tokens. */
+  /**
+   * The desk's signing key (KMS) and origin: release links are the desk's download route, signed like its tokens,
+   * and the review-needed mail links to the desk's review page (the request-review step needs the origin).
+   */
   SIGNING_KEY_ID: z.string().min(1, { error: 'SIGNING_KEY_ID must be a KMS key id or ARN' }).optional(),
   DESK_ORIGIN: z.string().regex(/^https:\/\/[a-z0-9.-]+(:\d+)?$/, { error: 'DESK_ORIGIN must be an https:// origin' }).optional(),
   /** The run resources step (enclave-resources): the deployment, the runs' template task family and dataset. */
@@ -119,6 +123,11 @@ export function enclaveStepDeps(env: EnclaveEnv, kit: EnclaveKit, log: Log): Ste
     policy: enclavePolicy(env),
     log,
     reviewers: env.REVIEWERS,
+    reviewPageOf: env.DESK_ORIGIN
+      ? reviewPages(env.DESK_ORIGIN)
+      : () => {
+          throw new NotWired('the desk origin (DESK_ORIGIN)');
+        },
     newId: () => randomBytes(8).toString('hex'),
     collector: kit.collector ? kit.collector(env, objects, archives) : notWired<OutputsCollector>('an outputs collector'),
     checker: new SmallCountChecker(objects, { threshold: env.SMALL_COUNT_THRESHOLD }) satisfies DisclosureChecker,
@@ -131,6 +140,8 @@ export function enclaveStepDeps(env: EnclaveEnv, kit: EnclaveKit, log: Log): Ste
 /** A step Lambda's handler: built when the module loads (a bad setting fails the container at once). */
 export function enclaveStepHandler(serves: readonly EnclaveStep[], kit: EnclaveKit, env: Readonly<Record<string, string | undefined>> = process.env): (event: unknown) => Promise<StepOutput> {
   const settings = loadEnclaveEnv(env);
+  // The review mail links to the desk: a function asking for review without the origin fails at its start, not mid-run.
+  if (serves.includes('request-review') && !settings.DESK_ORIGIN) throw new EnclaveConfigError('Enclave step configuration: DESK_ORIGIN must be set for the request-review step (the mail links to the review page)');
   const logger = new Logger({ serviceName: settings.POWERTOOLS_SERVICE_NAME, logLevel: settings.POWERTOOLS_LOG_LEVEL });
   const log = powertoolsLog(logger);
   const handle = makeStepHandler(enclaveStepDeps(settings, kit, log), serves);

@@ -12,6 +12,7 @@ import { systemClock } from '../core/ports.js';
 import type { CheckedLinks, RunApiDeps } from '../core/runs/api.js';
 import type { RunExecutions } from '../core/runs/deps.js';
 import type { Notifier, ObjectStore, TaskTokens } from '../core/runs/ports.js';
+import { reviewPages } from '../core/runs/review-page.js';
 import { StoredArchiveReader } from '../adapters/archive.js';
 import { StoredArchiveFiles } from '../adapters/archive-files.js';
 import { dynamoDocumentClient } from '../adapters/aws/clients/dynamodb.js';
@@ -65,6 +66,7 @@ export function runApiDeps(deps: AwsDeps, env: Readonly<Record<string, string | 
     policy: runs.policy,
     log: deps.log,
     reviewers: [],
+    reviewPageOf: reviewPages(`https://${deps.config.deskDomain}`),
     newId: () => randomBytes(8).toString('hex'),
     catalog: deps.catalog,
     executions: kit.executions ? kit.executions(settings) : notWired<RunExecutions>('run executions'),

@@ -68,7 +68,7 @@ export interface EnclaveAwsProps {
   readonly table: dynamodb.ITable;
   /** The desk's signing key: the release step signs the download link with it (kms:Sign only). */
   readonly signingKey: kms.IKey;
-  /** The desk's origin (`https://<deskDomain>`): release links point at its download route. */
+  /** The desk's origin (`https://<deskDomain>`): release links point at its download route, review mails at its review pages. */
   readonly deskOrigin: string;
   readonly logRetention: logs.RetentionDays;
   /** Powertools log level of the step functions. @default 'INFO' */
@@ -663,7 +663,8 @@ export class EnclaveAws extends Construct {
     const functions: Record<EnclaveFunctionName, CarrelFunction> = {
       'home-snapshot': snapshot.fn,
       'enclave-verify': make('enclave-verify', quick, {}, 1024),
-      'enclave-notify': make('enclave-notify', quick),
+      // The review-needed mail links to the desk's review page of the run.
+      'enclave-notify': make('enclave-notify', quick, { DESK_ORIGIN: props.deskOrigin }),
       'enclave-resources': make('enclave-resources', quick, {
         DEPLOYMENT_ID: props.deploymentId,
         RUN_TASK_FAMILY: this.runTask.family,

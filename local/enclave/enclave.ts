@@ -21,6 +21,7 @@ import { IntegrityError } from '../../lambdas/core/runs/manifest.js';
 import { DEFAULT_RUN_POLICY, type RunPolicy } from '../../lambdas/core/runs/policy.js';
 import { isTerminalRunState, runStateInWords, type Run, type RunKey } from '../../lambdas/core/runs/run.js';
 import type { ReleaseLinks } from '../../lambdas/core/runs/ports.js';
+import { reviewPages } from '../../lambdas/core/runs/review-page.js';
 import type { HomeSnapshots } from '../../lambdas/core/runs/deps.js';
 import type { StepDeps } from '../../lambdas/core/runs/steps.js';
 import { finishRun, readStoredManifest, runObjectKeys, submitRun } from '../../lambdas/core/runs/use-cases.js';
@@ -39,6 +40,8 @@ export interface LocalEnclaveOptions {
   readonly datasetOf: (analysisId: string) => string;
   /** Who is told when a run waits for review. */
   readonly reviewers: readonly string[];
+  /** The desk's origin (`http://app.localhost:<port>`): the review-needed mail links to its review page. */
+  readonly deskOrigin: string;
   /** Release links (the desk's download route: DeskReleaseLinks). */
   readonly links: ReleaseLinks;
   /** Base of the object store's own links (unused by the desk, which serves downloads itself). @default http://localhost/objects */
@@ -97,6 +100,7 @@ export async function createLocalEnclave(options: LocalEnclaveOptions) {
     policy,
     log: options.log,
     reviewers: options.reviewers,
+    reviewPageOf: reviewPages(options.deskOrigin),
     newId: () => randomBytes(8).toString('hex'),
     collector: {
       // Everything the run wrote under /outputs, nothing else (a retried collect accepts what an earlier one stored).

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { ValidationError } from '../../lambdas/core/errors.js';
 import { ENCLAVE_STEPS } from '../../lambdas/core/runs/steps.js';
 import { makeStepHandler } from '../../lambdas/handlers/enclave-steps.js';
-import { EnclaveConfigError, enclaveStepDeps, loadEnclaveEnv } from '../../lambdas/handlers/enclave-wiring.js';
+import { EnclaveConfigError, enclaveStepDeps, enclaveStepHandler, loadEnclaveEnv } from '../../lambdas/handlers/enclave-wiring.js';
 import { ENCLAVE_FUNCTIONS } from '../../lib/constructs/enclave-aws.js';
 import { FakeLog } from '../support/fakes.js';
 import { archiveHome, runObjectKeys, submitRun } from '../../lambdas/core/runs/use-cases.js';
@@ -84,6 +84,22 @@ describe('enclave step configuration', () => {
     await assert.rejects(deps.notifier.notify('failed', {} as never, { to: [], message: '' }), /not wired with a notifier/);
     await assert.rejects(deps.tokens.succeed('t', {}), /not wired with task tokens/);
     await assert.rejects(deps.links.link({ analysisId: 'a', runId: 'r' }, new Date()), /not wired with release links/);
+    assert.throws(() => deps.reviewPageOf({ analysisId: 'a', runId: 'r' }), /not wired with the desk origin \(DESK_ORIGIN\)/);
+  });
+
+  it("links review mail to the desk's review page of the run, from DESK_ORIGIN", () => {
+    // Act
+    const deps = enclaveStepDeps(loadEnclaveEnv({ ...ENV, DESK_ORIGIN: 'https://desk.uni.example' }), {}, new FakeLog());
+
+    // Assess
+    assert.equal(deps.reviewPageOf(KEY), 'https://desk.uni.example/review/demo/run-1');
+  });
+
+  it('refuses to start a function that asks for review without the desk origin, naming DESK_ORIGIN', () => {
+    // Act + Assess
+    assert.throws(() => enclaveStepHandler(['request-review'], {}, ENV), (e: unknown) => e instanceof EnclaveConfigError && /DESK_ORIGIN must be set for the request-review step/.test(e.message));
+    assert.throws(() => enclaveStepHandler(['request-review'], {}, { ...ENV, DESK_ORIGIN: 'http://desk.uni.example' }), (e: unknown) => e instanceof EnclaveConfigError && /DESK_ORIGIN must be an https:\/\/ origin/.test(e.message));
+    assert.doesNotThrow(() => enclaveStepHandler(['verify-archive'], {}, ENV));
   });
 });
 

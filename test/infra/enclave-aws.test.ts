@@ -333,6 +333,16 @@ describe('enclave release', () => {
   });
 });
 
+describe('enclave mail', () => {
+  it("gives the function that asks for review the desk's origin, so the review-needed mail links to the run's review page", () => {
+    // Prepare
+    const envOf = (pattern: RegExp) => resources[logicalId('AWS::Lambda::Function', pattern)]!.Properties.Environment.Variables as Record<string, unknown>;
+    // Assess
+    assert.equal(envOf(/^EnclaveEnclaveNotify/).DESK_ORIGIN, 'https://desk.example.org');
+    assert.equal(envOf(/^EnclaveEnclaveNotify/).DESK_ORIGIN, envOf(/^EnclaveEnclaveRelease/).DESK_ORIGIN);
+  });
+});
+
 describe('enclave state machine as deployed', () => {
   it('is the definition local mode executes (same states, integrations, retries, catches and timeouts)', () => {
     // Prepare: ARNs differ (deployed resources vs local stand-ins), and so does the run task family's name.

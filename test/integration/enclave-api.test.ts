@@ -127,6 +127,12 @@ describe('enclave runs through the desk API (local runtime)', { skip: ENCLAVE_SK
     assert.match(script.json().text, /Counter/);
     assert.equal(script.json().sha256, waiting.manifest.files.find((f: { path: string }) => f.path === 'analysis.py').sha256);
     assert.equal((await call(t.port, t.desk, 'GET', `/api/runs/${submitted.id}`, { jar: pat })).status, 403, 'neither a reviewer nor the submitter');
+    // rita's mail links straight to the run's page in the review console, which the desk serves
+    const asked = (await call(t.port, t.desk, 'GET', '/api/outbox', { jar: rita })).json().messages.find((m: { notice: string; runId: string }) => m.notice === 'review-needed' && m.runId === submitted.runId);
+    assert.equal(asked.link, `http://${t.desk}:${t.port}/review/demo/${submitted.runId}`);
+    const page = await call(t.port, t.desk, 'GET', new URL(asked.link).pathname, { jar: rita });
+    assert.equal(page.status, 200);
+    assert.match(page.body, /<html/i);
 
     // Act: refusals first, then rita approves the code she saw
     const staleDigest = await call(t.port, t.desk, 'POST', `/api/runs/${submitted.id}/decisions`, { jar: rita, body: { verdict: 'approve', comment: '', manifestDigest: '0'.repeat(64) } });

@@ -61,7 +61,12 @@ describe('local enclave: output review end to end', { skip: ENCLAVE_SKIP, timeou
     assert.equal(withheld.state, 'withheld');
     assert.equal(withheld.releaseExpiresAt, undefined, 'no release link was made');
     const mails = await mailsFor(outputs);
-    assert.equal(mails.some((m) => m.notice === 'released' || m.link), false);
+    assert.equal(mails.some((m) => m.notice === 'released'), false);
+    // The only links mailed are the reviewers' review pages: no download link.
+    assert.deepEqual(mails.filter((m) => m.link).map((m) => [m.notice, new URL(m.link!).pathname]), [
+      ['review-needed', `/review/demo/${outputs.runId}`],
+      ['review-needed', `/review/demo/${outputs.runId}`],
+    ]);
     const last = mails.at(-1)!;
     assert.deepEqual([last.notice, last.to], ['withheld', ['alice']]);
     assert.match(last.message, /withheld at output review: rita: counts of 1 identify people/);

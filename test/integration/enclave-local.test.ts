@@ -129,6 +129,8 @@ describe('local enclave, the synthesized state machine', { skip: ENCLAVE_SKIP },
     assert.equal(released?.state, 'released');
     const mails = await enclave.notifier.list();
     assert.deepEqual(mails.map((m) => [m.notice, m.to.join(',')]), [['review-needed', 'rita'], ['review-needed', 'rita'], ['released', 'alice']]);
+    const reviewPage = `http://app.localhost:8080/review/demo/${submitted.runId}`;
+    assert.deepEqual(mails.slice(0, 2).map((m) => m.link), [reviewPage, reviewPage], "rita's mails open the run's review page");
     const link = mails.at(-1)!.link!;
     const token = new URL(link).searchParams.get('token')!;
     assert.equal(new URL(link).pathname, `/api/runs/demo.${submitted.runId}/download`);

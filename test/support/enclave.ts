@@ -49,6 +49,7 @@ export async function startTestEnclave(name: string, peopleCsv: string, options:
     tableName: dynamo.tableName,
     datasetOf: () => dataset,
     reviewers: ['rita'],
+    deskOrigin: 'http://app.localhost:8080',
     links: new DeskReleaseLinks(new LocalKeySigner(LocalKeySigner.generatePem()), 'http://app.localhost:8080'),
     log: new FakeLog(),
     homes: join(root, 'homes'),

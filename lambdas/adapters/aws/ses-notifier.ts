@@ -20,6 +20,12 @@ const SUBJECTS: Readonly<Record<RunNotice, string>> = {
   released: 'outputs are released',
 };
 
+/** What the mail calls its link: the reviewers' mail opens the run's review page, the release mail downloads. */
+const LINK_LABELS: Readonly<Partial<Record<RunNotice, string>>> = {
+  'review-needed': 'Review it',
+  released: 'Download (expires)',
+};
+
 export interface SesNotifierOptions {
   /** The SES-verified sender, e.g. `carrel <enclave@example.org>`. */
   readonly from: string;
@@ -44,7 +50,7 @@ export class SesNotifier implements Notifier {
       else this.options.log.warn('enclave notice not mailed: no address for the user', { notice, runId: run.runId, user });
     }
     if (addresses.size === 0) return;
-    const text = [detail.message, ...(detail.link ? ['', `Download (expires): ${detail.link}`] : []), '', `Analysis ${run.analysisId}, run ${run.runId}.`].join('\n');
+    const text = [detail.message, ...(detail.link ? ['', `${LINK_LABELS[notice] ?? 'Open'}: ${detail.link}`] : []), '', `Analysis ${run.analysisId}, run ${run.runId}.`].join('\n');
     try {
       await this.ses.send(
         new SendEmailCommand({

@@ -80,6 +80,8 @@ export interface RunDeps {
   readonly log: Log;
   /** User ids told when a run waits for review. */
   readonly reviewers: readonly string[];
+  /** The review console's page of a run on the desk (reviewPages(deskOrigin)): the review-needed mail links there. */
+  readonly reviewPageOf: (key: RunKey) => string;
   /** Makes unique audit entry ids (random in production, a counter in tests). */
   readonly newId: () => string;
 }

@@ -8,3 +8,4 @@ export * from './run.js';
 export * from './steps.js';
 export * from './use-cases.js';
 export * from './api.js';
+export * from './review-page.js';

@@ -192,7 +192,11 @@ export async function requestReview(deps: RunDeps, key: RunKey, step: ReviewStep
   if (result.before.state !== step) {
     await audit(deps, result.after, 'review-requested', { step });
     const to = deps.reviewers.filter((r) => r !== result.after.submittedBy);
-    await deps.notifier.notify('review-needed', result.after, { to, message: `Run ${key.runId} of ${key.analysisId} waits for ${step === 'code-review' ? 'code review' : 'output review'}` });
+    await deps.notifier.notify('review-needed', result.after, {
+      to,
+      message: `Run ${key.runId} of ${key.analysisId} waits for ${step === 'code-review' ? 'code review' : 'output review'}`,
+      link: deps.reviewPageOf(key),
+    });
   }
   return result.after;
 }

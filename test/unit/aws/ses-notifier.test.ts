@@ -31,7 +31,20 @@ describe('SesNotifier', () => {
     assert.equal(input.FromEmailAddress, 'enclave@uni.example');
     assert.deepEqual(input.Destination, { BccAddresses: ['alice@uni.example'] });
     assert.match(input.Content!.Simple!.Subject!.Data!, /r1 outputs are released/);
-    assert.match(input.Content!.Simple!.Body!.Text!.Data!, /https:\/\/desk\.uni\.example\/dl\?t=x/);
+    assert.match(input.Content!.Simple!.Body!.Text!.Data!, /^Download \(expires\): https:\/\/desk\.uni\.example\/dl\?t=x$/m);
+  });
+
+  it("mails reviewers the link to the run's review page, named as such", async () => {
+    // Prepare
+    ses.on(SendEmailCommand).resolves({ MessageId: 'm-3' });
+
+    // Act
+    await notifier().notifier.notify('review-needed', run, { to: ['rita'], message: 'Run r1 of demo waits for code review', link: 'https://desk.uni.example/review/demo/r1' });
+
+    // Assess
+    const input = ses.commandCalls(SendEmailCommand)[0]!.args[0].input;
+    assert.match(input.Content!.Simple!.Subject!.Data!, /r1 waits for your review/);
+    assert.equal(input.Content!.Simple!.Body!.Text!.Data!, ['Run r1 of demo waits for code review', '', 'Review it: https://desk.uni.example/review/demo/r1', '', 'Analysis demo, run r1.'].join('\n'));
   });
 
   it('resolves user ids through addressOf; a user without an address is logged and skipped, and nobody left means no mail', async () => {

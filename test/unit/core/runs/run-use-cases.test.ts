@@ -240,6 +240,22 @@ describe('review request', () => {
     assert.deepEqual(f.audit.entries.map((e) => e.action), ['submitted', 'archived', 'review-requested']);
   });
 
+  it("links the reviewers' mail to the run's page in the review console, at both steps", async () => {
+    // Prepare
+    const f = makeRunDeps();
+    // Act (code review, approval, build, run, collect, check, output review)
+    await atOutputReview(f);
+    // Assess
+    const mails = f.notifier.sent.filter((s) => s.notice === 'review-needed');
+    assert.deepEqual(
+      mails.map((s) => [s.message, s.link]),
+      [
+        ['Run run-1 of demo waits for code review', 'https://desk.test/review/demo/run-1'],
+        ['Run run-1 of demo waits for output review', 'https://desk.test/review/demo/run-1'],
+      ],
+    );
+  });
+
   it('a retried request keeps the state and takes the newest token, without telling anyone twice', async () => {
     // Prepare
     const f = makeRunDeps();
