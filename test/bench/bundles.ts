@@ -12,8 +12,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
-import { LocalKeySigner } from '../../lambdas/adapters/tokens.js';
-import { TEST_ENV } from '../handlers/support.js';
+import { entryEnv } from '../handlers/support.js';
 import { allEntries, bundleEntry, type BundleFacts } from '../support/bundles.js';
 import { summarize, table, type Summary } from './stats.js';
 
@@ -32,11 +31,7 @@ export interface BundleFigures {
 /** The environment a desk function gets from CDK, enough for its top level to run here (no AWS call). */
 function loadEnvironment(): Record<string, string> {
   return {
-    ...(TEST_ENV as Record<string, string>),
-    SIGNING_KEY_ID: '',
-    SIGNING_KEY_PEM: LocalKeySigner.generatePem(),
-    AWS_REGION: 'eu-west-2',
-    POWERTOOLS_LOG_LEVEL: 'SILENT',
+    ...entryEnv(),
     // The provisioner's and the certificate renewal's own settings (ARNs are never called here).
     PROVISIONER_SSH_KEY_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-2:111122223333:secret:carrel-test/ssh-AbCdEf',
     GATE_CERTIFICATE_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-2:111122223333:secret:carrel-test/cert-AbCdEf',
@@ -77,8 +72,8 @@ export async function bundleFigures(progress: (message: string) => void, loadSam
     const bundled = await bundleEntry(name, path);
     const { sdkBytes: _bytes, zodLocales: _locales, files: _files, ...facts } = bundled;
     // The provisioner's own settings name the homes file system (desk functions without compute must not).
-    const entryEnv = name === 'provision' ? { ...env, EFS_FILE_SYSTEM_ID: 'fs-0123456789abcdef0' } : env;
-    const loadMs = name.startsWith('custom/') ? undefined : await loadTimes(bundled, loadSamples, entryEnv, progress);
+    const functionEnv = name === 'provision' ? { ...env, EFS_FILE_SYSTEM_ID: 'fs-0123456789abcdef0' } : env;
+    const loadMs = name.startsWith('custom/') ? undefined : await loadTimes(bundled, loadSamples, functionEnv, progress);
     functions.push({ ...facts, ...(loadMs ? { loadMs } : {}) });
   }
   return { functions, loadSamples };

@@ -1,15 +1,14 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { LocalKeySigner } from '../../lambdas/adapters/tokens.js';
 import { NOT_CONFIGURED } from '../../lambdas/handlers/unconfigured.js';
-import { bodyOf, httpEvent, ROUTES, TEST_ENV } from './support.js';
+import { bodyOf, entryEnv, httpEvent, ROUTES } from './support.js';
 
 const ENTRIES = ['me', 'open', 'status', 'heartbeat', 'stop', 'agent-activity', 'agent-bootstrap', 'housekeeping', 'compute-events'] as const;
 
 describe('Lambda entry points (AWS wiring)', () => {
   before(() => {
     // Prepare: the environment CDK sets, with a PEM key so no KMS call is needed.
-    Object.assign(process.env, { ...TEST_ENV, SIGNING_KEY_ID: '', SIGNING_KEY_PEM: LocalKeySigner.generatePem(), AWS_REGION: 'eu-west-2', POWERTOOLS_LOG_LEVEL: 'SILENT' });
+    Object.assign(process.env, entryEnv());
   });
 
   it('each exports a handler function', async () => {

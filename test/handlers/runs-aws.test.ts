@@ -15,7 +15,6 @@ import { StoredArchiveFiles } from '../../lambdas/adapters/archive-files.js';
 import { SfnRunExecutions } from '../../lambdas/adapters/aws/sfn-run-executions.js';
 import { MountedHomeSnapshots } from '../../lambdas/adapters/mounted-home-snapshots.js';
 import { DeskReleaseLinks } from '../../lambdas/adapters/release-links.js';
-import { LocalKeySigner } from '../../lambdas/adapters/tokens.js';
 import { unifiedDiff } from '../../lambdas/adapters/text-diff.js';
 import { ValidationError } from '../../lambdas/core/errors.js';
 import { silentLog } from '../../lambdas/core/ports.js';
@@ -28,7 +27,7 @@ import type { HttpResult } from '../../lambdas/handlers/http.js';
 import { loadRunsEnv } from '../../lambdas/handlers/runs-wiring.js';
 import { serviceError, throttling } from '../unit/aws/sdk-errors.js';
 import { makeRunDeps } from '../support/run-fakes.js';
-import { bodyOf, httpEvent, makeAppDeps, ROUTES, sessionCookie, TEST_ENV } from './support.js';
+import { bodyOf, entryEnv, httpEvent, makeAppDeps, ROUTES, sessionCookie } from './support.js';
 
 const MACHINE = 'arn:aws:states:eu-west-2:111122223333:stateMachine:carrel-test-enclave';
 const sfnClient = new SFNClient({ region: 'eu-west-2', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
@@ -187,11 +186,7 @@ describe('run entry points (runs-wiring.ts)', () => {
   before(() => {
     // Prepare: the environment CDK sets (lib/constructs/enclave-desk.ts), with a PEM key so no KMS call is needed.
     Object.assign(process.env, {
-      ...TEST_ENV,
-      SIGNING_KEY_ID: '',
-      SIGNING_KEY_PEM: LocalKeySigner.generatePem(),
-      AWS_REGION: 'eu-west-2',
-      POWERTOOLS_LOG_LEVEL: 'SILENT',
+      ...entryEnv(),
       RUN_OBJECTS_BUCKET: 'carrel-test-run-objects',
       RUN_OBJECTS_KEY_ID: 'arn:aws:kms:eu-west-2:111122223333:key/0000',
       STATE_MACHINE_ARN: MACHINE,

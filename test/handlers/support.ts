@@ -24,6 +24,14 @@ export const TEST_ENV = {
   OIDC_JWKS_URL: 'https://idp.test/realms/carrel/jwks',
 } as const;
 
+/**
+ * What CDK gives every desk function, enough for an entry point's top level to run here: TEST_ENV with a fresh
+ * PEM signing key (so no KMS call is needed), a region, and Powertools silenced.
+ */
+export function entryEnv(): Record<string, string> {
+  return { ...TEST_ENV, SIGNING_KEY_ID: '', SIGNING_KEY_PEM: LocalKeySigner.generatePem(), AWS_REGION: 'eu-west-2', POWERTOOLS_LOG_LEVEL: 'SILENT' };
+}
+
 /** An identity provider: a key pair and its JWKS; `session()` mints a session token. */
 export class TestIdp {
   private constructor(

@@ -4,18 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { LocalKeySigner } from '../../lambdas/adapters/tokens.js';
-import { TEST_ENV } from '../handlers/support.js';
+import { entryEnv } from '../handlers/support.js';
 
 describe('provisioner entry point (AWS wiring)', () => {
   before(() => {
     // Prepare: what CDK sets for the provisioner, with a PEM key so no KMS call is needed
     Object.assign(process.env, {
-      ...TEST_ENV,
-      SIGNING_KEY_ID: '',
-      SIGNING_KEY_PEM: LocalKeySigner.generatePem(),
-      AWS_REGION: 'eu-west-2',
-      POWERTOOLS_LOG_LEVEL: 'SILENT',
+      ...entryEnv(),
       PROVISIONER_SSH_KEY_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-2:123456789012:secret:carrel/provisioner-key-AbCdEf',
       GATE_CERTIFICATE_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-2:123456789012:secret:carrel/gate-cert-AbCdEf',
       EFS_FILE_SYSTEM_ID: 'fs-0123456789abcdef0',

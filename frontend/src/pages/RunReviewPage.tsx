@@ -1,4 +1,4 @@
-import { useEffect, useId, useState } from 'react';
+import { useEffect, useId, useState, type ReactNode } from 'react';
 import { runsApi } from '../api.js';
 import { FileView } from '../components/FileView.js';
 import { Layout, MessagePanel } from '../components/Layout.js';
@@ -159,18 +159,15 @@ function CodeTab({ detail, manifest }: { detail: RunDetailJson; manifest: NonNul
           <ManifestHead caption="Manifest of the submitted files" />
           <tbody>
             {files.map((file) => (
-              <tr key={file.path} className={file.path === selected ? 'selected' : undefined} data-testid="manifest-row" data-path={file.path} data-change={file.change}>
-                <td>
-                  <button type="button" className="link-button" aria-current={file.path === selected} onClick={() => setSelected(file.path)}>
-                    {file.path}
-                  </button>{' '}
-                  {file.change !== 'unchanged' && diff.baseline ? <span className={`change change-${file.change}`}>{file.change}</span> : null}
-                </td>
-                <td className="number">{formatBytes(file.size)}</td>
-                <td>
-                  <code title={file.sha256}>{shortDigest(file.sha256)}</code>
-                </td>
-              </tr>
+              <ManifestRow
+                key={file.path}
+                file={file}
+                selected={file.path === selected}
+                onSelect={setSelected}
+                testId="manifest-row"
+                change={file.change}
+                badge={file.change !== 'unchanged' && diff.baseline ? <> <span className={`change change-${file.change}`}>{file.change}</span></> : null}
+              />
             ))}
             {diff.removed.map((path) => (
               <tr key={`removed:${path}`} className="removed" data-testid="manifest-row" data-path={path} data-change="removed">
@@ -235,18 +232,14 @@ function OutputsTab({ detail }: { detail: RunDetailJson }) {
             {outputs.files.map((file) => {
               const count = outputFindings(detail, file.path).length;
               return (
-                <tr key={file.path} className={file.path === selected ? 'selected' : undefined} data-testid="output-row" data-path={file.path}>
-                  <td>
-                    <button type="button" className="link-button" aria-current={file.path === selected} onClick={() => setSelected(file.path)}>
-                      {file.path}
-                    </button>
-                    {count ? <span className="change change-removed"> ⚠ {count}</span> : null}
-                  </td>
-                  <td className="number">{formatBytes(file.size)}</td>
-                  <td>
-                    <code title={file.sha256}>{shortDigest(file.sha256)}</code>
-                  </td>
-                </tr>
+                <ManifestRow
+                  key={file.path}
+                  file={file}
+                  selected={file.path === selected}
+                  onSelect={setSelected}
+                  testId="output-row"
+                  badge={count ? <span className="change change-removed"> ⚠ {count}</span> : null}
+                />
               );
             })}
           </tbody>
@@ -357,6 +350,34 @@ function History({ detail }: { detail: RunDetailJson }) {
 }
 
 /** Caption and header row of a manifest table (path, size, sha256). */
+/** One file of a manifest table: its path selects it for the file view, then its size and digest. */
+function ManifestRow(props: {
+  readonly file: { readonly path: string; readonly size: number; readonly sha256: string };
+  readonly selected: boolean;
+  readonly onSelect: (path: string) => void;
+  readonly testId: string;
+  /** The code's change against the baseline (`data-change`), where there is one. */
+  readonly change?: string;
+  /** Shown after the path (the change, or the count of findings). */
+  readonly badge: ReactNode;
+}) {
+  const { file, selected } = props;
+  return (
+    <tr className={selected ? 'selected' : undefined} data-testid={props.testId} data-path={file.path} data-change={props.change}>
+      <td>
+        <button type="button" className="link-button" aria-current={selected} onClick={() => props.onSelect(file.path)}>
+          {file.path}
+        </button>
+        {props.badge}
+      </td>
+      <td className="number">{formatBytes(file.size)}</td>
+      <td>
+        <code title={file.sha256}>{shortDigest(file.sha256)}</code>
+      </td>
+    </tr>
+  );
+}
+
 function ManifestHead({ caption }: { readonly caption: string }) {
   return (
     <>
